@@ -1,0 +1,24 @@
+# Warnings and sanitizers for modelpool's own targets (not for consumers of the installed SDK).
+
+# libtorch fixes the C++ ABI of std::string; Abseil from the system uses the new one.
+if(TORCH_CXX_FLAGS MATCHES "_GLIBCXX_USE_CXX11_ABI=0")
+  message(FATAL_ERROR "This libtorch uses the pre-C++11 ABI and cannot be linked with the system's "
+                      "Abseil. Use a libtorch built with the C++11 ABI (PyTorch 2.7 or later).")
+endif()
+
+if(MODELPOOL_SANITIZE)
+  add_compile_options(-fsanitize=${MODELPOOL_SANITIZE} -fno-omit-frame-pointer -g)
+  add_link_options(-fsanitize=${MODELPOOL_SANITIZE})
+  if(MODELPOOL_SANITIZE MATCHES "undefined")
+    # vptr checks need every library's type info to be visible, and libtorch's is not.
+    add_compile_options(-fno-sanitize-recover=undefined -fno-sanitize=vptr)
+  endif()
+endif()
+
+# modelpool_warnings(target): the warnings our code must build clean with.
+function(modelpool_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    target_compile_options(${target} PRIVATE -Wthread-safety -Werror=thread-safety)
+  endif()
+endfunction()

@@ -1,0 +1,382 @@
+#ifndef MODELPOOL_POOL_MODEL_POOL_H_
+#define MODELPOOL_POOL_MODEL_POOL_H_
+
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "modelpool/base/logging.h"
+#include "modelpool/base/mutex.h"
+#include "modelpool/base/status.h"
+#include "modelpool/pool/lease.h"
+#include "modelpool/pool/pool_stats.h"
+
+namespace modelpool {
+namespace pool_internal {
+
+// PoolState
+//
+// Everything a `ModelPool` and its leases share. See Note [Why leases share the pool state].
+//
+// Note [Why leases share the pool state]
+// A lease may end after its pool object is gone (a lease kept in a long-lived object, a pool
+// torn down on shutdown). Leases therefore hold this state by `shared_ptr`; the pool object
+// is a handle that shuts it down on destruction, after which returned instances are destroyed.
+//
+// Note [Hand-off]
+// Waiters queue first come, first served. When an instance is returned while someone waits,
+// it is handed to the oldest waiter directly (`Grant::kInstance`) instead of going back to the
+// idle list, where a newly arriving thread could take it first. Likewise a freed slot becomes
+// a `Grant::kCreate` to the oldest waiter, who then runs the factory itself. A waiter whose
+// deadline passes leaves the queue; a grant made at that same moment is still honoured.
+template <typename T>
+class PoolState {
+ public:
+  using Factory = std::function<absl::StatusOr<std::unique_ptr<T>>()>;
+  using Destroyer = std::function<void(std::unique_ptr<T>)>;
+
+  PoolState(int max_instances, Factory factory, Destroyer destroyer)
+      : factory_(std::move(factory)),
+        destroyer_(std::move(destroyer)),
+        max_instances_(max_instances) {}
+
+  PoolState(const PoolState&) = delete;
+  PoolState& operator=(const PoolState&) = delete;
+
+  ~PoolState() {
+    // Every lease is gone (each holds a reference), so only idle instances remain.
+    for (auto& instance : idle_) DestroyInstance(std::move(instance));
+  }
+
+  absl::StatusOr<std::unique_ptr<T>> Take(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_) {
+    Waiter waiter;
+    {
+      MutexLock lock(&mu_);
+      if (shut_down_) return absl::CancelledError("the model pool has shut down");
+      if (head_ == nullptr && !idle_.empty()) {
+        std::unique_ptr<T> instance = std::move(idle_.back());
+        idle_.pop_back();
+        ++in_use_;
+        waits_.Record(absl::ZeroDuration());
+        return instance;
+      }
+      if (head_ == nullptr && total_ < max_instances_) {
+        ++total_;
+        ++in_use_;
+        waits_.Record(absl::ZeroDuration());
+        waiter.grant = Grant::kCreate;
+      } else {
+        if (timeout <= absl::ZeroDuration()) {
+          ++timeouts_;
+          return BusyError(timeout);
+        }
+        Enqueue(&waiter);
+        const absl::Time start = absl::Now();
+        mu_.AwaitWithDeadline([&waiter] { return waiter.grant != Grant::kNone; },
+                              start + timeout);
+        waits_.Record(absl::Now() - start);
+        switch (waiter.grant) {
+          case Grant::kNone:
+            Unlink(&waiter);
+            ++timeouts_;
+            return BusyError(timeout);
+          case Grant::kCancelled:
+            return absl::CancelledError("the model pool shut down while waiting for an instance");
+          case Grant::kInstance:
+            return std::move(waiter.instance);
+          case Grant::kCreate:
+            break;
+        }
+      }
+    }
+    return Create();
+  }
+
+  void Release(std::unique_ptr<T> instance, bool destroy) noexcept ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      MutexLock lock(&mu_);
+      --in_use_;
+      if (destroy || shut_down_ || total_ > max_instances_) {
+        --total_;
+        ++destroyed_;
+        GrantFreedSlots();
+      } else if (Waiter* waiter = PopOldestWaiter()) {
+        waiter->grant = Grant::kInstance;
+        waiter->instance = std::move(instance);
+        ++in_use_;
+        return;
+      } else {
+        idle_.push_back(std::move(instance));
+        return;
+      }
+    }
+    DestroyInstance(std::move(instance));
+  }
+
+  void Resize(int max_instances) ABSL_LOCKS_EXCLUDED(mu_) {
+    std::vector<std::unique_ptr<T>> doomed;
+    {
+      MutexLock lock(&mu_);
+      max_instances_ = max_instances;
+      while (total_ > max_instances_ && !idle_.empty()) {
+        doomed.push_back(std::move(idle_.back()));
+        idle_.pop_back();
+        --total_;
+        ++destroyed_;
+      }
+      GrantFreedSlots();
+    }
+    for (auto& instance : doomed) DestroyInstance(std::move(instance));
+  }
+
+  int DestroyIdle() ABSL_LOCKS_EXCLUDED(mu_) {
+    std::vector<std::unique_ptr<T>> doomed;
+    {
+      MutexLock lock(&mu_);
+      doomed.swap(idle_);
+      total_ -= static_cast<int>(doomed.size());
+      destroyed_ += doomed.size();
+      GrantFreedSlots();
+    }
+    for (auto& instance : doomed) DestroyInstance(std::move(instance));
+    return static_cast<int>(doomed.size());
+  }
+
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mu_) {
+    std::vector<std::unique_ptr<T>> doomed;
+    {
+      MutexLock lock(&mu_);
+      shut_down_ = true;
+      while (Waiter* waiter = PopOldestWaiter()) waiter->grant = Grant::kCancelled;
+      doomed.swap(idle_);
+      total_ -= static_cast<int>(doomed.size());
+      destroyed_ += doomed.size();
+    }
+    for (auto& instance : doomed) DestroyInstance(std::move(instance));
+  }
+
+  PoolStats Stats() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    PoolStats stats;
+    stats.available = static_cast<int>(idle_.size());
+    stats.in_use = in_use_;
+    stats.total = total_;
+    stats.max_instances = max_instances_;
+    stats.waiting = waiting_;
+    stats.created = created_;
+    stats.destroyed = destroyed_;
+    stats.failed_creations = failed_creations_;
+    stats.timeouts = timeouts_;
+    stats.acquire_wait_p50 = waits_.Percentile(0.50);
+    stats.acquire_wait_p99 = waits_.Percentile(0.99);
+    return stats;
+  }
+
+ private:
+  enum class Grant { kNone, kInstance, kCreate, kCancelled };
+
+  // One blocked acquirer, on its own stack, linked into the queue while it waits.
+  struct Waiter {
+    Grant grant = Grant::kNone;
+    std::unique_ptr<T> instance;
+    Waiter* prev = nullptr;
+    Waiter* next = nullptr;
+  };
+
+  // Runs the factory for a slot already counted in `total_` and `in_use_`.
+  absl::StatusOr<std::unique_ptr<T>> Create() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::StatusOr<std::unique_ptr<T>> made =
+        CallCatching("model pool factory", [this] { return factory_(); });
+    if (made.ok() && *made == nullptr) {
+      made = absl::InternalError("the model pool's factory returned no instance");
+    }
+    MutexLock lock(&mu_);
+    if (!made.ok()) {
+      --total_;
+      --in_use_;
+      ++failed_creations_;
+      GrantFreedSlots();
+      return made.status();
+    }
+    ++created_;
+    return made;
+  }
+
+  void DestroyInstance(std::unique_ptr<T> instance) noexcept ABSL_LOCKS_EXCLUDED(mu_) {
+    if (instance == nullptr) return;
+    try {
+      if (destroyer_) {
+        destroyer_(std::move(instance));
+      } else {
+        instance.reset();
+      }
+    } catch (const std::exception& e) {
+      Log(LogSeverity::kError, absl::StrCat("destroying a pooled instance threw: ", e.what()));
+    } catch (...) {
+      Log(LogSeverity::kError, "destroying a pooled instance threw");
+    }
+  }
+
+  // Gives slots below the limit to the oldest waiters, who create instances in them.
+  void GrantFreedSlots() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (shut_down_) return;
+    while (total_ < max_instances_) {
+      Waiter* waiter = PopOldestWaiter();
+      if (waiter == nullptr) return;
+      waiter->grant = Grant::kCreate;
+      ++total_;
+      ++in_use_;
+    }
+  }
+
+  absl::Status BusyError(absl::Duration timeout) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "no model instance became free within ", absl::FormatDuration(timeout), " (",
+        in_use_, " of at most ", max_instances_, " in use, ", waiting_, " others waiting)"));
+  }
+
+  void Enqueue(Waiter* waiter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    waiter->prev = tail_;
+    waiter->next = nullptr;
+    (tail_ ? tail_->next : head_) = waiter;
+    tail_ = waiter;
+    ++waiting_;
+  }
+
+  void Unlink(Waiter* waiter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    (waiter->prev ? waiter->prev->next : head_) = waiter->next;
+    (waiter->next ? waiter->next->prev : tail_) = waiter->prev;
+    waiter->prev = waiter->next = nullptr;
+    --waiting_;
+  }
+
+  Waiter* PopOldestWaiter() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Waiter* waiter = head_;
+    if (waiter != nullptr) Unlink(waiter);
+    return waiter;
+  }
+
+  const Factory factory_;
+  const Destroyer destroyer_;
+
+  mutable Mutex mu_;
+  std::vector<std::unique_ptr<T>> idle_ ABSL_GUARDED_BY(mu_);  // most recently used last
+  Waiter* head_ ABSL_GUARDED_BY(mu_) = nullptr;
+  Waiter* tail_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  int total_ ABSL_GUARDED_BY(mu_) = 0;
+  int in_use_ ABSL_GUARDED_BY(mu_) = 0;
+  int max_instances_ ABSL_GUARDED_BY(mu_);
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t created_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t destroyed_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t failed_creations_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t timeouts_ ABSL_GUARDED_BY(mu_) = 0;
+  WaitHistogram waits_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace pool_internal
+
+// ModelPool
+//
+// A thread-safe pool of up to `max_instances` instances of `T`, made on demand by a factory
+// and handed out as `Lease<T>`s. Acquirers that find every instance leased wait first come,
+// first served. Instances are created and destroyed outside the pool's lock, by the thread
+// that needs them (creation) or that ends the last use (destruction).
+//
+// Example:
+//   auto pool = ModelPool<Embedder>::Create({
+//       .max_instances = 2,
+//       .factory = [] { return Embedder::Load("/models/x"); }});
+//   absl::StatusOr<Lease<Embedder>> lease = (*pool)->Acquire(absl::Seconds(1));
+template <typename T>
+class ModelPool {
+ public:
+  // Makes an instance; an error (or exception) reaches the acquirer that asked for it.
+  using Factory = typename pool_internal::PoolState<T>::Factory;
+  // Disposes of an instance; the default deletes it. Never called with the pool's lock held.
+  using Destroyer = typename pool_internal::PoolState<T>::Destroyer;
+
+  struct Options {
+    int max_instances = 1;
+    Factory factory;
+    Destroyer destroyer;
+  };
+
+  // ModelPool::Create()
+  //
+  // `InvalidArgument` when the factory is missing or `max_instances` is negative. No instance
+  // is made until the first `Acquire()`.
+  static absl::StatusOr<std::unique_ptr<ModelPool>> Create(Options options) {
+    if (!options.factory) return absl::InvalidArgumentError("ModelPool needs a factory");
+    if (options.max_instances < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("max_instances is ", options.max_instances, ": it cannot be negative"));
+    }
+    return std::unique_ptr<ModelPool>(new ModelPool(std::make_shared<pool_internal::PoolState<T>>(
+        options.max_instances, std::move(options.factory), std::move(options.destroyer))));
+  }
+
+  ModelPool(const ModelPool&) = delete;
+  ModelPool& operator=(const ModelPool&) = delete;
+
+  // Shuts the pool down; leases still out stay valid.
+  ~ModelPool() { Shutdown(); }
+
+  // ModelPool::Acquire()
+  //
+  // Leases an idle instance, or creates one if the pool is below its limit, or waits up to
+  // `timeout` for one to be released. Fails with `DeadlineExceeded` when the wait times out,
+  // `Cancelled` when the pool is or becomes shut down, or the factory's error when creating
+  // an instance for this caller fails. With `destroy_after_use`, ending the lease destroys
+  // the instance. Thread-safe.
+  absl::StatusOr<Lease<T>> Acquire(absl::Duration timeout, bool destroy_after_use = false) {
+    absl::StatusOr<std::unique_ptr<T>> instance = state_->Take(timeout);
+    if (!instance.ok()) return instance.status();
+    return Lease<T>(state_, *std::move(instance), destroy_after_use);
+  }
+
+  // ModelPool::TryAcquire()
+  //
+  // As `Acquire()` without waiting: `DeadlineExceeded` at once when no instance is free and
+  // none may be created. It may still run the factory. Thread-safe.
+  absl::StatusOr<Lease<T>> TryAcquire() { return Acquire(absl::ZeroDuration()); }
+
+  // Counters and acquire-wait percentiles. Thread-safe.
+  PoolStats Stats() const { return state_->Stats(); }
+
+  // ModelPool::Resize()
+  //
+  // Sets the limit on live instances. Shrinking destroys idle instances now and leased ones
+  // as their leases end, until the pool fits; growing lets waiters create instances at once.
+  // Thread-safe.
+  void Resize(int max_instances) { state_->Resize(max_instances < 0 ? 0 : max_instances); }
+
+  // ModelPool::Cleanup()
+  //
+  // Destroys every idle instance (they are made again on demand); returns how many.
+  // Thread-safe.
+  int Cleanup() { return state_->DestroyIdle(); }
+
+  // ModelPool::Shutdown()
+  //
+  // Fails every waiting and later `Acquire()` with `Cancelled` and destroys idle instances;
+  // instances leased now are destroyed when their leases end. Idempotent. Thread-safe.
+  void Shutdown() { state_->Shutdown(); }
+
+ private:
+  explicit ModelPool(std::shared_ptr<pool_internal::PoolState<T>> state)
+      : state_(std::move(state)) {}
+
+  const std::shared_ptr<pool_internal::PoolState<T>> state_;
+};
+
+}  // namespace modelpool
+
+#endif  // MODELPOOL_POOL_MODEL_POOL_H_
