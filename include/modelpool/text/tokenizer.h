@@ -1,0 +1,76 @@
+#ifndef MODELPOOL_TEXT_TOKENIZER_H_
+#define MODELPOOL_TEXT_TOKENIZER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace modelpool {
+
+struct EncodeOptions {
+  // The most ids per text, special tokens included; 0 means no limit.
+  int max_length = 512;
+  // Cut texts longer than `max_length` (the default); if false, they are returned whole.
+  bool truncation = true;
+  // [CLS] ... [SEP] for WordPiece, a closing </s> for SentencePiece.
+  bool add_special_tokens = true;
+};
+
+// The ids of a batch of texts, one unpadded row per text, in input order.
+struct EncodedBatch {
+  std::vector<std::vector<int32_t>> ids;
+  // How many texts were cut at `max_length`.
+  int64_t num_truncated = 0;
+
+  int64_t num_tokens() const;
+  int64_t max_length() const;
+};
+
+// Tokenizer
+//
+// Turns text into model ids and back. Implementations are immutable after loading, so every
+// method is thread-safe.
+//
+// Input is UTF-8. Invalid UTF-8 is not an error: each maximal invalid byte sequence is read
+// as U+FFFD, as Python's `bytes.decode("utf-8", errors="replace")` does, so every input gives
+// the ids the reference tokenizer gives for that decoded string.
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  // The ids of one text; sets `*truncated` (when not null) if it was cut at `max_length`.
+  virtual std::vector<int32_t> Encode(std::string_view text, const EncodeOptions& options,
+                                      bool* truncated = nullptr) const = 0;
+
+  // Tokenizer::EncodeBatch()
+  //
+  // `Encode()` for every text; large batches are split over all cores.
+  EncodedBatch EncodeBatch(absl::Span<const std::string> texts,
+                           const EncodeOptions& options) const;
+
+  // Text from ids; with `skip_special_tokens`, padding, separators and the like are left out.
+  virtual std::string Decode(absl::Span<const int32_t> ids,
+                             bool skip_special_tokens = true) const = 0;
+
+  // The number of ids the vocabulary defines.
+  virtual int32_t vocab_size() const = 0;
+  // The id that pads a batch.
+  virtual int32_t pad_id() const = 0;
+};
+
+// LoadTokenizer()
+//
+// The tokenizer of a Hugging Face model folder: `tokenizer.json` (WordPiece) or `vocab.txt`
+// (with `tokenizer_config.json` when present), or `spiece.model` (SentencePiece). `NotFound`
+// when the folder has none of them, `InvalidArgument` when a file is malformed (the message
+// names the file and what is wrong) or describes a tokenizer this SDK does not implement.
+absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& model_dir);
+
+}  // namespace modelpool
+
+#endif  // MODELPOOL_TEXT_TOKENIZER_H_
