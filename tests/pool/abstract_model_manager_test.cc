@@ -103,6 +103,30 @@ TEST_CASE("Manager spreads instances over two GPUs by their room") {
         absl::StatusCode::kDeadlineExceeded);
 }
 
+TEST_CASE("AcquireOn leases only instances on that device") {
+  auto inventory = std::make_shared<FakeDeviceInventory>();
+  inventory->AddGpu("A", 80 * kGiB, 13 * kGiB);
+  inventory->AddGpu("B", 80 * kGiB, 13 * kGiB);
+  auto manager = FakeManager::Create(Cap(4), inventory, 2 * kGiB, 2 * kGiB);
+  REQUIRE(manager.ok());
+  std::vector<Lease<FakeModel>> leases;
+  for (int i = 0; i < 2; ++i) {
+    auto lease = (*manager)->AcquireOn(Device::Cuda(1), absl::Seconds(1));
+    REQUIRE(lease.ok());
+    CHECK((*lease)->device() == Device::Cuda(1));
+    leases.push_back(*std::move(lease));
+  }
+  CHECK((*manager)->AcquireOn(Device::Cuda(1), absl::Milliseconds(1)).status().code() ==
+        absl::StatusCode::kDeadlineExceeded);
+  CHECK((*manager)->GetPoolStats(Device::Cuda(1)).in_use == 2);
+  CHECK((*manager)->GetPoolStats(Device::Cuda(0)).in_use == 0);
+  CHECK((*manager)->AcquireOn(Device::Cuda(5), absl::Seconds(1)).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  auto elsewhere = (*manager)->Acquire(absl::Seconds(1));
+  REQUIRE(elsewhere.ok());
+  CHECK((*elsewhere)->device() == Device::Cuda(0));
+}
+
 TEST_CASE("Manager measures the first GPU load and resizes the pool with it") {
   auto inventory = std::make_shared<FakeDeviceInventory>();
   inventory->AddGpu("A", 80 * kGiB, 11 * kGiB);

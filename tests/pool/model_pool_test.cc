@@ -264,7 +264,7 @@ TEST_CASE("Waiters are served first come, first served") {
   for (int i = 0; i < 4; ++i) CHECK(waiters[i].get() == i);
 }
 
-TEST_CASE("A thread arriving while others wait does not take the released instance") {
+TEST_CASE("A waiter that has waited 1 ms gets the next released instance before a newcomer") {
   Fixture f;
   auto pool = f.MakePool(1);
   auto held = pool->Acquire(absl::Seconds(1));
@@ -277,11 +277,34 @@ TEST_CASE("A thread arriving while others wait does not take the released instan
     return lease.ok();
   });
   REQUIRE(Eventually([&] { return pool->Stats().waiting == 1; }));
+  const absl::Time queued = absl::Now();
+  REQUIRE(Eventually([&] { return absl::Now() - queued > absl::Milliseconds(2); }));
   held->Release();
   // Handed straight to the waiter, even if it has not woken yet: the newcomer finds none free.
   CHECK(pool->TryAcquire().status().code() == absl::StatusCode::kDeadlineExceeded);
   done.set_value();
   CHECK(waiter.get());
+}
+
+TEST_CASE("A waiter is not starved by a thread that keeps re-acquiring") {
+  Fixture f;
+  auto pool = f.MakePool(1);
+  std::atomic<bool> stop{false};
+  std::atomic<int> barger_cycles{0};
+  std::thread barger([&] {
+    while (!stop) {
+      auto lease = pool->Acquire(absl::Seconds(5));
+      if (lease.ok()) ++barger_cycles;
+    }
+  });
+  REQUIRE(Eventually([&] { return barger_cycles.load() > 100; }));
+  const absl::Time start = absl::Now();
+  const bool got = pool->Acquire(absl::Seconds(5)).ok();
+  const absl::Duration waited = absl::Now() - start;
+  stop = true;
+  barger.join();
+  CHECK(got);
+  CHECK(waited < absl::Seconds(1));
 }
 
 TEST_CASE("Shrinking destroys idle instances now and busy ones on release") {

@@ -3,13 +3,11 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -29,13 +27,13 @@ namespace modelpool {
 
 // AbstractModelManager
 //
-// Owns a `ModelPool<T>` of one model's instances, decides which devices they run on and how
-// many fit, and places each new instance on the device with the most room left. Subclasses
-// say how to load an instance on a device and roughly how large one is; the manager measures
-// the real footprint on the first GPU load (free VRAM before and after) and sizes the pool
-// with that from then on.
+// Owns the instances of one model: decides which devices they run on, keeps one
+// `ModelPool<T>` per device sized by how many instances fit there, and hands out leases.
+// Subclasses say how to load an instance on a device and roughly how large one is; the
+// manager measures the real footprint on the first GPU load (free VRAM before and after)
+// and sizes the pools with that from then on.
 //
-// Many managers may coexist, each with its own pool. Public methods are thread-safe. A
+// Many managers may coexist, each with its own pools. Public methods are thread-safe. A
 // subclass's factory constructs it and then calls `Initialize()`.
 //
 // Example (see examples/custom_manager):
@@ -54,7 +52,7 @@ class AbstractModelManager {
   AbstractModelManager(const AbstractModelManager&) = delete;
   AbstractModelManager& operator=(const AbstractModelManager&) = delete;
 
-  // Shuts the pool down: waiters get `Cancelled`; leases still out stay valid.
+  // Shuts the pools down: waiters get `Cancelled`; leases still out stay valid.
   virtual ~AbstractModelManager() = default;
 
   // A name for messages and metrics, such as the model folder's name.
@@ -64,50 +62,110 @@ class AbstractModelManager {
 
   // AbstractModelManager::Acquire()
   //
-  // Leases an instance, loading one on the roomiest device if the pool is below its size, or
-  // waiting up to `timeout`. Fails as `ModelPool::Acquire()` does; a failed load reaches the
-  // caller as its status. With `destroy_after_use` the instance is unloaded when the lease ends.
+  // Leases an idle instance on the least busy device, or loads one where there is room, or
+  // waits up to `timeout` on the device with the shortest queue. Fails as
+  // `ModelPool::Acquire()` does; a failed load reaches the caller as its status. With
+  // `destroy_after_use` the instance is unloaded when the lease ends.
   absl::StatusOr<Lease<T>> Acquire(absl::Duration timeout, bool destroy_after_use = false) {
-    if (pool_ == nullptr) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(model_name(), ": the manager was not initialized"));
+    MODELPOOL_RETURN_IF_ERROR(CheckInitialized());
+    std::vector<std::pair<double, size_t>> by_load;
+    for (size_t i = 0; i < pools_.size(); ++i) {
+      const PoolStats s = pools_[i].pool->Stats();
+      if (s.max_instances == 0) continue;
+      by_load.emplace_back(static_cast<double>(s.in_use + s.waiting) / s.max_instances, i);
     }
-    return pool_->Acquire(timeout, destroy_after_use);
+    if (by_load.empty()) {
+      return absl::ResourceExhaustedError(absl::StrCat(model_name(), ": no device has room"));
+    }
+    std::sort(by_load.begin(), by_load.end());
+    for (const auto& [load, i] : by_load) {
+      absl::StatusOr<Lease<T>> lease = pools_[i].pool->Acquire(absl::ZeroDuration(),
+                                                                destroy_after_use);
+      if (lease.ok() || lease.status().code() != absl::StatusCode::kDeadlineExceeded) {
+        return lease;
+      }
+    }
+    return pools_[by_load.front().second].pool->Acquire(timeout, destroy_after_use);
   }
 
-  PoolStats GetPoolStats() const { return pool_ ? pool_->Stats() : PoolStats{}; }
+  // AbstractModelManager::AcquireOn()
+  //
+  // As `Acquire()`, but only an instance on `device`. `InvalidArgument` if the manager does
+  // not use that device.
+  absl::StatusOr<Lease<T>> AcquireOn(const Device& device, absl::Duration timeout,
+                                     bool destroy_after_use = false) {
+    MODELPOOL_RETURN_IF_ERROR(CheckInitialized());
+    for (const DevicePool& p : pools_) {
+      if (p.device == device) return p.pool->Acquire(timeout, destroy_after_use);
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(model_name(), " does not use ", device.ToString()));
+  }
+
+  // Counters summed over devices; the wait percentiles are the largest of any device's.
+  PoolStats GetPoolStats() const {
+    PoolStats sum;
+    for (const DevicePool& p : pools_) {
+      const PoolStats s = p.pool->Stats();
+      sum.available += s.available;
+      sum.in_use += s.in_use;
+      sum.total += s.total;
+      sum.max_instances += s.max_instances;
+      sum.waiting += s.waiting;
+      sum.created += s.created;
+      sum.destroyed += s.destroyed;
+      sum.failed_creations += s.failed_creations;
+      sum.timeouts += s.timeouts;
+      sum.acquire_wait_p50 = std::max(sum.acquire_wait_p50, s.acquire_wait_p50);
+      sum.acquire_wait_p99 = std::max(sum.acquire_wait_p99, s.acquire_wait_p99);
+    }
+    return sum;
+  }
+
+  // The counters of the pool on `device`; empty if the manager does not use it.
+  PoolStats GetPoolStats(const Device& device) const {
+    for (const DevicePool& p : pools_) {
+      if (p.device == device) return p.pool->Stats();
+    }
+    return PoolStats{};
+  }
 
   // Unloads every idle instance; returns how many.
-  int Cleanup() { return pool_ ? pool_->Cleanup() : 0; }
+  int Cleanup() {
+    int destroyed = 0;
+    for (DevicePool& p : pools_) destroyed += p.pool->Cleanup();
+    return destroyed;
+  }
 
   // The devices instances may run on.
-  const std::vector<Device>& devices() const { return placement_->devices; }
+  std::vector<Device> devices() const {
+    std::vector<Device> devices;
+    for (const DevicePool& p : pools_) devices.push_back(p.device);
+    return devices;
+  }
 
   // How many instances each device may hold now.
   PoolPlan plan() const {
-    MutexLock lock(&placement_->mu);
-    return placement_->plan;
+    PoolPlan plan;
+    for (const DevicePool& p : pools_) {
+      const int max = p.pool->Stats().max_instances;
+      if (max > 0) plan.quotas.push_back({p.device, max});
+    }
+    return plan;
   }
 
   // AbstractModelManager::RecomputePoolSize()
   //
-  // Re-reads free VRAM (other models may have loaded or unloaded) and resizes the pool.
-  // `ResourceExhausted` if not even one instance fits; the pool is then left as it was.
+  // Re-reads free VRAM (other models may have loaded or unloaded) and resizes the pools.
+  // `ResourceExhausted` if not even one instance fits; the pools are then left as they were.
   absl::Status RecomputePoolSize() {
+    MODELPOOL_RETURN_IF_ERROR(CheckInitialized());
     std::vector<int> placed;
-    {
-      MutexLock lock(&placement_->mu);
-      placed = placement_->placed;
-    }
-    MODELPOOL_ASSIGN_OR_RETURN(PoolPlan plan,
-                               PlanPool(model_name(), settings_, *inventory_,
-                                        placement_->devices, instance_bytes(), placed));
-    const int total = plan.total();
-    {
-      MutexLock lock(&placement_->mu);
-      placement_->plan = std::move(plan);
-    }
-    pool_->Resize(total);
+    for (const DevicePool& p : pools_) placed.push_back(p.pool->Stats().total);
+    MODELPOOL_ASSIGN_OR_RETURN(const PoolPlan plan,
+                               PlanPool(model_name(), settings_, *inventory_, devices(),
+                                        instance_bytes(), placed));
+    for (DevicePool& p : pools_) p.pool->Resize(plan.QuotaOf(p.device));
     return absl::OkStatus();
   }
 
@@ -129,17 +187,17 @@ class AbstractModelManager {
   explicit AbstractModelManager(Settings settings,
                                 std::shared_ptr<DeviceInventory> inventory = nullptr)
       : settings_(std::move(settings)),
-        inventory_(inventory ? std::move(inventory) : DeviceInventory::System()),
-        placement_(std::make_shared<Placement>()) {}
+        inventory_(inventory ? std::move(inventory) : DeviceInventory::System()) {}
 
   // AbstractModelManager::Initialize()
   //
-  // Chooses the devices, sizes the pool from free VRAM and `EstimateInstanceBytes()`, and
-  // creates it (empty: instances load on first use). Call once, from the subclass's factory.
+  // Chooses the devices, sizes a pool per device from free VRAM and
+  // `EstimateInstanceBytes()`, and creates them (empty: instances load on first use). Call
+  // once, from the subclass's factory, before the manager is shared.
   absl::Status Initialize() {
-    if (pool_ != nullptr) return absl::FailedPreconditionError("Initialize() called twice");
+    if (!pools_.empty()) return absl::FailedPreconditionError("Initialize() called twice");
     std::string cpu_reason;
-    MODELPOOL_ASSIGN_OR_RETURN(std::vector<Device> devices,
+    MODELPOOL_ASSIGN_OR_RETURN(const std::vector<Device> devices,
                                SelectDevices(settings_, *inventory_, &cpu_reason));
     if (!cpu_reason.empty()) {
       Log(LogSeverity::kInfo, absl::StrCat(model_name(), " runs on the cpu: ", cpu_reason));
@@ -148,26 +206,17 @@ class AbstractModelManager {
       MutexLock lock(&size_mu_);
       estimated_bytes_ = std::max<int64_t>(1, EstimateInstanceBytes());
     }
-    MODELPOOL_ASSIGN_OR_RETURN(PoolPlan plan, PlanPool(model_name(), settings_, *inventory_,
-                                                       devices, instance_bytes()));
-    const int total = plan.total();
-    Log(LogSeverity::kInfo, absl::StrCat(model_name(), ": pool of ", total, " (",
-                                         plan.ToString(), "), ", FormatBytes(instance_bytes()),
-                                         " per instance (estimated)"));
-    {
-      MutexLock lock(&placement_->mu);
-      placement_->devices = std::move(devices);
-      placement_->placed.assign(placement_->devices.size(), 0);
-      placement_->plan = std::move(plan);
+    MODELPOOL_ASSIGN_OR_RETURN(const PoolPlan plan, PlanPool(model_name(), settings_, *inventory_,
+                                                             devices, instance_bytes()));
+    Log(LogSeverity::kInfo, absl::StrCat(model_name(), ": up to ", plan.total(),
+                                         " instances (", plan.ToString(), "), ",
+                                         FormatBytes(instance_bytes()), " each (estimated)"));
+    for (const Device& device : devices) {
+      MODELPOOL_ASSIGN_OR_RETURN(
+          auto pool, ModelPool<T>::Create({.max_instances = plan.QuotaOf(device),
+                                           .factory = [this, device] { return Load(device); }}));
+      pools_.push_back({device, std::move(pool)});
     }
-    MODELPOOL_ASSIGN_OR_RETURN(
-        pool_, ModelPool<T>::Create({.max_instances = total,
-                                     .factory = [this] { return MakeInstance(); },
-                                     .destroyer = [placement = placement_](
-                                                      std::unique_ptr<T> instance) {
-                                       placement->Forget(instance.get());
-                                       instance.reset();
-                                     }}));
     return absl::OkStatus();
   }
 
@@ -183,83 +232,36 @@ class AbstractModelManager {
   const DeviceInventory& inventory() const { return *inventory_; }
 
  private:
-  // Which device holds each instance. Shared with the pool's destroyer, which may run after
-  // the manager is gone (a lease that outlives it).
-  struct Placement {
-    Mutex mu;
-    std::vector<Device> devices;  // set once by Initialize()
-    std::vector<int> placed ABSL_GUARDED_BY(mu);  // instances per device, loading ones too
-    PoolPlan plan ABSL_GUARDED_BY(mu);
-    absl::flat_hash_map<const T*, int> device_of ABSL_GUARDED_BY(mu);
-
-    // The index of the device with the lowest fill (placed / quota) that has room.
-    int Reserve() {
-      MutexLock lock(&mu);
-      int best = -1;
-      double best_fill = std::numeric_limits<double>::infinity();
-      for (size_t i = 0; i < devices.size(); ++i) {
-        const int quota = plan.QuotaOf(devices[i]);
-        if (placed[i] >= quota) continue;
-        const double fill = static_cast<double>(placed[i]) / quota;
-        if (fill < best_fill) {
-          best = static_cast<int>(i);
-          best_fill = fill;
-        }
-      }
-      if (best >= 0) ++placed[best];
-      return best;
-    }
-    void Unreserve(int index) {
-      MutexLock lock(&mu);
-      --placed[index];
-    }
-    void Record(const T* instance, int index) {
-      MutexLock lock(&mu);
-      device_of[instance] = index;
-    }
-    void Forget(const T* instance) {
-      MutexLock lock(&mu);
-      auto it = device_of.find(instance);
-      if (it == device_of.end()) return;
-      --placed[it->second];
-      device_of.erase(it);
-    }
+  struct DevicePool {
+    Device device;
+    std::unique_ptr<ModelPool<T>> pool;
   };
 
-  absl::StatusOr<std::unique_ptr<T>> MakeInstance() {
-    const int index = placement_->Reserve();
-    if (index < 0) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          model_name(), ": every device is at its quota (", plan().ToString(), ")"));
+  absl::Status CheckInitialized() const {
+    if (pools_.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(model_name(), ": the manager was not initialized"));
     }
-    const Device device = placement_->devices[index];
-    absl::StatusOr<std::unique_ptr<T>> instance =
-        device.is_cuda() && !instance_bytes_measured() ? LoadAndMeasure(device) : Load(device);
-    if (!instance.ok()) {
-      placement_->Unreserve(index);
-      return instance.status();
-    }
-    placement_->Record(instance->get(), index);
-    return instance;
+    return absl::OkStatus();
   }
 
   absl::StatusOr<std::unique_ptr<T>> Load(const Device& device) {
-    absl::StatusOr<std::unique_ptr<T>> instance = CallCatching(
-        absl::StrCat("loading ", model_name(), " on ", device.ToString()),
-        [&] { return LoadInstance(device); });
-    if (instance.ok() && *instance == nullptr) {
-      return absl::InternalError(absl::StrCat(model_name(), ": LoadInstance returned nothing"));
-    }
-    return instance;
+    if (device.is_cuda() && !instance_bytes_measured()) return LoadAndMeasure(device);
+    return CallLoadInstance(device);
+  }
+
+  absl::StatusOr<std::unique_ptr<T>> CallLoadInstance(const Device& device) {
+    return CallCatching(absl::StrCat("loading ", model_name(), " on ", device.ToString()),
+                        [&] { return LoadInstance(device); });
   }
 
   // The first GPU load is measured alone (other first loads wait), so that the difference in
   // free VRAM is this instance's.
   absl::StatusOr<std::unique_ptr<T>> LoadAndMeasure(const Device& device) {
     MutexLock lock(&measure_mu_);
-    if (instance_bytes_measured()) return Load(device);
+    if (instance_bytes_measured()) return CallLoadInstance(device);
     absl::StatusOr<GpuInfo> before = inventory_->Gpu(device.index);
-    absl::StatusOr<std::unique_ptr<T>> instance = Load(device);
+    absl::StatusOr<std::unique_ptr<T>> instance = CallLoadInstance(device);
     if (!instance.ok() || !before.ok()) return instance;
     absl::StatusOr<GpuInfo> after = inventory_->Gpu(device.index);
     if (!after.ok()) return instance;
@@ -286,15 +288,15 @@ class AbstractModelManager {
 
   const Settings settings_;
   const std::shared_ptr<DeviceInventory> inventory_;
-  const std::shared_ptr<Placement> placement_;
 
   mutable Mutex size_mu_;
   int64_t estimated_bytes_ ABSL_GUARDED_BY(size_mu_) = 1;
   int64_t measured_bytes_ ABSL_GUARDED_BY(size_mu_) = 0;
   Mutex measure_mu_;  // held across the first, measured GPU load
 
-  // Declared last: destroyed first, so the pool shuts down while the rest is intact.
-  std::unique_ptr<ModelPool<T>> pool_;
+  // Set once by Initialize(). Declared last: destroyed first, so the pools shut down while
+  // the rest is intact.
+  std::vector<DevicePool> pools_;
 };
 
 }  // namespace modelpool

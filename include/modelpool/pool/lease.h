@@ -6,9 +6,6 @@
 
 namespace modelpool {
 
-template <typename T>
-class ModelPool;
-
 namespace pool_internal {
 template <typename T>
 class PoolState;
@@ -19,8 +16,8 @@ class PoolState;
 // Exclusive use of one pooled instance of `T` until the lease ends: on destruction, on
 // `Release()` (the instance goes back to the pool) or on `Destroy()` (the instance is
 // destroyed and its slot freed). Move-only; a moved-from lease is empty and ending it does
-// nothing. A lease may outlive its `ModelPool`: it shares the pool's state, and an instance
-// returned to a pool that has shut down is destroyed.
+// nothing. A lease may outlive its `ModelPool`: the pool's state lives until the last lease
+// ends, and an instance returned to a pool that has shut down is destroyed.
 //
 // A lease is used by one thread at a time; different leases may be used and ended
 // concurrently.
@@ -35,13 +32,13 @@ class [[nodiscard]] Lease {
  public:
   Lease() = default;
   Lease(Lease&& other) noexcept
-      : state_(std::move(other.state_)),
+      : state_(std::exchange(other.state_, nullptr)),
         instance_(std::move(other.instance_)),
         destroy_after_use_(other.destroy_after_use_) {}
   Lease& operator=(Lease&& other) noexcept {
     if (this != &other) {
       Release();
-      state_ = std::move(other.state_);
+      state_ = std::exchange(other.state_, nullptr);
       instance_ = std::move(other.instance_);
       destroy_after_use_ = other.destroy_after_use_;
     }
@@ -72,21 +69,19 @@ class [[nodiscard]] Lease {
   void Destroy() noexcept { End(true); }
 
  private:
-  friend class ModelPool<T>;
+  friend class pool_internal::PoolState<T>;
 
-  Lease(std::shared_ptr<pool_internal::PoolState<T>> state, std::unique_ptr<T> instance,
-        bool destroy_after_use)
-      : state_(std::move(state)),
+  Lease(pool_internal::PoolState<T>* state, std::unique_ptr<T> instance, bool destroy_after_use)
+      : state_(state),
         instance_(std::move(instance)),
         destroy_after_use_(destroy_after_use) {}
 
   void End(bool destroy) noexcept {
     if (instance_ == nullptr) return;
-    state_->Release(std::move(instance_), destroy);
-    state_.reset();
+    std::exchange(state_, nullptr)->Release(std::move(instance_), destroy);
   }
 
-  std::shared_ptr<pool_internal::PoolState<T>> state_;
+  pool_internal::PoolState<T>* state_ = nullptr;
   std::unique_ptr<T> instance_;
   bool destroy_after_use_ = false;
 };

@@ -22,24 +22,29 @@ namespace pool_internal {
 
 // PoolState
 //
-// Everything a `ModelPool` and its leases share. See Note [Why leases share the pool state].
+// A pool's instances, queue and counters. See Note [Pool state lifetime] and Note [Hand-off].
 //
-// Note [Why leases share the pool state]
+// Note [Pool state lifetime]
 // A lease may end after its pool object is gone (a lease kept in a long-lived object, a pool
-// torn down on shutdown). Leases therefore hold this state by `shared_ptr`; the pool object
-// is a handle that shuts it down on destruction, after which returned instances are destroyed.
+// torn down on shutdown). When the pool object goes, it shuts the state down and waits for
+// woken waiters to leave; the state then frees itself with the last lease that ends, or at
+// once if none is out. Leases hold a plain pointer: no reference count is touched per lease.
 //
 // Note [Hand-off]
-// Waiters queue first come, first served. When an instance is returned while someone waits,
-// it is handed to the oldest waiter directly (`Grant::kInstance`) instead of going back to the
-// idle list, where a newly arriving thread could take it first. Likewise a freed slot becomes
-// a `Grant::kCreate` to the oldest waiter, who then runs the factory itself. A waiter whose
-// deadline passes leaves the queue; a grant made at that same moment is still honoured.
+// Waiters queue in arrival order and each sleeps on its own condition variable, so a release
+// wakes at most one thread and an unlock never scans the queue. A released instance goes to
+// the idle list and the oldest waiter is woken to take it; a thread that arrives meanwhile
+// may take it first (as a plain mutex lets a newcomer in), which keeps throughput when leases
+// are short. Once the oldest waiter has waited `kHandOffAfter`, every released instance, and
+// every freed slot, is handed to it directly, so no waiter is passed over for long: waiters
+// are served first come, first served, give or take that bound.
 template <typename T>
 class PoolState {
  public:
   using Factory = std::function<absl::StatusOr<std::unique_ptr<T>>()>;
   using Destroyer = std::function<void(std::unique_ptr<T>)>;
+
+  static constexpr absl::Duration kHandOffAfter = absl::Milliseconds(1);
 
   PoolState(int max_instances, Factory factory, Destroyer destroyer)
       : factory_(std::move(factory)),
@@ -49,74 +54,37 @@ class PoolState {
   PoolState(const PoolState&) = delete;
   PoolState& operator=(const PoolState&) = delete;
 
-  ~PoolState() {
-    // Every lease is gone (each holds a reference), so only idle instances remain.
-    for (auto& instance : idle_) DestroyInstance(std::move(instance));
-  }
-
-  absl::StatusOr<std::unique_ptr<T>> Take(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_) {
-    Waiter waiter;
-    {
-      MutexLock lock(&mu_);
-      if (shut_down_) return absl::CancelledError("the model pool has shut down");
-      if (head_ == nullptr && !idle_.empty()) {
-        std::unique_ptr<T> instance = std::move(idle_.back());
-        idle_.pop_back();
-        ++in_use_;
-        waits_.Record(absl::ZeroDuration());
-        return instance;
-      }
-      if (head_ == nullptr && total_ < max_instances_) {
-        ++total_;
-        ++in_use_;
-        waits_.Record(absl::ZeroDuration());
-        waiter.grant = Grant::kCreate;
-      } else {
-        if (timeout <= absl::ZeroDuration()) {
-          ++timeouts_;
-          return BusyError(timeout);
-        }
-        Enqueue(&waiter);
-        const absl::Time start = absl::Now();
-        mu_.AwaitWithDeadline([&waiter] { return waiter.grant != Grant::kNone; },
-                              start + timeout);
-        waits_.Record(absl::Now() - start);
-        switch (waiter.grant) {
-          case Grant::kNone:
-            Unlink(&waiter);
-            ++timeouts_;
-            return BusyError(timeout);
-          case Grant::kCancelled:
-            return absl::CancelledError("the model pool shut down while waiting for an instance");
-          case Grant::kInstance:
-            return std::move(waiter.instance);
-          case Grant::kCreate:
-            break;
-        }
-      }
-    }
-    return Create();
+  absl::StatusOr<Lease<T>> Acquire(absl::Duration timeout, bool destroy_after_use)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::StatusOr<std::unique_ptr<T>> instance = Take(timeout);
+    if (!instance.ok()) return instance.status();
+    return Lease<T>(this, *std::move(instance), destroy_after_use);
   }
 
   void Release(std::unique_ptr<T> instance, bool destroy) noexcept ABSL_LOCKS_EXCLUDED(mu_) {
+    bool last_use = false;
     {
       MutexLock lock(&mu_);
       --in_use_;
-      if (destroy || shut_down_ || total_ > max_instances_) {
-        --total_;
-        ++destroyed_;
-        GrantFreedSlots();
-      } else if (Waiter* waiter = PopOldestWaiter()) {
-        waiter->grant = Grant::kInstance;
-        waiter->instance = std::move(instance);
-        ++in_use_;
-        return;
-      } else {
-        idle_.push_back(std::move(instance));
+      if (!destroy && !shut_down_ && total_ <= max_instances_) {
+        if (HeadIsStarving()) {
+          Waiter* waiter = PopOldestWaiter();
+          waiter->instance = std::move(instance);
+          ++in_use_;
+          Wake(waiter, Grant::kInstance);
+        } else {
+          idle_.push_back(std::move(instance));
+          OfferIdleToOldest();
+        }
         return;
       }
+      --total_;
+      ++destroyed_;
+      GrantFreedSlots();
+      last_use = abandoned_ && in_use_ == 0;
     }
     DestroyInstance(std::move(instance));
+    if (last_use) delete this;
   }
 
   void Resize(int max_instances) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -125,8 +93,7 @@ class PoolState {
       MutexLock lock(&mu_);
       max_instances_ = max_instances;
       while (total_ > max_instances_ && !idle_.empty()) {
-        doomed.push_back(std::move(idle_.back()));
-        idle_.pop_back();
+        doomed.push_back(PopIdle());
         --total_;
         ++destroyed_;
       }
@@ -153,12 +120,25 @@ class PoolState {
     {
       MutexLock lock(&mu_);
       shut_down_ = true;
-      while (Waiter* waiter = PopOldestWaiter()) waiter->grant = Grant::kCancelled;
+      while (Waiter* waiter = PopOldestWaiter()) Wake(waiter, Grant::kCancelled);
       doomed.swap(idle_);
       total_ -= static_cast<int>(doomed.size());
       destroyed_ += doomed.size();
     }
     for (auto& instance : doomed) DestroyInstance(std::move(instance));
+  }
+
+  // Shuts down for good; the state frees itself now or with the last lease.
+  void Abandon() ABSL_LOCKS_EXCLUDED(mu_) {
+    Shutdown();
+    bool unused = false;
+    {
+      MutexLock lock(&mu_);
+      mu_.Await([this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return threads_waiting_ == 0; });
+      abandoned_ = true;
+      unused = in_use_ == 0;
+    }
+    if (unused) delete this;
   }
 
   PoolStats Stats() const ABSL_LOCKS_EXCLUDED(mu_) {
@@ -179,15 +159,90 @@ class PoolState {
   }
 
  private:
-  enum class Grant { kNone, kInstance, kCreate, kCancelled };
+  enum class Grant { kNone, kRetry, kInstance, kCreate, kCancelled };
 
   // One blocked acquirer, on its own stack, linked into the queue while it waits.
   struct Waiter {
+    CondVar cv;
     Grant grant = Grant::kNone;
     std::unique_ptr<T> instance;
+    absl::Time since;
     Waiter* prev = nullptr;
     Waiter* next = nullptr;
   };
+
+  ~PoolState() = default;  // see Abandon() and Release()
+
+  // An instance for the caller, or null when the caller was given a slot to create one in.
+  absl::StatusOr<std::unique_ptr<T>> Take(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      MutexLock lock(&mu_);
+      if (shut_down_) return absl::CancelledError("the model pool has shut down");
+      if (!idle_.empty() && !HeadIsStarving()) {
+        ++in_use_;
+        waits_.Record(absl::ZeroDuration());
+        return PopIdle();
+      }
+      if (head_ == nullptr && total_ < max_instances_) {
+        ++total_;
+        ++in_use_;
+        waits_.Record(absl::ZeroDuration());
+      } else {
+        if (timeout <= absl::ZeroDuration()) {
+          ++timeouts_;
+          return BusyError(timeout);
+        }
+        absl::StatusOr<std::unique_ptr<T>> waited = WaitInLine(timeout);
+        if (!waited.ok() || *waited != nullptr) return waited;
+      }
+    }
+    return Create();
+  }
+
+  absl::StatusOr<std::unique_ptr<T>> WaitInLine(absl::Duration timeout)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Waiter waiter;
+    waiter.since = absl::Now();
+    const absl::Time deadline = waiter.since + timeout;
+    Enqueue(&waiter);
+    ++threads_waiting_;
+    absl::StatusOr<std::unique_ptr<T>> result;
+    for (;;) {
+      const bool timed_out = mu_.WaitWithDeadline(&waiter.cv, deadline);
+      if (waiter.grant == Grant::kRetry) {
+        waiter.grant = Grant::kNone;
+        if (!idle_.empty()) {
+          Unlink(&waiter);
+          ++in_use_;
+          result = PopIdle();
+          OfferIdleToOldest();
+          break;
+        }
+      }
+      if (waiter.grant == Grant::kInstance) {
+        result = std::move(waiter.instance);
+        break;
+      }
+      if (waiter.grant == Grant::kCreate) {
+        result = std::unique_ptr<T>();
+        break;
+      }
+      if (waiter.grant == Grant::kCancelled) {
+        result = absl::CancelledError("the model pool shut down while waiting for an instance");
+        break;
+      }
+      if (timed_out || absl::Now() >= deadline) {
+        Unlink(&waiter);
+        ++timeouts_;
+        OfferIdleToOldest();
+        result = BusyError(timeout);
+        break;
+      }
+    }
+    waits_.Record(absl::Now() - waiter.since);
+    --threads_waiting_;
+    return result;
+  }
 
   // Runs the factory for a slot already counted in `total_` and `in_use_`.
   absl::StatusOr<std::unique_ptr<T>> Create() ABSL_LOCKS_EXCLUDED(mu_) {
@@ -223,22 +278,42 @@ class PoolState {
     }
   }
 
+  bool HeadIsStarving() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return head_ != nullptr && absl::Now() - head_->since >= kHandOffAfter;
+  }
+
+  // Wakes the oldest waiter to take an idle instance, unless it is already awake for one.
+  void OfferIdleToOldest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!idle_.empty() && head_ != nullptr && head_->grant == Grant::kNone) {
+      Wake(head_, Grant::kRetry);
+    }
+  }
+
   // Gives slots below the limit to the oldest waiters, who create instances in them.
   void GrantFreedSlots() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (shut_down_) return;
-    while (total_ < max_instances_) {
-      Waiter* waiter = PopOldestWaiter();
-      if (waiter == nullptr) return;
-      waiter->grant = Grant::kCreate;
+    while (total_ < max_instances_ && head_ != nullptr) {
       ++total_;
       ++in_use_;
+      Wake(PopOldestWaiter(), Grant::kCreate);
     }
+  }
+
+  void Wake(Waiter* waiter, Grant grant) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    waiter->grant = grant;
+    waiter->cv.Signal();
+  }
+
+  std::unique_ptr<T> PopIdle() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::unique_ptr<T> instance = std::move(idle_.back());
+    idle_.pop_back();
+    return instance;
   }
 
   absl::Status BusyError(absl::Duration timeout) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return absl::DeadlineExceededError(absl::StrCat(
         "no model instance became free within ", absl::FormatDuration(timeout), " (",
-        in_use_, " of at most ", max_instances_, " in use, ", waiting_, " others waiting)"));
+        in_use_, " of at most ", max_instances_, " in use, ", waiting_, " waiting)"));
   }
 
   void Enqueue(Waiter* waiter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -267,13 +342,15 @@ class PoolState {
 
   mutable Mutex mu_;
   std::vector<std::unique_ptr<T>> idle_ ABSL_GUARDED_BY(mu_);  // most recently used last
-  Waiter* head_ ABSL_GUARDED_BY(mu_) = nullptr;
+  Waiter* head_ ABSL_GUARDED_BY(mu_) = nullptr;  // the oldest waiter
   Waiter* tail_ ABSL_GUARDED_BY(mu_) = nullptr;
-  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;          // waiters in the queue
+  int threads_waiting_ ABSL_GUARDED_BY(mu_) = 0;  // threads in WaitInLine, queued or leaving
   int total_ ABSL_GUARDED_BY(mu_) = 0;
   int in_use_ ABSL_GUARDED_BY(mu_) = 0;
   int max_instances_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool abandoned_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t created_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t destroyed_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t failed_creations_ ABSL_GUARDED_BY(mu_) = 0;
@@ -286,9 +363,10 @@ class PoolState {
 // ModelPool
 //
 // A thread-safe pool of up to `max_instances` instances of `T`, made on demand by a factory
-// and handed out as `Lease<T>`s. Acquirers that find every instance leased wait first come,
-// first served. Instances are created and destroyed outside the pool's lock, by the thread
-// that needs them (creation) or that ends the last use (destruction).
+// and handed out as `Lease<T>`s. Acquirers that find every instance leased wait in line, first
+// come, first served (see Note [Hand-off] for the one bounded exception). Instances are
+// created and destroyed outside the pool's lock, by the thread that needs one (creation) or
+// that ends the last use (destruction).
 //
 // Example:
 //   auto pool = ModelPool<Embedder>::Create({
@@ -319,15 +397,15 @@ class ModelPool {
       return absl::InvalidArgumentError(
           absl::StrCat("max_instances is ", options.max_instances, ": it cannot be negative"));
     }
-    return std::unique_ptr<ModelPool>(new ModelPool(std::make_shared<pool_internal::PoolState<T>>(
+    return std::unique_ptr<ModelPool>(new ModelPool(new pool_internal::PoolState<T>(
         options.max_instances, std::move(options.factory), std::move(options.destroyer))));
   }
 
   ModelPool(const ModelPool&) = delete;
   ModelPool& operator=(const ModelPool&) = delete;
 
-  // Shuts the pool down; leases still out stay valid.
-  ~ModelPool() { Shutdown(); }
+  // Shuts the pool down and waits for woken waiters to leave; leases still out stay valid.
+  ~ModelPool() { state_->Abandon(); }
 
   // ModelPool::Acquire()
   //
@@ -337,9 +415,7 @@ class ModelPool {
   // an instance for this caller fails. With `destroy_after_use`, ending the lease destroys
   // the instance. Thread-safe.
   absl::StatusOr<Lease<T>> Acquire(absl::Duration timeout, bool destroy_after_use = false) {
-    absl::StatusOr<std::unique_ptr<T>> instance = state_->Take(timeout);
-    if (!instance.ok()) return instance.status();
-    return Lease<T>(state_, *std::move(instance), destroy_after_use);
+    return state_->Acquire(timeout, destroy_after_use);
   }
 
   // ModelPool::TryAcquire()
@@ -371,10 +447,9 @@ class ModelPool {
   void Shutdown() { state_->Shutdown(); }
 
  private:
-  explicit ModelPool(std::shared_ptr<pool_internal::PoolState<T>> state)
-      : state_(std::move(state)) {}
+  explicit ModelPool(pool_internal::PoolState<T>* state) : state_(state) {}
 
-  const std::shared_ptr<pool_internal::PoolState<T>> state_;
+  pool_internal::PoolState<T>* const state_;  // frees itself: Note [Pool state lifetime]
 };
 
 }  // namespace modelpool
