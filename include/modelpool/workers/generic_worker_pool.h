@@ -1,6 +1,8 @@
 #ifndef MODELPOOL_WORKERS_GENERIC_WORKER_POOL_H_
 #define MODELPOOL_WORKERS_GENERIC_WORKER_POOL_H_
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -29,6 +31,13 @@ struct SubmitOptions {
   int priority = 0;
   // A request that has not started by then ends with `DeadlineExceeded` without running.
   absl::Time deadline = absl::InfiniteFuture();
+};
+
+// How a many-batch call is scheduled and reported.
+struct MapOptions {
+  SubmitOptions submit;
+  // Called on the calling thread as batches finish, with items done and items in all.
+  std::function<void(int64_t done, int64_t total)> on_progress;
 };
 
 struct WorkerPoolOptions {
@@ -217,6 +226,80 @@ class GenericWorkerPool {
     return future;
   }
 
+  // GenericWorkerPool::SubmitCallback()
+  //
+  // The primitive under `SubmitTask`: exactly one of `run` (on a worker, with an instance;
+  // its status counts as the request's outcome) or `not_run` (with the reason the request
+  // ended without running) is called, once. `not_run` may be called before this returns.
+  template <typename T>
+  void SubmitCallback(const std::string& model_id, std::function<absl::Status(T&)> run,
+                      std::function<void(absl::Status)> not_run,
+                      const SubmitOptions& options = {}) {
+    workers_internal::Task task;
+    task.priority = options.priority;
+    task.deadline = options.deadline;
+    task.run = [run = std::move(run), model_id](void* instance) {
+      return CallCatching(absl::StrCat("running a request on ", model_id),
+                          [&] { return run(*static_cast<T*>(instance)); });
+    };
+    task.publish = [] {};
+    task.fail = std::move(not_run);
+    Dispatch(model_id, typeid(T), std::move(task));
+  }
+
+  // GenericWorkerPool::MapBatches()
+  //
+  // Runs `fn` on every batch, spread over the model's workers, and returns the outputs of all
+  // batches concatenated in input order; `fn` returns one output per input. The first failed
+  // batch's error is returned (batches not yet started are then skipped).
+  template <typename T, typename In, typename Out>
+  absl::StatusOr<std::vector<Out>> MapBatches(
+      const std::string& model_id, std::vector<std::vector<In>> batches,
+      std::function<absl::StatusOr<std::vector<Out>>(T&, const std::vector<In>&)> fn,
+      const MapOptions& options = {}) {
+    auto failed = std::make_shared<std::atomic<bool>>(false);
+    std::vector<std::future<absl::StatusOr<std::vector<Out>>>> futures;
+    std::vector<int64_t> sizes;
+    int64_t total = 0;
+    for (std::vector<In>& batch : batches) {
+      sizes.push_back(static_cast<int64_t>(batch.size()));
+      total += sizes.back();
+      futures.push_back(SubmitTask<T, std::vector<Out>>(
+          model_id,
+          [fn, failed, batch = std::move(batch)](T& instance) -> absl::StatusOr<std::vector<Out>> {
+            if (failed->load()) return absl::CancelledError("an earlier batch failed");
+            absl::StatusOr<std::vector<Out>> out =
+                CallCatching("a batch", [&] { return fn(instance, batch); });
+            if (out.ok() && out->size() != batch.size()) {
+              out = absl::InternalError(absl::StrCat("a batch of ", batch.size(), " inputs gave ",
+                                                     out->size(), " outputs"));
+            }
+            if (!out.ok()) failed->store(true);
+            return out;
+          },
+          options.submit));
+    }
+    WaitReporting(futures, sizes, total, options.on_progress);
+    std::vector<Out> outputs;
+    outputs.reserve(static_cast<size_t>(total));
+    absl::Status first_error;
+    for (size_t i = 0; i < futures.size(); ++i) {
+      absl::StatusOr<std::vector<Out>> out = futures[i].get();
+      if (!out.ok()) {
+        // A batch skipped after another failed is not the cause: report the cause.
+        if (first_error.ok() || first_error.code() == absl::StatusCode::kCancelled) {
+          first_error = absl::Status(out.status().code(), absl::StrCat("batch ", i, " of ",
+                                                                       futures.size(), ": ",
+                                                                       out.status().message()));
+        }
+        continue;
+      }
+      for (Out& o : *out) outputs.push_back(std::move(o));
+    }
+    if (!first_error.ok()) return first_error;
+    return outputs;
+  }
+
   // Workers, their states and counters, the queue depth and per-model totals.
   WorkerPoolStatus Status() const;
 
@@ -238,6 +321,37 @@ class GenericWorkerPool {
 
  private:
   class Impl;
+
+  // Waits for every future, calling `on_progress` (if set) as they finish, in any order.
+  template <typename F>
+  static void WaitReporting(std::vector<F>& futures, const std::vector<int64_t>& sizes,
+                            int64_t total,
+                            const std::function<void(int64_t, int64_t)>& on_progress) {
+    std::vector<bool> reported(futures.size(), false);
+    int64_t done = 0;
+    size_t remaining = futures.size();
+    while (remaining > 0) {
+      bool progressed = false;
+      for (size_t i = 0; i < futures.size(); ++i) {
+        if (reported[i] ||
+            futures[i].wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+          continue;
+        }
+        reported[i] = true;
+        --remaining;
+        done += sizes[i];
+        progressed = true;
+        if (on_progress) on_progress(done, total);
+      }
+      if (progressed || remaining == 0) continue;
+      for (size_t i = 0; i < futures.size(); ++i) {
+        if (!reported[i]) {
+          futures[i].wait_for(std::chrono::milliseconds(20));
+          break;
+        }
+      }
+    }
+  }
 
   absl::Status AddBackend(std::string model_id,
                           std::shared_ptr<workers_internal::ModelBackend> backend);
