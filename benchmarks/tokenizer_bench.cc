@@ -14,11 +14,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "benchmarks/peer.h"
 #include "modelpool/text/sentencepiece_tokenizer.h"
@@ -72,15 +71,23 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) Fail(arg + " needs a value");
       return std::string(argv[++i]);
     };
-    if (arg == "--corpus") corpus_path = value();
-    else if (arg == "--vocab") vocab_path = value();
-    else if (arg == "--spiece") spiece_path = value();
-    else if (arg == "--repeat") repeat = std::max(1, std::atoi(value().c_str()));
-    else if (arg == "--peer") peer = value();
-    else Fail("unknown argument " + arg);
+    if (arg == "--corpus")
+      corpus_path = value();
+    else if (arg == "--vocab")
+      vocab_path = value();
+    else if (arg == "--spiece")
+      spiece_path = value();
+    else if (arg == "--repeat")
+      repeat = std::max(1, std::atoi(value().c_str()));
+    else if (arg == "--peer")
+      peer = value();
+    else
+      Fail("unknown argument " + arg);
   }
   if (corpus_path.empty() || vocab_path.empty() || spiece_path.empty()) {
-    Fail("usage: tokenizer_bench --corpus FILE --vocab FILE --spiece FILE [--repeat N] [--peer CMD]");
+    Fail(
+        "usage: tokenizer_bench --corpus FILE --vocab FILE --spiece FILE [--repeat N] [--peer "
+        "CMD]");
   }
   const std::vector<std::string> texts = ReadLines(corpus_path);
   auto wordpiece = modelpool::WordPieceTokenizer::FromVocabTxt(vocab_path);
@@ -103,13 +110,12 @@ int main(int argc, char** argv) {
     const Measurement all = Best(repeat, [&, tokenizer = tokenizer] {
       return tokenizer->EncodeBatch(texts, options).num_tokens();
     });
-    for (const auto& [threads, m] : {std::pair<nlohmann::json, Measurement>{1, single},
-                                     {"all", all}}) {
-      nlohmann::json line = {{"bench", "tokenizer"}, {"impl", "modelpool"},
-                             {"tokenizer", name},    {"threads", threads},
-                             {"cores", cores},       {"texts", texts.size()},
-                             {"tokens", m.tokens},   {"seconds", m.seconds},
-                             {"tokens_per_s", m.tokens / m.seconds}};
+    for (const auto& [threads, m] :
+         {std::pair<nlohmann::json, Measurement>{1, single}, {"all", all}}) {
+      nlohmann::json line = {
+          {"bench", "tokenizer"}, {"impl", "modelpool"},  {"tokenizer", name},
+          {"threads", threads},   {"cores", cores},       {"texts", texts.size()},
+          {"tokens", m.tokens},   {"seconds", m.seconds}, {"tokens_per_s", m.tokens / m.seconds}};
       std::printf("%s\n", line.dump().c_str());
       std::fflush(stdout);
       ours.push_back(line);

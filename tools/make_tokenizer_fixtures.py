@@ -266,8 +266,10 @@ def wordpiece(corpus, bench, out_dir):
 
 def sentencepiece_refs(corpus, out_dir, tmp):
     import sentencepiece as spm
-    train = os.path.join(tmp, "corpus.txt")
-    prefix = os.path.join(tmp, "spm_trained")
+    # The model records its input and prefix: relative paths keep it the same from run to run.
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    train, prefix = "corpus.txt", "spm_trained"
     # Identity normalization and no whitespace collapsing keep the file small and take the
     # branches that t5-small (nmt_nfkc, collapsing) does not; user-defined symbols too.
     spm.SentencePieceTrainer.train(
@@ -276,7 +278,8 @@ def sentencepiece_refs(corpus, out_dir, tmp):
         normalization_rule_name="identity", remove_extra_whitespaces=False,
         character_coverage=0.9995, num_threads=1, shuffle_input_sentence=False,
         minloglevel=2)
-    shutil.copy(prefix + ".model", os.path.join(out_dir, "spm_trained.model"))
+    os.chdir(cwd)
+    shutil.copy(os.path.join(tmp, prefix + ".model"), os.path.join(out_dir, "spm_trained.model"))
     expected = {"reference": "sentencepiece " + spm.__version__}
     models = [("trained", os.path.join(out_dir, "spm_trained.model")),
               ("t5_small", os.path.join(DATA, "t5-small", "spiece.model"))]

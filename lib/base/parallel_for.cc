@@ -80,7 +80,8 @@ class Pool {
       std::shared_ptr<Job> job;
       {
         MutexLock lock(&mu_);
-        mu_.Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !jobs_.empty(); });
+        mu_.Await([this]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !jobs_.empty(); });
         if (stopping_) return;
         job = jobs_.front();
         // Taken off the queue as soon as nothing is left to claim, so idle workers sleep.

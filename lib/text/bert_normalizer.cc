@@ -118,8 +118,7 @@ void AppendLowercase(char32_t c, bool lowercase, std::string* out) {
 // lowercasing on the way out.
 class Pipeline {
  public:
-  Pipeline(const BertNormalizerOptions& options, std::string* out)
-      : options_(options), out_(out) {}
+  Pipeline(const BertNormalizerOptions& options, std::string* out) : options_(options), out_(out) {}
 
   // One character after clean_text and handle_chinese_chars.
   void Add(char32_t c, uint8_t classes) {
@@ -134,8 +133,8 @@ class Pipeline {
       return;
     }
     utf8proc_int32_t decomposed[8];
-    const utf8proc_ssize_t n = utf8proc_decompose_char(
-        static_cast<utf8proc_int32_t>(c), decomposed, 8, UTF8PROC_DECOMPOSE, nullptr);
+    const utf8proc_ssize_t n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), decomposed,
+                                                       8, UTF8PROC_DECOMPOSE, nullptr);
     for (utf8proc_ssize_t i = 0; i < n && i < 8; ++i) {
       const auto d = static_cast<char32_t>(decomposed[i]);
       const int ccc = utf8proc_get_property(decomposed[i])->combining_class;
@@ -175,7 +174,7 @@ class Pipeline {
 
 // What clean_text and lowercase do to an ASCII byte.
 struct AsciiAction {
-  std::array<char, 128> to;   // the byte it becomes
+  std::array<char, 128> to;    // the byte it becomes
   std::array<bool, 128> drop;  // removed by clean_text
 };
 
@@ -206,9 +205,8 @@ void BertNormalize(std::string_view text, const BertNormalizerOptions& options, 
       MODELPOOL_ACTION(12), MODELPOOL_ACTION(13), MODELPOOL_ACTION(14), MODELPOOL_ACTION(15),
 #undef MODELPOOL_ACTION
   };
-  const AsciiAction& ascii =
-      kActions[options.clean_text | options.handle_chinese_chars << 1 |
-               options.strip_accents << 2 | options.lowercase << 3];
+  const AsciiAction& ascii = kActions[options.clean_text | options.handle_chinese_chars << 1 |
+                                      options.strip_accents << 2 | options.lowercase << 3];
   const ClassTable& classes = Classes();
   Pipeline pipeline(options, out);
   out->reserve(out->size() + text.size());

@@ -125,39 +125,24 @@ absl::Status ParseTrainerSpec(std::string_view data, SentencePieceModel* model) 
     uint32_t field;
     int wire_type;
     MODELPOOL_RETURN_IF_ERROR(reader.Next(&field, &wire_type));
+    // unk_surface = 44, unk_piece = 45, bos_piece = 46, eos_piece = 47, pad_piece = 48.
+    std::string* const strings[] = {&model->unk_surface, &model->unk_piece, &model->bos_piece,
+                                    &model->eos_piece, &model->pad_piece};
+    if (field >= 44 && field <= 48) {
+      MODELPOOL_RETURN_IF_ERROR(ReadStringField(reader, wire_type, strings[field - 44]));
+      continue;
+    }
+    if (field != 3 && field != 24 && field != 35) {
+      MODELPOOL_RETURN_IF_ERROR(reader.Skip(wire_type));
+      continue;
+    }
     uint64_t value;
     bool read;
-    switch (field) {
-      case 3:
-        MODELPOOL_RETURN_IF_ERROR(ReadVarintField(reader, wire_type, &value, &read));
-        if (read) model->model_type = static_cast<int>(value);
-        break;
-      case 24:
-        MODELPOOL_RETURN_IF_ERROR(ReadVarintField(reader, wire_type, &value, &read));
-        if (read) model->treat_whitespace_as_suffix = value != 0;
-        break;
-      case 35:
-        MODELPOOL_RETURN_IF_ERROR(ReadVarintField(reader, wire_type, &value, &read));
-        if (read) model->byte_fallback = value != 0;
-        break;
-      case 44:
-        MODELPOOL_RETURN_IF_ERROR(ReadStringField(reader, wire_type, &model->unk_surface));
-        break;
-      case 45:
-        MODELPOOL_RETURN_IF_ERROR(ReadStringField(reader, wire_type, &model->unk_piece));
-        break;
-      case 46:
-        MODELPOOL_RETURN_IF_ERROR(ReadStringField(reader, wire_type, &model->bos_piece));
-        break;
-      case 47:
-        MODELPOOL_RETURN_IF_ERROR(ReadStringField(reader, wire_type, &model->eos_piece));
-        break;
-      case 48:
-        MODELPOOL_RETURN_IF_ERROR(ReadStringField(reader, wire_type, &model->pad_piece));
-        break;
-      default:
-        MODELPOOL_RETURN_IF_ERROR(reader.Skip(wire_type));
-    }
+    MODELPOOL_RETURN_IF_ERROR(ReadVarintField(reader, wire_type, &value, &read));
+    if (!read) continue;
+    if (field == 3) model->model_type = static_cast<int>(value);
+    if (field == 24) model->treat_whitespace_as_suffix = value != 0;
+    if (field == 35) model->byte_fallback = value != 0;
   }
   return absl::OkStatus();
 }

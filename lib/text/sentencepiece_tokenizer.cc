@@ -29,7 +29,8 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
 bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // A byte trie over the pieces, walked from each character of the text in the Viterbi search.
@@ -80,7 +81,8 @@ class PieceTrie {
     const Node& n = nodes_[node];
     const uint8_t* begin = labels_.data() + n.first;
     const uint8_t* end = begin + n.count;
-    const uint8_t* it = n.count <= 8 ? std::find(begin, end, byte) : std::lower_bound(begin, end, byte);
+    const uint8_t* it =
+        n.count <= 8 ? std::find(begin, end, byte) : std::lower_bound(begin, end, byte);
     return it != end && *it == byte ? targets_[it - labels_.data()] : -1;
   }
   // The piece id ending at `node`, or -1.
@@ -275,10 +277,10 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
 }
 
 absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::FromBytes(
-    std::string_view bytes, const std::string& name, int32_t extra_ids,
-    int32_t model_max_length) {
+    std::string_view bytes, const std::string& name, int32_t extra_ids, int32_t model_max_length) {
   absl::StatusOr<SentencePieceModel> parsed = text_internal::ParseSentencePieceModel(bytes);
-  if (!parsed.ok()) return Invalid(name, "not a SentencePiece model: " + std::string(parsed.status().message()));
+  if (!parsed.ok())
+    return Invalid(name, "not a SentencePiece model: " + std::string(parsed.status().message()));
   auto impl = std::make_unique<Impl>();
   impl->model = std::move(*parsed);
   SentencePieceModel& model = impl->model;
@@ -331,8 +333,8 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
         if (piece.piece == model.pad_piece) impl->pad_id = id;
         break;
       default:
-        return Invalid(name, "piece " + piece.piece + " has unsupported type " +
-                                 std::to_string(piece.type));
+        return Invalid(
+            name, "piece " + piece.piece + " has unsupported type " + std::to_string(piece.type));
     }
   }
   if (impl->unk_id < 0) return Invalid(name, "the model has no unk piece");
@@ -347,7 +349,8 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
   if (!charsmap.empty()) {
     if (charsmap.size() <= 4) return Invalid(name, "the normalization rules are broken");
     const auto* p = reinterpret_cast<const unsigned char*>(charsmap.data());
-    const uint32_t trie_size = p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
+    const uint32_t trie_size =
+        p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
     if (trie_size > charsmap.size() - 4) {
       return Invalid(name, "the normalization rules are broken");
     }

@@ -88,8 +88,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& mode
     if (!loaded.ok()) return loaded.status();
     return std::unique_ptr<Tokenizer>(std::move(*loaded));
   }
-  return absl::NotFoundError(model_dir +
-                             " has no spiece.model, tokenizer.json or vocab.txt");
+  return absl::NotFoundError(model_dir + " has no spiece.model, tokenizer.json or vocab.txt");
 }
 
 }  // namespace modelpool

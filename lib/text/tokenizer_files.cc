@@ -1,10 +1,9 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <system_error>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "lib/text/tokenizer_files_internal.h"

@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
@@ -160,7 +159,7 @@ struct WordPieceTokenizer::Impl {
   std::vector<std::string> model_tokens;  // by id; `vocab` points into it, so never resized
   std::vector<std::string> tokens;        // by id, added tokens included; empty where none
   Vocab vocab;                            // every model token
-  Vocab continuations;              // tokens that start with `prefix`, without it
+  Vocab continuations;                    // tokens that start with `prefix`, without it
   size_t max_token_bytes = 0;
   size_t max_continuation_bytes = 0;
   std::string prefix = "##";
@@ -201,7 +200,8 @@ void WordPieceTokenizer::Impl::AddWord(std::string_view word, std::vector<int32_
   size_t start = 0;
   while (start < word.size()) {
     const Vocab& map = start == 0 ? vocab : continuations;
-    size_t end = std::min(word.size(), start + (start == 0 ? max_token_bytes : max_continuation_bytes));
+    size_t end =
+        std::min(word.size(), start + (start == 0 ? max_token_bytes : max_continuation_bytes));
     while (end > start && end < word.size() && IsContinuationByte(word[end])) --end;
     int32_t id = -1;
     while (end > start) {
@@ -271,8 +271,7 @@ void WordPieceTokenizer::Impl::AddText(std::string_view piece, std::string* scra
   });
 }
 
-absl::Status WordPieceTokenizer::Impl::Finish(const std::string& file,
-                                              const std::string& unk_token,
+absl::Status WordPieceTokenizer::Impl::Finish(const std::string& file, const std::string& unk_token,
                                               const std::vector<AddedToken>& added,
                                               const TokenizerConfig& config) {
   for (int32_t id = 0; id < static_cast<int32_t>(model_tokens.size()); ++id) {
@@ -476,12 +475,12 @@ absl::StatusOr<std::unique_ptr<WordPieceTokenizer>> WordPieceTokenizer::FromToke
     impl->model_tokens.resize(size);
     for (const auto& [token, id] : vocab.items()) impl->model_tokens[id.get<int32_t>()] = token;
 
-    MODELPOOL_RETURN_IF_ERROR(ParseNormalizer(file, json.value("normalizer", Json()),
-                                              &impl->normalizer));
+    MODELPOOL_RETURN_IF_ERROR(
+        ParseNormalizer(file, json.value("normalizer", Json()), &impl->normalizer));
     const std::string pre_tokenizer = TypeOf(json.value("pre_tokenizer", Json()));
     if (pre_tokenizer != "BertPreTokenizer") {
-      return Invalid(file, "pre_tokenizer `" + pre_tokenizer +
-                               "` is not supported (only BertPreTokenizer)");
+      return Invalid(
+          file, "pre_tokenizer `" + pre_tokenizer + "` is not supported (only BertPreTokenizer)");
     }
     MODELPOOL_RETURN_IF_ERROR(ParsePostProcessor(file, json.value("post_processor", Json()),
                                                  &impl->before, &impl->after));
@@ -559,11 +558,13 @@ std::vector<int32_t> WordPieceTokenizer::Encode(std::string_view text, const Enc
       impl.AddText(piece, &scratch, &ids);
     }
   });
-  const size_t num_special = options.add_special_tokens ? impl.before.size() + impl.after.size() : 0;
+  const size_t num_special =
+      options.add_special_tokens ? impl.before.size() + impl.after.size() : 0;
   bool cut = false;
   if (options.truncation && options.max_length > 0) {
-    const size_t budget =
-        static_cast<size_t>(options.max_length) > num_special ? options.max_length - num_special : 0;
+    const size_t budget = static_cast<size_t>(options.max_length) > num_special
+                              ? options.max_length - num_special
+                              : 0;
     if (ids.size() - content_start > budget) {
       ids.resize(content_start + budget);
       cut = true;
@@ -593,15 +594,15 @@ std::string WordPieceTokenizer::Decode(absl::Span<const int32_t> ids,
       if (StartsWith(token, impl.decoder_prefix)) {
         token.erase(0, impl.decoder_prefix.size());
       } else {
-        token.insert(0, " ");
+        token = " " + token;
       }
     }
     first = false;
     if (impl.cleanup) {
       // The decoder's cleanup, applied to each token in this order.
       static constexpr std::pair<std::string_view, std::string_view> kCleanup[] = {
-          {" .", "."},   {" ?", "?"},     {" !", "!"},   {" ,", ","},
-          {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"}, {" do not", " don't"},
+          {" .", "."},   {" ?", "?"},     {" !", "!"},    {" ,", ","},
+          {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},  {" do not", " don't"},
           {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
       for (const auto& [from, to] : kCleanup) {
         for (size_t at = token.find(from); at != std::string::npos;

@@ -1,8 +1,7 @@
 #include "modelpool/base/parallel_for.h"
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <thread>
 #include <vector>

@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <vector>
 
@@ -67,7 +66,8 @@ TEST_CASE("The BERT normalizer and pre-tokenizer treat every code point as token
         Normalized(c, lower) == expect(probe->at("lowercase"), false) &&
         (hangul || Normalized(c, strip) == expect(probe->at("strip_accents"), false)) &&
         Normalized(c, clean) == expected_clean &&
-        ((classes & text_internal::kBertPunctuation) != 0) == InRanges(probe->at("punctuation"), c) &&
+        ((classes & text_internal::kBertPunctuation) != 0) ==
+            InRanges(probe->at("punctuation"), c) &&
         ((classes & text_internal::kBertWhitespace) != 0) == InRanges(probe->at("whitespace"), c);
     if (!ok && ++failures <= 10) FAIL_CHECK("code point U+" << Hex(c));
   }

@@ -4,11 +4,9 @@
 // Compares a tokenizer with the reference ids of one entry of a fixture, case by case.
 
 #include <catch2/catch.hpp>
-
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "modelpool/text/tokenizer.h"
 #include "tests/text/reference_fixtures.h"
@@ -48,7 +46,8 @@ inline void CheckAgainstReference(const Tokenizer& tokenizer, const nlohmann::js
         }
         if (!diff.empty() && ++failures <= 5) {
           FAIL_CHECK(group << "[" << i << "] " << mode.name << " text=" << nlohmann::json(texts[i])
-                           << "\n" << diff);
+                           << "\n"
+                           << diff);
         }
       }
       INFO(group << " " << mode.name << ": " << failures << " of " << texts.size() << " differ");
@@ -62,15 +61,18 @@ inline void CheckAgainstReference(const Tokenizer& tokenizer, const nlohmann::js
   CHECK(Fnv1a64(ids) == summary.at("fnv1a64").get<std::string>());
   const auto first = summary.at("first").get<std::vector<int32_t>>();
   const auto last = summary.at("last").get<std::vector<int32_t>>();
-  CHECK(IdsDiff(first, std::vector<int32_t>(ids.begin(), ids.begin() + std::min(ids.size(), first.size()))) == "");
-  CHECK(IdsDiff(last, std::vector<int32_t>(ids.end() - std::min(ids.size(), last.size()), ids.end())) == "");
+  CHECK(IdsDiff(first, std::vector<int32_t>(
+                           ids.begin(), ids.begin() + std::min(ids.size(), first.size()))) == "");
+  CHECK(IdsDiff(last, std::vector<int32_t>(ids.end() - std::min(ids.size(), last.size()),
+                                           ids.end())) == "");
 
   const auto hard = corpus.at("hard").get<std::vector<std::string>>();
   for (const auto& [key, skip] : {std::pair{"decoded", true}, {"decoded_with_special", false}}) {
     const auto decoded = expected.at(key).get<std::vector<std::string>>();
     int failures = 0;
     for (size_t i = 0; i < hard.size(); ++i) {
-      const std::string actual = tokenizer.Decode(tokenizer.Encode(hard[i], modes[0].options), skip);
+      const std::string actual =
+          tokenizer.Decode(tokenizer.Encode(hard[i], modes[0].options), skip);
       if (actual != decoded[i] && ++failures <= 5) {
         FAIL_CHECK(key << " hard[" << i << "] text=" << nlohmann::json(hard[i]) << "\n  expected "
                        << nlohmann::json(decoded[i]) << "\n  actual   " << nlohmann::json(actual));

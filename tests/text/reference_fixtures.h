@@ -5,12 +5,11 @@
 
 #include <cstdint>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace modelpool::testing {
 
@@ -62,7 +61,8 @@ inline std::string Join(const std::vector<int32_t>& ids) {
 }
 
 // "" when equal, else where the ids first differ and both sequences from there.
-inline std::string IdsDiff(const std::vector<int32_t>& expected, const std::vector<int32_t>& actual) {
+inline std::string IdsDiff(const std::vector<int32_t>& expected,
+                           const std::vector<int32_t>& actual) {
   if (expected == actual) return "";
   size_t i = 0;
   while (i < expected.size() && i < actual.size() && expected[i] == actual[i]) ++i;
@@ -72,7 +72,8 @@ inline std::string IdsDiff(const std::vector<int32_t>& expected, const std::vect
   };
   std::ostringstream out;
   out << "first difference at id " << i << " (expected " << expected.size() << " ids, got "
-      << actual.size() << ")\n  expected ..." << tail(expected) << "\n  actual   ..." << tail(actual);
+      << actual.size() << ")\n  expected ..." << tail(expected) << "\n  actual   ..."
+      << tail(actual);
   return out.str();
 }
 

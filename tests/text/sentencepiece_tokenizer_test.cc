@@ -1,9 +1,7 @@
 #include "modelpool/text/sentencepiece_tokenizer.h"
 
 #include <catch2/catch.hpp>
-
 #include <cstring>
-
 #include <string>
 #include <vector>
 
@@ -38,8 +36,16 @@ std::string Piece(const std::string& piece, float score, int type) {
 // <unk> <s> </s> ▁a ▁b a b, identity normalization.
 std::string SmallModel(const std::string& trainer_spec = "") {
   return Piece("<unk>", 0, 2) + Piece("<s>", 0, 3) + Piece("</s>", 0, 3) +
-         Piece("\xE2\x96\x81" "a", -1, 1) + Piece("\xE2\x96\x81" "b", -2, 1) + Piece("a", -3, 1) +
-         Piece("b", -3, 1) + Field(2, trainer_spec) + Field(3, Field(1, "identity"));
+         Piece(
+             "\xE2\x96\x81"
+             "a",
+             -1, 1) +
+         Piece(
+             "\xE2\x96\x81"
+             "b",
+             -2, 1) +
+         Piece("a", -3, 1) + Piece("b", -3, 1) + Field(2, trainer_spec) +
+         Field(3, Field(1, "identity"));
 }
 
 TEST_CASE("SentencePieceTokenizer encodes a hand-made model") {

@@ -1,7 +1,6 @@
 #include "modelpool/text/tokenizer.h"
 
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <string>

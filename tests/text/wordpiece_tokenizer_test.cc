@@ -1,7 +1,6 @@
 #include "modelpool/text/wordpiece_tokenizer.h"
 
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -63,7 +62,8 @@ TEST_CASE("WordPieceTokenizer truncation keeps [CLS] and [SEP]") {
   const auto ids = tokenizer->Encode("a a a a a a", {.max_length = 4}, &truncated);
   CHECK(ids == std::vector<int32_t>{2, 13, 13, 3});
   CHECK(truncated);
-  CHECK(tokenizer->Encode("a a", {.max_length = 4}, &truncated) == std::vector<int32_t>{2, 13, 13, 3});
+  CHECK(tokenizer->Encode("a a", {.max_length = 4}, &truncated) ==
+        std::vector<int32_t>{2, 13, 13, 3});
   CHECK_FALSE(truncated);
 }
 
@@ -93,26 +93,32 @@ TEST_CASE("WordPieceTokenizer names what it refuses") {
     refused(R"({"model": {"type": "BPE", "vocab": {}, "merges": []}})", "model `BPE`");
   }
   SECTION("another normalizer") {
-    refused("{" + model + R"(, "normalizer": {"type": "NFC"}, "pre_tokenizer": {"type": "BertPreTokenizer"}})",
-            "normalizer `NFC`");
+    refused(
+        "{" + model +
+            R"(, "normalizer": {"type": "NFC"}, "pre_tokenizer": {"type": "BertPreTokenizer"}})",
+        "normalizer `NFC`");
   }
   SECTION("another pre-tokenizer") {
-    refused("{" + model + R"(, "pre_tokenizer": {"type": "Whitespace"}})", "pre_tokenizer `Whitespace`");
+    refused("{" + model + R"(, "pre_tokenizer": {"type": "Whitespace"}})",
+            "pre_tokenizer `Whitespace`");
   }
   SECTION("single_word added token") {
-    refused("{" + model + R"(, "pre_tokenizer": {"type": "BertPreTokenizer"}, "added_tokens": [{"id": 0, "content": "[UNK]", "single_word": true}]})",
-            "single_word");
+    refused(
+        "{" + model +
+            R"(, "pre_tokenizer": {"type": "BertPreTokenizer"}, "added_tokens": [{"id": 0, "content": "[UNK]", "single_word": true}]})",
+        "single_word");
   }
   SECTION("no unk token") {
-    refused(R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}, "pre_tokenizer": {"type": "BertPreTokenizer"}})",
-            "unk token");
+    refused(
+        R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}, "pre_tokenizer": {"type": "BertPreTokenizer"}})",
+        "unk token");
   }
 }
 
 TEST_CASE("WordPieceTokenizer reads tokenizer_config.json") {
-  auto tokenizer = WordPieceTokenizer::FromTokenizerJson(
-      TextDataPath("all-MiniLM-L6-v2/tokenizer.json"),
-      TextDataPath("all-MiniLM-L6-v2/tokenizer_config.json"));
+  auto tokenizer =
+      WordPieceTokenizer::FromTokenizerJson(TextDataPath("all-MiniLM-L6-v2/tokenizer.json"),
+                                            TextDataPath("all-MiniLM-L6-v2/tokenizer_config.json"));
   REQUIRE(tokenizer.ok());
   CHECK((*tokenizer)->model_max_length() == 256);
   CHECK((*tokenizer)->vocab_size() == 30522);

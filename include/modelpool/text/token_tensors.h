@@ -1,9 +1,9 @@
 #ifndef MODELPOOL_TEXT_TOKEN_TENSORS_H_
 #define MODELPOOL_TEXT_TOKEN_TENSORS_H_
 
-#include <cstdint>
-
 #include <torch/torch.h>
+
+#include <cstdint>
 
 #include "modelpool/text/tokenizer.h"
 

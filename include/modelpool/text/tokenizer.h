@@ -50,8 +50,7 @@ class Tokenizer {
   // Tokenizer::EncodeBatch()
   //
   // `Encode()` for every text; large batches are split over all cores.
-  EncodedBatch EncodeBatch(absl::Span<const std::string> texts,
-                           const EncodeOptions& options) const;
+  EncodedBatch EncodeBatch(absl::Span<const std::string> texts, const EncodeOptions& options) const;
 
   // Text from ids; with `skip_special_tokens`, padding, separators and the like are left out.
   virtual std::string Decode(absl::Span<const int32_t> ids,
