@@ -331,6 +331,13 @@ absl::Status WordPieceTokenizer::Impl::Finish(const std::string& file, const std
     }
   }
   if (unk_id < 0) return Invalid(file, "the unk token " + unk_token + " is not in the vocabulary");
+  for (const std::vector<int32_t>* ids : {&before, &after}) {
+    for (const int32_t id : *ids) {
+      if (id < 0 || id >= size) {
+        return Invalid(file, "post_processor id " + std::to_string(id) + " is out of range");
+      }
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -430,7 +437,9 @@ absl::Status ParseAddedTokens(const std::string& file, const Json& section,
     if (entry.value("single_word", false)) {
       return Invalid(file, "added token " + token.content + " has single_word, not supported");
     }
-    if (token.id < 0) return Invalid(file, "added token " + token.content + " has a negative id");
+    if (token.id < 0 || token.id >= (1 << 24)) {
+      return Invalid(file, "added token " + token.content + " has id " + std::to_string(token.id));
+    }
     added->push_back(std::move(token));
   }
   return absl::OkStatus();

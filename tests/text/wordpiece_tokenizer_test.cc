@@ -108,6 +108,12 @@ TEST_CASE("WordPieceTokenizer names what it refuses") {
             R"(, "pre_tokenizer": {"type": "BertPreTokenizer"}, "added_tokens": [{"id": 0, "content": "[UNK]", "single_word": true}]})",
         "single_word");
   }
+  SECTION("post-processor id out of range") {
+    refused(
+        "{" + model +
+            R"(, "pre_tokenizer": {"type": "BertPreTokenizer"}, "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", 7], "cls": ["[CLS]", 0]}})",
+        "out of range");
+  }
   SECTION("no unk token") {
     refused(
         R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}, "pre_tokenizer": {"type": "BertPreTokenizer"}})",
