@@ -48,7 +48,8 @@ class ABSL_LOCKABLE Mutex {
   // As `Await()`, but gives up at `deadline`; returns whether `predicate()` is true.
   template <typename Predicate>
   bool AwaitWithDeadline(const Predicate& predicate, absl::Time deadline)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // predicate's locks
+
     bool holds = predicate();
     // Waiting releases the lock like an unlock: the first wait tells other awaiters to look
     // (this thread may have changed state); later ones do not, or two awaiters would wake
