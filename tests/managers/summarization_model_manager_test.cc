@@ -1,6 +1,5 @@
 #include "modelpool/managers/summarization_model_manager.h"
 
-#include <catch2/catch.hpp>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -10,6 +9,9 @@
 #include "modelpool/text/tokenizer.h"
 #include "tests/testing/tiny_t5.h"
 #include "torch/cuda.h"
+
+// Last: libtorch's glog defines CHECK too, and Catch's must win.
+#include <catch2/catch.hpp>
 
 namespace modelpool {
 namespace {

@@ -1,11 +1,13 @@
 #include "lib/models/generation.h"
 
-#include <catch2/catch.hpp>
 #include <cmath>
 #include <map>
 #include <vector>
 
 #include "ATen/ATen.h"
+
+// Last: libtorch's glog defines CHECK too, and Catch's must win.
+#include <catch2/catch.hpp>
 
 namespace modelpool {
 namespace {

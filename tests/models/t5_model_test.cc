@@ -1,6 +1,5 @@
 #include "lib/models/t5_model.h"
 
-#include <catch2/catch.hpp>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -10,6 +9,9 @@
 #include "c10/core/InferenceMode.h"
 #include "lib/models/t5_summarization_model.h"
 #include "tests/testing/tiny_t5.h"
+
+// Last: libtorch's glog defines CHECK too, and Catch's must win.
+#include <catch2/catch.hpp>
 
 namespace modelpool {
 namespace {
