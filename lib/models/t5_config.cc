@@ -71,12 +71,13 @@ absl::StatusOr<T5Config> ParseConfig(const JsonFile& file) {
     return Invalid(file, absl::StrCat("model_type \"", model_type,
                                       "\" is not a T5 model (t5 or mt5)"));
   }
-  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "vocab_size", &c.vocab_size));
-  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "d_model", &c.d_model));
-  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "d_kv", &c.d_kv));
-  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "d_ff", &c.d_ff));
-  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "num_heads", &c.num_heads));
-  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "num_layers", &c.num_layers));
+  // Absent sizes take transformers' T5Config defaults (t5-small's), as transformers does.
+  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "vocab_size", &c.vocab_size, 32128));
+  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "d_model", &c.d_model, 512));
+  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "d_kv", &c.d_kv, 64));
+  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "d_ff", &c.d_ff, 2048));
+  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "num_heads", &c.num_heads, 8));
+  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "num_layers", &c.num_layers, 6));
   MODELPOOL_RETURN_IF_ERROR(
       ReadPositive(file, "num_decoder_layers", &c.num_decoder_layers, c.num_layers));
   MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "relative_attention_num_buckets",

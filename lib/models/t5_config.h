@@ -67,8 +67,8 @@ struct T5Files {
 //
 // Reads `config.json` (required) and `generation_config.json` (optional) of `model_dir`.
 // `NotFound` when config.json is missing; `InvalidArgument`, naming the file and the key, for
-// a model type other than T5/mT5, an unknown `feed_forward_proj`, or sizes that are missing
-// or out of range.
+// a model type other than T5/mT5, an unknown `feed_forward_proj`, or sizes out of range.
+// Absent keys take the defaults of transformers' T5Config.
 absl::StatusOr<T5Files> ReadT5Files(const std::string& model_dir);
 
 }  // namespace modelpool

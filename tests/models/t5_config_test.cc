@@ -105,9 +105,6 @@ TEST_CASE("Malformed configs are errors naming the file and the key") {
       {"size", R"({"vocab_size": 100, "d_model": 0, "d_kv": 8, "d_ff": 64, "num_heads": 4,
                    "num_layers": 2})",
        "", absl::StatusCode::kInvalidArgument, "d_model is 0"},
-      {"missing", R"({"vocab_size": 100, "d_kv": 8, "d_ff": 64, "num_heads": 4,
-                      "num_layers": 2})",
-       "", absl::StatusCode::kNotFound, "d_model"},
       {"eos type", Config(R"(, "eos_token_id": "x")"), "", absl::StatusCode::kInvalidArgument,
        "eos_token_id"},
       {"eos range", Config(R"(, "eos_token_id": 100)"), "", absl::StatusCode::kInvalidArgument,
@@ -124,6 +121,22 @@ TEST_CASE("Malformed configs are errors naming the file and the key") {
     CHECK_THAT(std::string(files.status().message()), Catch::Contains(c.expect));
     CHECK_THAT(std::string(files.status().message()), Catch::Contains(dir));
   }
+}
+
+TEST_CASE("Absent keys take the defaults of transformers' T5Config") {
+  auto files = ReadT5Files(Folder("defaults", R"({"model_type": "t5"})"));
+  REQUIRE(files.ok());
+  const T5Config& c = files->config;
+  CHECK(c.vocab_size == 32128);
+  CHECK(c.d_model == 512);
+  CHECK(c.d_kv == 64);
+  CHECK(c.d_ff == 2048);
+  CHECK(c.num_heads == 8);
+  CHECK(c.num_layers == 6);
+  CHECK(c.num_decoder_layers == 6);
+  CHECK(c.activation == T5Activation::kRelu);
+  CHECK(c.tie_word_embeddings);
+  CHECK(c.eos_token_ids == std::vector<int64_t>{1});
 }
 
 TEST_CASE("A folder without config.json is NotFound") {
