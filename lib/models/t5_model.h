@@ -67,10 +67,8 @@ class T5Model : public StepDecoder {
   at::Tensor Step(const at::Tensor& tokens, int64_t position) override;
   void Reorder(const at::Tensor& parents, int64_t length) override;
 
-  const T5Config& config() const { return config_; }
   const T5Limits& limits() const { return limits_; }
   c10::Device device() const { return device_; }
-  at::ScalarType dtype() const { return dtype_; }
 
  private:
   struct FeedForward {
