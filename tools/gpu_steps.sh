@@ -8,7 +8,7 @@ set -uo pipefail
 out=${OUT:-$PWD/out}
 mkdir -p "$out"
 exec > >(tee -a "$out/gpu.log") 2>&1
-source .device/deps-env.sh >/dev/null
+source .device/deps-env.sh .device/debs >/dev/null  # (without an argument it would take ours)
 build=/tmp/mp-build
 corpus=/tmp/corpus
 models=/tmp/models
