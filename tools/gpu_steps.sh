@@ -17,7 +17,8 @@ export PYTHONUNBUFFERED=1
 step_build() {
   cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMODELPOOL_BUILD_BENCHMARKS=ON \
     -DMODELPOOL_BUILD_EXAMPLES=ON >/tmp/configure.log 2>&1 || { tail -30 /tmp/configure.log; return 1; }
-  cmake --build $build -j"$(nproc)" -k 0 >/tmp/build.log 2>&1 || { grep -E "error|FAILED" /tmp/build.log | head -40; return 1; }
+  cmake --build $build -j"$(nproc)" -- -k 0 >/tmp/build.log 2>&1 ||
+    { grep -E "error|FAILED" /tmp/build.log | head -60; tail -5 /tmp/build.log; return 1; }
 }
 step_corpus() { [ -f $corpus/corpus.txt ] || python3 .device/bench/make_corpus.py $corpus; }
 step_fixtures() {

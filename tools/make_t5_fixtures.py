@@ -91,8 +91,10 @@ def make_model(name, vocab_size, inputs):
     original = head[1].detach().clone()
     ids, mask = batch(inputs)
     # The factor on a fine grid whose greedy outputs end early closest to half the time.
+    # Negative too: for a random row the sign of its dot product with the decoder states
+    # decides which way scaling pushes eos.
     best = None
-    for factor in [1 + 0.25 * i for i in range(157)]:
+    for factor in [s * (1 + 0.25 * i) for i in range(157) for s in (1, -1)]:
         with torch.no_grad():
             head[1] = original * factor
             out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=32,
