@@ -24,6 +24,9 @@ constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";  // U+2581
 constexpr float kUnkPenalty = 10.0f;
 // sentencepiece refuses pieces this long.
 constexpr size_t kMaxPieceBytes = 8000;
+// How far the Viterbi sums run before they start again from 0 at a word start; see Note
+// [Viterbi arithmetic: sentencepiece 0.2 versus 0.1.97].
+constexpr int64_t kRestartBytes = 4096;
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
@@ -116,6 +119,9 @@ struct SentencePieceTokenizer::Impl {
   int32_t pad_id = 0;
   int32_t extra_ids = 0;
   int32_t model_max_length = 0;
+  // No piece holds U+2581 after its first byte, so no piece spans a word start and the Viterbi
+  // sums may start again there.
+  bool restartable = true;
 
   // The precompiled character map: a trie from text to offsets of NUL-terminated replacements.
   text_internal::DartsTrie charsmap;
@@ -200,9 +206,37 @@ std::string SentencePieceTokenizer::Impl::Normalize(std::string_view input) cons
   return normalized;
 }
 
-// sentencepiece's `unigram::Model::EncodeOptimized`: the best path ending at each byte, found
-// left to right, then read back. Scores are summed in double and kept in float as there, so
-// ties break the same way.
+// Note [Viterbi arithmetic: sentencepiece 0.2 versus 0.1.97]
+// `unigram::Model::EncodeOptimized` keeps the best path ending at each byte, found left to
+// right, then read back; a later candidate replaces the kept one only when it scores strictly
+// higher, so in a tie the path found first stays. The arithmetic decides which paths tie, and
+// the two library versions we compare with differ in it (the fixtures of
+// tools/make_tokenizer_fixtures.py, made with sentencepiece 0.2.2, against Debian's 0.1.97):
+//
+//  * Comparison. 0.1.97 adds each piece score to the float kept at its start in double
+//    (`length * max_score_ - 0.1` for user-defined symbols makes its `score` a double) and
+//    compares that unrounded sum with the kept float, so a sum that rounds to the kept score
+//    but lies above it wins. 0.2.2 picks as if both sides were float: of "▁xxxvi" the
+//    segmentations "x xx" and "xx x" tie exactly, 0.2.2 keeps the first found, "x xx", and
+//    0.1.97 the other (benchmark documents 27 and 143 with t5-small). We add and compare in
+//    float.
+//  * Long inputs. Both keep the scores in float, whose step grows with the magnitude: summed
+//    over 1 MiB of text (about -6e6) it is 0.5, and 0.1.97 then takes "▁a" where "▁" "a"
+//    scores higher (1565 fewer ids than 0.2.2 on the trained model's 1 MiB text). 0.2.2 does
+//    not lose those decisions, while it does break short ties as float arithmetic from the
+//    start of the text does ("x" x 99 + U+0301 with t5-small: summing in double instead moves
+//    the single "x"). We keep float arithmetic and start the sums again from 0 at the first
+//    word start (a U+2581) at least `kRestartBytes` after the last start, where no piece can
+//    span: then texts up to that size are summed exactly as 0.2.2 sums them, and longer ones
+//    keep float's precision of a few thousand bytes. This restart is our rule, not one read
+//    in sentencepiece: 0.2.2's own way to keep long sums precise was not found in its source,
+//    so which of the equal-scoring segmentations of a tie it takes in a long text may differ
+//    from ours (t5-small's 1 MiB text: same count, first and last ids, other hash; its only
+//    ties there are runs of 101 "x", where the single "x" may sit anywhere).
+//
+// tests/text/sentencepiece_differential_test.cc checks against 0.1.97 that a segmentation that
+// differs from the library's scores at least as high under the model (a tie, or a decision
+// 0.1.97's arithmetic lost); tests/data/text/README.md says the same.
 void SentencePieceTokenizer::Impl::Viterbi(std::string_view normalized,
                                            std::vector<int32_t>* ids) const {
   struct BestPath {
@@ -214,7 +248,13 @@ void SentencePieceTokenizer::Impl::Viterbi(std::string_view normalized,
   const float unk_score = min_score - kUnkPenalty;
   std::vector<BestPath> best(size + 1);
   int64_t starts_at = 0;
+  int64_t restarted_at = 0;
   while (starts_at < size) {
+    if (restartable && starts_at - restarted_at >= kRestartBytes &&
+        normalized.compare(starts_at, kSpaceSymbol.size(), kSpaceSymbol) == 0) {
+      best[starts_at].score = 0;  // every path passes here: only the differences matter
+      restarted_at = starts_at;
+    }
     const float score_till_here = best[starts_at].score;
     const int64_t char_length = std::min<int64_t>(
         text_internal::Utf8Length(static_cast<unsigned char>(normalized[starts_at])),
@@ -228,13 +268,15 @@ void SentencePieceTokenizer::Impl::Viterbi(std::string_view normalized,
       const int32_t id = trie.Value(node);
       if (id < 0 || type(id) == SentencePieceModel::kUnused) continue;
       const int64_t length = key_pos - starts_at;
-      const double score = type(id) == SentencePieceModel::kUserDefined
-                               ? static_cast<double>(static_cast<size_t>(length) * max_score) - 0.1
-                               : model.pieces[id].score;
-      const double candidate = score + score_till_here;
+      const float score =
+          type(id) == SentencePieceModel::kUserDefined
+              ? static_cast<float>(static_cast<double>(static_cast<size_t>(length) * max_score) -
+                                   0.1)
+              : model.pieces[id].score;
+      const float candidate = score + score_till_here;
       BestPath& target = best[key_pos];
       if (target.starts_at == -1 || candidate > target.score) {
-        target.score = static_cast<float>(candidate);
+        target.score = candidate;
         target.starts_at = starts_at;
         target.id = id;
       }
@@ -242,9 +284,9 @@ void SentencePieceTokenizer::Impl::Viterbi(std::string_view normalized,
     }
     if (!has_single_char_piece) {
       BestPath& target = best[starts_at + char_length];
-      const double candidate = static_cast<double>(unk_score) + score_till_here;
+      const float candidate = unk_score + score_till_here;
       if (target.starts_at == -1 || candidate > target.score) {
-        target.score = static_cast<float>(candidate);
+        target.score = candidate;
         target.starts_at = starts_at;
         target.id = unk_id;
       }
@@ -311,6 +353,7 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
     if (!seen.insert(absl::string_view(piece.piece.data(), piece.piece.size())).second) {
       return Invalid(name, "piece " + piece.piece + " is defined twice");
     }
+    if (piece.piece.find(kSpaceSymbol, 1) != std::string::npos) impl->restartable = false;
     switch (piece.type) {
       case SentencePieceModel::kNormal:
         impl->min_score = std::min(impl->min_score, piece.score);

@@ -14,9 +14,10 @@
 namespace modelpool::testing {
 
 // Checks every group of `corpus` ("hard", "random", "bench") in the three modes the fixture
-// scripts write, the 1 MiB text, and the decodes of the hard texts.
+// scripts write, the 1 MiB text, and the decodes of the hard texts. Without `mib_hash` the 1 MiB
+// text's ids are checked by count and by their first and last ids only.
 inline void CheckAgainstReference(const Tokenizer& tokenizer, const nlohmann::json& corpus,
-                                  const nlohmann::json& expected) {
+                                  const nlohmann::json& expected, bool mib_hash = true) {
   const int max_length = corpus.at("max_length").get<int>();
   struct Mode {
     const char* name;
@@ -58,7 +59,7 @@ inline void CheckAgainstReference(const Tokenizer& tokenizer, const nlohmann::js
   const std::vector<int32_t> ids = tokenizer.Encode(mib, modes[0].options);
   const nlohmann::json& summary = expected.at("mib");
   CHECK(ids.size() == summary.at("count").get<size_t>());
-  CHECK(Fnv1a64(ids) == summary.at("fnv1a64").get<std::string>());
+  if (mib_hash) CHECK(Fnv1a64(ids) == summary.at("fnv1a64").get<std::string>());
   const auto first = summary.at("first").get<std::vector<int32_t>>();
   const auto last = summary.at("last").get<std::vector<int32_t>>();
   CHECK(IdsDiff(first, std::vector<int32_t>(
