@@ -87,6 +87,15 @@ absl::StatusOr<T5Config> ParseConfig(const JsonFile& file) {
   MODELPOOL_ASSIGN_OR_RETURN(c.layer_norm_epsilon, file.Number("layer_norm_epsilon", 1e-6));
   if (!(c.layer_norm_epsilon > 0)) return Invalid(file, "layer_norm_epsilon must be > 0");
   MODELPOOL_ASSIGN_OR_RETURN(c.tie_word_embeddings, file.Bool("tie_word_embeddings", true));
+  // Note [T5 output scaling]
+  // transformers 4 scaled the decoder output exactly when the embeddings were tied, and
+  // flan-t5's config says tie_word_embeddings=false with its own lm_head.weight. transformers
+  // 5 writes scale_decoder_outputs for the scaling and may tie the head of a config made with
+  // tie_word_embeddings=false (saving shared.weight alone). So: scale as scale_decoder_outputs
+  // says when present, as tie_word_embeddings says otherwise; project with lm_head.weight when
+  // the checkpoint has it, with the embedding otherwise (t5_model.cc).
+  MODELPOOL_ASSIGN_OR_RETURN(c.scale_decoder_outputs,
+                             file.Bool("scale_decoder_outputs", c.tie_word_embeddings));
 
   // As transformers' T5Config: "gated-gelu" is the tanh approximation (gelu_new), kept for
   // the checkpoints published before `dense_act_fn` existed.

@@ -34,9 +34,12 @@ struct T5Config {
   int64_t relative_attention_max_distance = 128;
   T5Activation activation = T5Activation::kRelu;
   bool gated = false;  // wi_0 and wi_1 ("gated-..."), else a single wi
-  // Tied input and output embeddings; the decoder output is then scaled by d_model^-0.5
-  // before the projection on the vocabulary, as Mesh TensorFlow's T5 does.
+  // The output projection is the input embedding when the checkpoint has no lm_head.weight
+  // and this is set.
   bool tie_word_embeddings = true;
+  // Scale the decoder output by d_model^-0.5 before the projection on the vocabulary, as
+  // Mesh TensorFlow's T5 does with tied embeddings. See Note [T5 output scaling].
+  bool scale_decoder_outputs = true;
   double layer_norm_epsilon = 1e-6;
   int64_t decoder_start_token_id = 0;
   int64_t pad_token_id = 0;

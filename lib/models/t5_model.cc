@@ -159,16 +159,14 @@ absl::Status T5Model::LoadWeights(const SafetensorsCheckpoint& checkpoint, bool 
         "the checkpoint has no embedding (shared.weight, encoder.embed_tokens.weight or "
         "decoder.embed_tokens.weight)");
   }
-  if (config_.tie_word_embeddings) {
+  // Note [T5 output scaling] in t5_config.cc.
+  if (checkpoint.Find("lm_head.weight").tensor != nullptr) {
+    MODELPOOL_ASSIGN_OR_RETURN(lm_head_, read("lm_head.weight", {config_.vocab_size, d}));
+  } else if (config_.tie_word_embeddings) {
     lm_head_ = embedding_;
   } else {
-    auto lm_head = read("lm_head.weight", {config_.vocab_size, d});
-    if (!lm_head.ok()) {
-      return absl::Status(lm_head.status().code(),
-                          absl::StrCat(lm_head.status().message(),
-                                       " (tie_word_embeddings is false in config.json)"));
-    }
-    lm_head_ = *std::move(lm_head);
+    return absl::NotFoundError(
+        "the checkpoint has no lm_head.weight, and tie_word_embeddings is false in config.json");
   }
   const std::vector<int64_t> table_shape = {config_.relative_attention_num_buckets,
                                             config_.num_heads};
@@ -368,7 +366,7 @@ at::Tensor T5Model::Step(const at::Tensor& tokens, int64_t position) {
     h = h + Feed(RmsNorm(h, layer.ff_norm), layer.ff);
   }
   h = RmsNorm(h, decoder_final_norm_);
-  if (config_.tie_word_embeddings) h = h * std::pow(static_cast<double>(config_.d_model), -0.5);
+  if (config_.scale_decoder_outputs) h = h * std::pow(static_cast<double>(config_.d_model), -0.5);
   return at::linear(h, lm_head_).to(at::kFloat);
 }
 

@@ -43,6 +43,7 @@ TEST_CASE("t5-small's config parses as a relu T5 with tied embeddings") {
   CHECK(c.activation == T5Activation::kRelu);
   CHECK_FALSE(c.gated);
   CHECK(c.tie_word_embeddings);
+  CHECK(c.scale_decoder_outputs);
   CHECK(c.layer_norm_epsilon == Approx(1e-6));
   CHECK(c.decoder_start_token_id == 0);
   CHECK(c.pad_token_id == 0);
@@ -61,7 +62,16 @@ TEST_CASE("gated-gelu is the tanh approximation with two input projections, as f
   CHECK(files->config.gated);
   CHECK(files->config.activation == T5Activation::kGeluTanh);
   CHECK_FALSE(files->config.tie_word_embeddings);
+  CHECK_FALSE(files->config.scale_decoder_outputs);  // as transformers 4 decided it
   CHECK(files->config.num_decoder_layers == 3);
+}
+
+TEST_CASE("scale_decoder_outputs, as transformers 5 writes it, overrides the tied default") {
+  auto files = ReadT5Files(Folder(
+      "v5", Config(R"(, "tie_word_embeddings": true, "scale_decoder_outputs": false)")));
+  REQUIRE(files.ok());
+  CHECK(files->config.tie_word_embeddings);
+  CHECK_FALSE(files->config.scale_decoder_outputs);
 }
 
 TEST_CASE("generation_config.json sets generation defaults and overrides token ids") {
