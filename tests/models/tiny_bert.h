@@ -1,0 +1,143 @@
+#ifndef MODELPOOL_TESTS_MODELS_TINY_BERT_H_
+#define MODELPOOL_TESTS_MODELS_TINY_BERT_H_
+
+// Small BERT model folders written by tests: a config, the sentence-transformers files and
+// pseudo-random float32 weights, with knobs to break them.
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "nlohmann/json.hpp"
+
+namespace modelpool::testing {
+
+struct TinyBertSpec {
+  int64_t vocab = 20, hidden = 8, layers = 2, heads = 2, intermediate = 12, positions = 16;
+  std::string hidden_act = "gelu";
+  std::string prefix;          // put before every tensor name, e.g. "bert."
+  bool tf_layer_norms = false;  // LayerNorm.gamma / .beta instead of .weight / .bias
+  std::string pooling = "mean_tokens";  // a pooling_mode_* suffix: cls_token, max_tokens, ...
+  bool normalize = false;
+  bool sentence_transformers = true;  // write modules.json and the pooling folder
+  int64_t max_seq_length = 12;
+  // Called with every tensor's name and shape before it is written; may change the shape, or
+  // clear the name to leave the tensor out.
+  std::function<void(std::string& name, std::vector<int64_t>& shape)> edit;
+};
+
+inline void WriteJson(const std::filesystem::path& path, const nlohmann::json& json) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path) << json.dump(2);
+}
+
+// Writes `tensors` (name -> shape) as a float32 safetensors file of deterministic values.
+inline void WriteSafetensors(const std::filesystem::path& path,
+                             const std::map<std::string, std::vector<int64_t>>& tensors,
+                             uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 0.5f);
+  nlohmann::json header = nlohmann::json::object();
+  std::vector<float> data;
+  for (const auto& [name, shape] : tensors) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    const size_t begin = data.size() * sizeof(float);
+    for (int64_t i = 0; i < n; ++i) data.push_back(normal(rng));
+    header[name] = {{"dtype", "F32"},
+                    {"shape", shape},
+                    {"data_offsets", {begin, data.size() * sizeof(float)}}};
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  std::ofstream out(path, std::ios::binary);
+  const uint64_t size = text.size();
+  for (int i = 0; i < 8; ++i) out.put(static_cast<char>(size >> (8 * i)));
+  out << text;
+  out.write(reinterpret_cast<const char*>(data.data()),
+            static_cast<std::streamsize>(data.size() * sizeof(float)));
+}
+
+// Writes a model folder as `spec` says into `dir` (created; emptied first).
+inline void WriteTinyBert(const std::filesystem::path& dir, const TinyBertSpec& spec) {
+  namespace fs = std::filesystem;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  WriteJson(dir / "config.json",
+            {{"architectures", {"BertModel"}}, {"model_type", "bert"},
+             {"vocab_size", spec.vocab}, {"hidden_size", spec.hidden},
+             {"num_hidden_layers", spec.layers}, {"num_attention_heads", spec.heads},
+             {"intermediate_size", spec.intermediate},
+             {"max_position_embeddings", spec.positions}, {"type_vocab_size", 2},
+             {"hidden_act", spec.hidden_act}, {"layer_norm_eps", 1e-12}, {"pad_token_id", 0}});
+  if (spec.sentence_transformers) {
+    nlohmann::json modules = {
+        {{"idx", 0}, {"name", "0"}, {"path", ""}, {"type", "sentence_transformers.models.Transformer"}},
+        {{"idx", 1}, {"name", "1"}, {"path", "1_Pooling"}, {"type", "sentence_transformers.models.Pooling"}}};
+    if (spec.normalize) {
+      modules.push_back({{"idx", 2}, {"name", "2"}, {"path", "2_Normalize"},
+                         {"type", "sentence_transformers.models.Normalize"}});
+    }
+    WriteJson(dir / "modules.json", modules);
+    WriteJson(dir / "1_Pooling" / "config.json",
+              {{"word_embedding_dimension", spec.hidden},
+               {"pooling_mode_" + spec.pooling, true}});
+    WriteJson(dir / "sentence_bert_config.json", {{"max_seq_length", spec.max_seq_length}});
+  }
+  const int64_t h = spec.hidden, i = spec.intermediate;
+  std::map<std::string, std::vector<int64_t>> tensors;
+  auto add = [&](std::string name, std::vector<int64_t> shape) {
+    if (spec.tf_layer_norms && name.find("LayerNorm.") != std::string::npos) {
+      const bool weight = name.ends_with(".weight");
+      name = name.substr(0, name.rfind('.') + 1) + (weight ? "gamma" : "beta");
+    }
+    name = spec.prefix + name;
+    if (spec.edit) spec.edit(name, shape);
+    if (!name.empty()) tensors[name] = shape;
+  };
+  add("embeddings.word_embeddings.weight", {spec.vocab, h});
+  add("embeddings.position_embeddings.weight", {spec.positions, h});
+  add("embeddings.token_type_embeddings.weight", {2, h});
+  add("embeddings.LayerNorm.weight", {h});
+  add("embeddings.LayerNorm.bias", {h});
+  for (int64_t l = 0; l < spec.layers; ++l) {
+    const std::string p = "encoder.layer." + std::to_string(l) + ".";
+    for (const char* m : {"query", "key", "value"}) {
+      add(p + "attention.self." + m + ".weight", {h, h});
+      add(p + "attention.self." + m + ".bias", {h});
+    }
+    add(p + "attention.output.dense.weight", {h, h});
+    add(p + "attention.output.dense.bias", {h});
+    add(p + "attention.output.LayerNorm.weight", {h});
+    add(p + "attention.output.LayerNorm.bias", {h});
+    add(p + "intermediate.dense.weight", {i, h});
+    add(p + "intermediate.dense.bias", {i});
+    add(p + "output.dense.weight", {h, i});
+    add(p + "output.dense.bias", {h});
+    add(p + "output.LayerNorm.weight", {h});
+    add(p + "output.LayerNorm.bias", {h});
+  }
+  add("pooler.dense.weight", {h, h});  // in real checkpoints; the encoder ignores it
+  WriteSafetensors(dir / "model.safetensors", tensors, /*seed=*/7);
+}
+
+// A fresh folder under the system's temporary directory for one test.
+inline std::filesystem::path TempDir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("modelpool_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+}  // namespace modelpool::testing
+
+#endif  // MODELPOOL_TESTS_MODELS_TINY_BERT_H_
