@@ -152,16 +152,16 @@ int main(int argc, char** argv) {
     if (output.exit_code != 0) absl::FPrintF(stderr, "embed_bench: the peer exited with %d\n", output.exit_code);
   }
 
-  absl::PrintF("\n%-36s %12s %12s\n", "", "docs/s", "tokens/s");
-  absl::PrintF("%-36s %12.0f %12.0f\n", "modelpool (" + args.device.ToString() + ")", docs_per_s,
+  absl::PrintF("\n%-44s %12s %12s\n", "", "docs/s", "tokens/s");
+  absl::PrintF("%-44s %12.0f %12.0f\n", "modelpool (" + args.device.ToString() + ")", docs_per_s,
                tok_per_s);
   if (peer.has_value()) {
     const double peer_docs = (*peer)["docs_per_s"].get<double>();
     const double peer_tok = (*peer)["tok_per_s"].get<double>();
     const std::string name = peer->value("peer", std::string("peer")) + " batch " +
                              std::to_string(peer->value("batch_size", 0));
-    absl::PrintF("%-36s %12.0f %12.0f\n", name.substr(0, 36), peer_docs, peer_tok);
-    absl::PrintF("%-36s %11.2fx %11.2fx\n", "ours / theirs", docs_per_s / peer_docs,
+    absl::PrintF("%-44s %12.0f %12.0f\n", name.substr(0, 44), peer_docs, peer_tok);
+    absl::PrintF("%-44s %11.2fx %11.2fx\n", "ours / theirs", docs_per_s / peer_docs,
                  tok_per_s / peer_tok);
   }
   absl::PrintF("tokenizing alone: %.3f s of %.3f s (%d ids)\n", tokenize_s, ours_s,

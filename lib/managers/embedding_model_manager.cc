@@ -64,8 +64,9 @@ absl::StatusOr<std::unique_ptr<EmbeddingModelManager>> EmbeddingModelManager::Cr
         absl::StrCat(files->name, ": max_batch_tokens ", options.max_batch_tokens,
                      " cannot hold one text of max_seq_length ", files->max_seq_length));
   }
+  // The tokenizer's files sit with the Transformer module's, as sentence-transformers saves them.
   MODELPOOL_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer,
-                             LoadTokenizer(options.model_dir));
+                             LoadTokenizer(files->transformer_dir));
 
   if (inventory->GpuCount() > 0 && !settings.force_cpu && !torch::cuda::is_available()) {
     const std::string why = absl::StrCat(

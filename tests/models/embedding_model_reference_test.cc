@@ -1,12 +1,14 @@
 // EmbeddingModel against sentence-transformers, from the ids its tokenizer gave.
 
-#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
 #include "lib/models/embedding_model_files.h"
 #include "modelpool/models/embedding_model.h"
 #include "tests/testing/bert_reference.h"
+
+// After libtorch's headers: glog, which they include, defines a CHECK of its own.
+#include <catch2/catch.hpp>
 
 namespace modelpool {
 namespace {

@@ -1,6 +1,5 @@
 #include "modelpool/models/embedding_model.h"
 
-#include <catch2/catch.hpp>
 #include <cmath>
 #include <random>
 #include <string>
@@ -8,6 +7,9 @@
 
 #include "lib/models/embedding_model_files.h"
 #include "tests/models/tiny_bert.h"
+
+// After libtorch's headers: glog, which they include, defines a CHECK of its own.
+#include <catch2/catch.hpp>
 
 namespace modelpool {
 namespace {
