@@ -49,21 +49,11 @@ absl::StatusOr<std::unique_ptr<EmbeddingModelManager>> EmbeddingModelManager::Cr
   } else {
     MODELPOOL_ASSIGN_OR_RETURN(settings, Settings::FromEnv());
   }
-  MODELPOOL_RETURN_IF_ERROR(settings.Validate());
   std::shared_ptr<DeviceInventory> inventory =
       options.inventory ? std::move(options.inventory) : DeviceInventory::System();
-  if (options.max_batch_tokens <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_batch_tokens is ", options.max_batch_tokens, ", expected > 0"));
-  }
-
   MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const EmbeddingModelFiles> files,
                              ReadEmbeddingModelFiles(options.model_dir));
-  if (options.max_batch_tokens < files->max_seq_length) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(files->name, ": max_batch_tokens ", options.max_batch_tokens,
-                     " cannot hold one text of max_seq_length ", files->max_seq_length));
-  }
+  MODELPOOL_RETURN_IF_ERROR(CheckMaxBatchTokens(*files, options.max_batch_tokens));
   // The tokenizer's files sit with the Transformer module's, as sentence-transformers saves them.
   MODELPOOL_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer,
                              LoadTokenizer(files->transformer_dir));

@@ -118,11 +118,7 @@ absl::StatusOr<std::unique_ptr<EmbeddingModel>> EmbeddingModel::Load(
     std::shared_ptr<const EmbeddingModelFiles> files, std::shared_ptr<const Tokenizer> tokenizer,
     const Device& device, DType dtype, int64_t max_batch_tokens) {
   if (files == nullptr) return absl::InvalidArgumentError("EmbeddingModel::Load: no model files");
-  if (max_batch_tokens < files->max_seq_length) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(files->name, ": max_batch_tokens ", max_batch_tokens,
-                     " cannot hold one text of max_seq_length ", files->max_seq_length));
-  }
+  MODELPOOL_RETURN_IF_ERROR(CheckMaxBatchTokens(*files, max_batch_tokens));
 #ifndef MODELPOOL_TORCH_CUDA
   if (device.is_cuda()) {
     return absl::FailedPreconditionError(absl::StrCat(

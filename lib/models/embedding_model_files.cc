@@ -356,4 +356,13 @@ absl::StatusOr<std::shared_ptr<const EmbeddingModelFiles>> ReadEmbeddingModelFil
   return std::shared_ptr<const EmbeddingModelFiles>(std::move(files));
 }
 
+absl::Status CheckMaxBatchTokens(const EmbeddingModelFiles& files, int64_t max_batch_tokens) {
+  if (max_batch_tokens < files.max_seq_length) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(files.name, ": max_batch_tokens ", max_batch_tokens,
+                     " cannot hold one text of max_seq_length ", files.max_seq_length));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace modelpool

@@ -88,6 +88,9 @@ absl::StatusOr<EmbeddingModelFiles> ReadEmbeddingModelConfig(const std::string& 
 absl::StatusOr<std::shared_ptr<const EmbeddingModelFiles>> ReadEmbeddingModelFiles(
     const std::string& model_dir);
 
+// `InvalidArgument` unless a batch of `max_batch_tokens` ids holds one text of the longest.
+absl::Status CheckMaxBatchTokens(const EmbeddingModelFiles& files, int64_t max_batch_tokens);
+
 }  // namespace modelpool
 
 #endif  // MODELPOOL_LIB_MODELS_EMBEDDING_MODEL_FILES_H_
