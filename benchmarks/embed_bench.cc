@@ -99,24 +99,27 @@ int main(int argc, char** argv) {
   settings.devices = {args.device};
   settings.force_cpu = !args.device.is_cuda();
   settings.max_instances = 1;
-  auto manager = modelpool::EmbeddingModelManager::Create({.model_dir = args.model,
-                                                           .dtype = args.dtype,
-                                                           .max_batch_tokens = args.max_batch_tokens,
-                                                           .settings = settings});
+  auto manager =
+      modelpool::EmbeddingModelManager::Create({.model_dir = args.model,
+                                                .dtype = args.dtype,
+                                                .max_batch_tokens = args.max_batch_tokens,
+                                                .settings = settings});
   if (!manager.ok()) Fail(manager.status());
   const auto load_start = std::chrono::steady_clock::now();
   auto lease = (*manager)->Acquire(absl::Minutes(10));
   if (!lease.ok()) Fail(lease.status());
   const double load_s = SecondsSince(load_start);
-  const std::vector<std::string> warm_up(texts.begin(), texts.begin() + std::min<size_t>(1024, texts.size()));
+  const std::vector<std::string> warm_up(texts.begin(),
+                                         texts.begin() + std::min<size_t>(1024, texts.size()));
   if (auto out = (*lease)->Embed(warm_up, {.normalize = true}); !out.ok()) Fail(out.status());
 
   // Where the time goes: tokenizing alone, on the same cores.
   auto tokenizer = modelpool::LoadTokenizer(args.model);
   if (!tokenizer.ok()) Fail(tokenizer.status());
   const auto tokenize_start = std::chrono::steady_clock::now();
-  const modelpool::EncodedBatch encoded = (*tokenizer)->EncodeBatch(
-      texts, {.max_length = static_cast<int>((*lease)->max_seq_length())});
+  const modelpool::EncodedBatch encoded =
+      (*tokenizer)
+          ->EncodeBatch(texts, {.max_length = static_cast<int>((*lease)->max_seq_length())});
   const double tokenize_s = SecondsSince(tokenize_start);
 
   std::vector<double> runs;
@@ -136,8 +139,8 @@ int main(int argc, char** argv) {
       "\"max_batch_tokens\": %d, \"docs\": %d, \"tokens\": %d, \"load_s\": %.3f, "
       "\"tokenize_s\": %.4f, \"median_s\": %.4f, \"best_s\": %.4f, \"docs_per_s\": %.1f, "
       "\"tok_per_s\": %.0f}\n",
-      args.device.ToString(), modelpool::DTypeName(args.dtype), args.max_batch_tokens,
-      texts.size(), tokens, load_s, tokenize_s, ours_s, runs.front(), docs_per_s, tok_per_s);
+      args.device.ToString(), modelpool::DTypeName(args.dtype), args.max_batch_tokens, texts.size(),
+      tokens, load_s, tokenize_s, ours_s, runs.front(), docs_per_s, tok_per_s);
   std::fflush(stdout);
   lease->Release();
   manager->reset();  // frees the GPU for the peer
@@ -147,9 +150,11 @@ int main(int argc, char** argv) {
     const modelpool::bench::PeerOutput output = modelpool::bench::RunPeer(args.peer);
     for (const nlohmann::json& line : output.lines) {
       absl::PrintF("%s\n", line.dump());
-      if (!peer.has_value() && line.contains("docs_per_s") && line.contains("tok_per_s")) peer = line;
+      if (!peer.has_value() && line.contains("docs_per_s") && line.contains("tok_per_s"))
+        peer = line;
     }
-    if (output.exit_code != 0) absl::FPrintF(stderr, "embed_bench: the peer exited with %d\n", output.exit_code);
+    if (output.exit_code != 0)
+      absl::FPrintF(stderr, "embed_bench: the peer exited with %d\n", output.exit_code);
   }
 
   absl::PrintF("\n%-44s %12s %12s\n", "", "docs/s", "tokens/s");

@@ -117,7 +117,8 @@ std::vector<std::string> ReadTexts(const Args& args) {
   const nlohmann::json json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (!json.is_array()) Usage(fmt::format("{} is not a JSON array", args.json_in));
   for (const nlohmann::json& text : json) {
-    if (!text.is_string()) Usage(fmt::format("{} holds something other than strings", args.json_in));
+    if (!text.is_string())
+      Usage(fmt::format("{} holds something other than strings", args.json_in));
     texts.push_back(text.get<std::string>());
   }
   return texts;
@@ -126,8 +127,9 @@ std::vector<std::string> ReadTexts(const Args& args) {
 // numpy's .npy format, version 1.0: float32, little-endian, C order.
 bool WriteNpy(const std::string& path, const modelpool::Embeddings& embeddings) {
   static_assert(std::endian::native == std::endian::little, "the data is written as it lies");
-  std::string header = fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
-                                   embeddings.size(), embeddings.dimension());
+  std::string header =
+      fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
+                  embeddings.size(), embeddings.dimension());
   // Magic (6) + version (2) + length (2) + header, padded with spaces to 64 bytes, ends in \n.
   header.append(63 - (10 + header.size()) % 64, ' ');
   header.push_back('\n');
@@ -169,10 +171,11 @@ int main(int argc, char** argv) {
     settings->force_gpu = args.device->is_cuda();
   }
   settings->max_instances = 1;
-  auto embedder = modelpool::EmbeddingModelManager::Create({.model_dir = args.model,
-                                                            .dtype = args.dtype,
-                                                            .max_batch_tokens = args.max_batch_tokens,
-                                                            .settings = *settings});
+  auto embedder =
+      modelpool::EmbeddingModelManager::Create({.model_dir = args.model,
+                                                .dtype = args.dtype,
+                                                .max_batch_tokens = args.max_batch_tokens,
+                                                .settings = *settings});
   if (!embedder.ok()) Fail(std::string(embedder.status().message()));
   // Loading (and the warm-up on a GPU) is not part of the timing.
   absl::StatusOr<modelpool::Lease<modelpool::EmbeddingModel>> lease =
@@ -189,11 +192,13 @@ int main(int argc, char** argv) {
 
   const bool written = args.output.empty() ? WriteJson(args.json_out, *embeddings)
                                            : WriteNpy(args.output, *embeddings);
-  if (!written) Fail(fmt::format("cannot write {}", args.output.empty() ? args.json_out : args.output));
-  fmt::print("{} documents, {} tokens, {} truncated, {:.3f} s, {:.1f} documents/s, dimension {}, "
-             "{} {}\n",
-             embeddings->size(), embeddings->num_tokens, embeddings->num_truncated, seconds,
-             seconds > 0 ? embeddings->size() / seconds : 0.0, embeddings->dimension(),
-             (*lease)->device().ToString(), std::string(modelpool::DTypeName((*lease)->dtype())));
+  if (!written)
+    Fail(fmt::format("cannot write {}", args.output.empty() ? args.json_out : args.output));
+  fmt::print(
+      "{} documents, {} tokens, {} truncated, {:.3f} s, {:.1f} documents/s, dimension {}, "
+      "{} {}\n",
+      embeddings->size(), embeddings->num_tokens, embeddings->num_truncated, seconds,
+      seconds > 0 ? embeddings->size() / seconds : 0.0, embeddings->dimension(),
+      (*lease)->device().ToString(), std::string(modelpool::DTypeName((*lease)->dtype())));
   return 0;
 }

@@ -71,14 +71,14 @@ absl::StatusOr<std::unique_ptr<EmbeddingModelManager>> EmbeddingModelManager::Cr
     settings.devices.clear();
   }
 
-  auto manager = std::unique_ptr<EmbeddingModelManager>(new EmbeddingModelManager(
-      std::move(settings), std::move(inventory), std::move(files), std::move(tokenizer),
-      options.dtype, options.max_batch_tokens));
+  auto manager = std::unique_ptr<EmbeddingModelManager>(
+      new EmbeddingModelManager(std::move(settings), std::move(inventory), std::move(files),
+                                std::move(tokenizer), options.dtype, options.max_batch_tokens));
   MODELPOOL_RETURN_IF_ERROR(manager->Initialize());
   for (const Device& device : manager->devices()) {
     if (!device.is_cuda() && manager->RequestedDType(device) == DType::kFloat16) {
-      Log(LogSeverity::kInfo, absl::StrCat(manager->model_name(),
-                                           ": float16 computes in float32 on the cpu"));
+      Log(LogSeverity::kInfo,
+          absl::StrCat(manager->model_name(), ": float16 computes in float32 on the cpu"));
     }
   }
   return manager;

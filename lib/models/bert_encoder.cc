@@ -31,9 +31,12 @@ namespace {
 
 c10::ScalarType TorchType(SafetensorsDType dtype) {
   switch (dtype) {
-    case SafetensorsDType::kF16: return c10::ScalarType::Half;
-    case SafetensorsDType::kBF16: return c10::ScalarType::BFloat16;
-    default: return c10::ScalarType::Float;  // the folder was checked: F32
+    case SafetensorsDType::kF16:
+      return c10::ScalarType::Half;
+    case SafetensorsDType::kBF16:
+      return c10::ScalarType::BFloat16;
+    default:
+      return c10::ScalarType::Float;  // the folder was checked: F32
   }
 }
 
@@ -48,8 +51,8 @@ at::Tensor Mapped(const EmbeddingModelFiles& files, const std::string& name) {
 
 }  // namespace
 
-std::unique_ptr<BertEncoder> BertEncoder::Load(const EmbeddingModelFiles& files,
-                                               c10::Device device, c10::ScalarType dtype) {
+std::unique_ptr<BertEncoder> BertEncoder::Load(const EmbeddingModelFiles& files, c10::Device device,
+                                               c10::ScalarType dtype) {
   auto encoder = std::unique_ptr<BertEncoder>(new BertEncoder());
   encoder->config_ = files.config;
   encoder->dtype_ = dtype;
@@ -71,12 +74,12 @@ std::unique_ptr<BertEncoder> BertEncoder::Load(const EmbeddingModelFiles& files,
     const std::string p = absl::StrCat("encoder.layer.", l, ".");
     const std::string qkv = p + "attention.self.";
     Layer layer;
-    layer.qkv_weight = to_device(at::cat({Mapped(files, qkv + "query.weight"),
-                                          Mapped(files, qkv + "key.weight"),
-                                          Mapped(files, qkv + "value.weight")}));
-    layer.qkv_bias = to_device(at::cat({Mapped(files, qkv + "query.bias"),
-                                        Mapped(files, qkv + "key.bias"),
-                                        Mapped(files, qkv + "value.bias")}));
+    layer.qkv_weight =
+        to_device(at::cat({Mapped(files, qkv + "query.weight"), Mapped(files, qkv + "key.weight"),
+                           Mapped(files, qkv + "value.weight")}));
+    layer.qkv_bias =
+        to_device(at::cat({Mapped(files, qkv + "query.bias"), Mapped(files, qkv + "key.bias"),
+                           Mapped(files, qkv + "value.bias")}));
     layer.attention_out_weight = load(p + "attention.output.dense.weight");
     layer.attention_out_bias = load(p + "attention.output.dense.bias");
     layer.attention_norm_weight = load(p + "attention.output.LayerNorm.weight");
@@ -100,7 +103,8 @@ at::Tensor BertEncoder::Forward(const at::Tensor& ids, const at::Tensor& lengths
 
   // Tokens stay a [batch * length, hidden] matrix between layers, so every projection is one
   // GEMM with its bias fused.
-  at::Tensor x = at::embedding(word_embeddings_, ids).add_(position_embeddings_.narrow(0, 0, length));
+  at::Tensor x =
+      at::embedding(word_embeddings_, ids).add_(position_embeddings_.narrow(0, 0, length));
   x = at::layer_norm(x.view({batch * length, hidden}), {hidden}, embedding_norm_weight_,
                      embedding_norm_bias_, eps);
 
@@ -116,16 +120,15 @@ at::Tensor BertEncoder::Forward(const at::Tensor& ids, const at::Tensor& lengths
     const at::Tensor qkv = at::linear(x, layer.qkv_weight, layer.qkv_bias)
                                .view({batch, length, 3, heads, hidden / heads})
                                .permute({2, 0, 3, 1, 4});  // [3, batch, heads, length, head_dim]
-    const at::Tensor context = Attention(qkv[0], qkv[1], qkv[2], mask)
-                                   .transpose(1, 2)
-                                   .reshape({batch * length, hidden});
+    const at::Tensor context =
+        Attention(qkv[0], qkv[1], qkv[2], mask).transpose(1, 2).reshape({batch * length, hidden});
     x = at::layer_norm(
-        at::linear(context, layer.attention_out_weight, layer.attention_out_bias).add_(x),
-        {hidden}, layer.attention_norm_weight, layer.attention_norm_bias, eps);
+        at::linear(context, layer.attention_out_weight, layer.attention_out_bias).add_(x), {hidden},
+        layer.attention_norm_weight, layer.attention_norm_bias, eps);
     const at::Tensor intermediate =
         Activation(at::linear(x, layer.intermediate_weight, layer.intermediate_bias));
-    x = at::layer_norm(at::linear(intermediate, layer.out_weight, layer.out_bias).add_(x),
-                       {hidden}, layer.out_norm_weight, layer.out_norm_bias, eps);
+    x = at::layer_norm(at::linear(intermediate, layer.out_weight, layer.out_bias).add_(x), {hidden},
+                       layer.out_norm_weight, layer.out_norm_bias, eps);
   }
   return x.view({batch, length, hidden});
 }
@@ -146,10 +149,14 @@ at::Tensor BertEncoder::Attention(const at::Tensor& q, const at::Tensor& k, cons
 
 at::Tensor BertEncoder::Activation(const at::Tensor& x) const {
   switch (config_.hidden_act) {
-    case BertActivation::kGelu: return at::gelu(x);
-    case BertActivation::kGeluTanh: return at::gelu(x, "tanh");
-    case BertActivation::kRelu: return at::relu(x);
-    case BertActivation::kSilu: return at::silu(x);
+    case BertActivation::kGelu:
+      return at::gelu(x);
+    case BertActivation::kGeluTanh:
+      return at::gelu(x, "tanh");
+    case BertActivation::kRelu:
+      return at::relu(x);
+    case BertActivation::kSilu:
+      return at::silu(x);
   }
   return x;
 }

@@ -25,29 +25,22 @@
 namespace modelpool {
 namespace {
 
-// Note [Embedding batches]
-// A call embeds many texts of mixed lengths. Rows are sorted longest first and cut into
-// batches of at most `max_batch_tokens` ids counting padding (rows x the batch's longest row),
-// so a batch holds rows of nearly equal length and padding stays small without unpadding
-// kernels; a batch whose rows are all equally long runs attention without a mask. Each batch
-// is one pinned host buffer (ids, lengths, output rows) copied to the device without waiting,
-// and its pooled vectors are written straight to their input positions in one [texts, dim]
-// device tensor. Nothing waits on the device until that tensor is copied to the host at the
-// end, so the host prepares batch i+1 while the device runs batch i. The first batch is the
-// longest, so a batch that does not fit in memory fails at once.
-
 c10::ScalarType TorchType(DType dtype) {
   switch (dtype) {
-    case DType::kFloat16: return c10::ScalarType::Half;
-    case DType::kBFloat16: return c10::ScalarType::BFloat16;
-    case DType::kFloat32: return c10::ScalarType::Float;
+    case DType::kFloat16:
+      return c10::ScalarType::Half;
+    case DType::kBFloat16:
+      return c10::ScalarType::BFloat16;
+    case DType::kFloat32:
+      return c10::ScalarType::Float;
   }
   return c10::ScalarType::Float;
 }
 
 c10::Device TorchDevice(const Device& device) {
-  return device.is_cuda() ? c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(device.index))
-                          : c10::Device(c10::DeviceType::CPU);
+  return device.is_cuda()
+             ? c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(device.index))
+             : c10::Device(c10::DeviceType::CPU);
 }
 
 // One vector per row from `hidden` ([batch, length, hidden]) as sentence-transformers' Pooling
@@ -68,8 +61,9 @@ at::Tensor Pool(const at::Tensor& hidden, const at::Tensor& lengths, const Pooli
   std::vector<at::Tensor> parts;
   if (pooling.cls) parts.push_back(hidden.select(1, 0).to(at::kFloat));
   if (pooling.max) {
-    parts.push_back(hidden.masked_fill(pooled().logical_not().unsqueeze(2),
-                                       -std::numeric_limits<float>::infinity())
+    parts.push_back(hidden
+                        .masked_fill(pooled().logical_not().unsqueeze(2),
+                                     -std::numeric_limits<float>::infinity())
                         .amax(1)
                         .to(at::kFloat));
   }
@@ -86,6 +80,59 @@ at::Tensor Pool(const at::Tensor& hidden, const at::Tensor& lengths, const Pooli
     parts.push_back(hidden.gather(1, last).squeeze(1).to(at::kFloat));
   }
   return parts.size() == 1 ? parts.front() : at::cat(parts, 1);
+}
+
+// Note [Embedding batches]
+// A call embeds many texts of mixed lengths. Rows are sorted longest first and cut into
+// batches of at most `max_batch_tokens` ids counting padding (rows x the batch's longest row),
+// so a batch holds rows of nearly equal length and padding stays small without unpadding
+// kernels; a batch whose rows are all equally long runs attention without a mask. Each batch
+// is one pinned host buffer (ids, lengths, output rows) copied to the device without waiting,
+// and its pooled vectors are written straight to their input positions in one [texts, dim]
+// device tensor. Nothing waits on the device until that tensor is copied to the host at the
+// end, so the host prepares batch i+1 while the device runs batch i. The first batch is the
+// longest, so a batch that does not fit in memory fails at once.
+
+// The pooled (and, with `normalize`, unit-length) float32 vectors of `ids`, in input order, as
+// a [rows, dimension] tensor on the host. Throws as ATen does.
+at::Tensor EmbedInBatches(const BertEncoder& encoder, const EmbeddingModelFiles& files,
+                          c10::Device device, absl::Span<const std::vector<int32_t>> ids,
+                          int64_t budget, bool normalize, int64_t skip_prefix_tokens,
+                          const std::function<void(int64_t, int64_t)>& on_progress) {
+  const int64_t n = static_cast<int64_t>(ids.size());
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return ids[a].size() > ids[b].size(); });
+  const at::TensorOptions host_options =
+      at::TensorOptions().dtype(at::kLong).pinned_memory(device.is_cuda());
+  at::Tensor out =
+      at::empty({n, files.dimension()}, at::TensorOptions().device(device).dtype(at::kFloat));
+  for (int64_t begin = 0; begin < n;) {
+    const int64_t length = static_cast<int64_t>(ids[order[begin]].size());
+    const int64_t rows = std::min(n - begin, std::max<int64_t>(1, budget / length));
+    // One buffer, one copy: the padded ids, then each row's length, then its output row.
+    at::Tensor host = at::empty({rows * length + 2 * rows}, host_options);
+    int64_t* data = host.data_ptr<int64_t>();
+    std::fill(data, data + rows * length, files.config.pad_token_id);
+    for (int64_t r = 0; r < rows; ++r) {
+      const std::vector<int32_t>& row = ids[order[begin + r]];
+      std::copy(row.begin(), row.end(), data + r * length);
+      data[rows * length + r] = static_cast<int64_t>(row.size());
+      data[rows * length + rows + r] = order[begin + r];
+    }
+    const at::Tensor buffer = host.to(device, at::kLong, /*non_blocking=*/true);
+    const at::Tensor batch_ids = buffer.narrow(0, 0, rows * length).view({rows, length});
+    const at::Tensor lengths = buffer.narrow(0, rows * length, rows);
+    const at::Tensor places = buffer.narrow(0, rows * length + rows, rows);
+    const bool padded = static_cast<int64_t>(ids[order[begin + rows - 1]].size()) != length;
+    const at::Tensor hidden = encoder.Forward(batch_ids, lengths, padded);
+    out.index_copy_(0, places, Pool(hidden, lengths, files.pooling, skip_prefix_tokens));
+    begin += rows;
+    if (on_progress) on_progress(begin, n);
+  }
+  if (normalize) out.div_(out.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12));
+  return out.to(at::kCPU).contiguous();
 }
 
 }  // namespace
@@ -145,8 +192,7 @@ absl::StatusOr<std::unique_ptr<EmbeddingModel>> EmbeddingModel::Load(
       stream_guard.emplace(*state->stream);
     }
 #endif
-    state->encoder =
-        BertEncoder::Load(*state->files, TorchDevice(device), TorchType(state->dtype));
+    state->encoder = BertEncoder::Load(*state->files, TorchDevice(device), TorchType(state->dtype));
     auto model = std::unique_ptr<EmbeddingModel>(new EmbeddingModel(std::move(state)));
     if (device.is_cuda()) {
       // A full batch of the longest rows (one a token short, so the masked path runs too)
@@ -154,7 +200,8 @@ absl::StatusOr<std::unique_ptr<EmbeddingModel>> EmbeddingModel::Load(
       const int64_t length = model->max_seq_length();
       std::vector<std::vector<int32_t>> rows(
           max_batch_tokens / length,
-          std::vector<int32_t>(length, static_cast<int32_t>(model->state_->files->config.pad_token_id)));
+          std::vector<int32_t>(length,
+                               static_cast<int32_t>(model->state_->files->config.pad_token_id)));
       if (rows.size() > 1) rows.back().pop_back();
       MODELPOOL_RETURN_IF_ERROR(model->EmbedEncoded(rows, {}, 0).status());
     }
@@ -165,7 +212,8 @@ absl::StatusOr<std::unique_ptr<EmbeddingModel>> EmbeddingModel::Load(
 absl::StatusOr<Embeddings> EmbeddingModel::EmbedIds(absl::Span<const std::vector<int32_t>> ids,
                                                     const EmbedOptions& options) {
   if (!options.prompt.empty()) {
-    return absl::InvalidArgumentError("EmbedIds: a prompt applies to texts; put its ids in the rows");
+    return absl::InvalidArgumentError(
+        "EmbedIds: a prompt applies to texts; put its ids in the rows");
   }
   return EmbedEncoded(ids, options, 0);
 }
@@ -181,64 +229,34 @@ absl::StatusOr<Embeddings> EmbeddingModel::EmbedEncoded(absl::Span<const std::ve
     const std::vector<int32_t>& row = ids[i];
     if (row.empty()) return absl::InvalidArgumentError(absl::StrCat("row ", i, " has no ids"));
     if (static_cast<int64_t>(row.size()) > files.max_seq_length) {
-      return absl::InvalidArgumentError(absl::StrCat("row ", i, " has ", row.size(),
-                                                     " ids; the model takes at most ",
-                                                     files.max_seq_length));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "row ", i, " has ", row.size(), " ids; the model takes at most ", files.max_seq_length));
     }
     for (const int32_t id : row) {
       // An id outside the embedding table would fault on the device, so it is caught here.
       if (id < 0 || id >= files.config.vocab_size) {
-        return absl::InvalidArgumentError(absl::StrCat("row ", i, ": id ", id,
-                                                       " is outside the vocabulary of ",
-                                                       files.config.vocab_size));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "row ", i, ": id ", id, " is outside the vocabulary of ", files.config.vocab_size));
       }
     }
     result.num_tokens += static_cast<int64_t>(row.size());
   }
-  const int64_t budget = options.max_batch_tokens > 0 ? options.max_batch_tokens : s.max_batch_tokens;
-  const bool normalize = options.normalize.value_or(files.normalize);
-  return CallTorch(absl::StrCat(files.name, " on ", s.device.ToString()),
-                   [&]() -> absl::StatusOr<Embeddings> {
-    c10::InferenceMode inference;
+  const int64_t budget =
+      options.max_batch_tokens > 0 ? options.max_batch_tokens : s.max_batch_tokens;
+  absl::StatusOr<at::Tensor> matrix = CallTorch(
+      absl::StrCat(files.name, " on ", s.device.ToString()), [&]() -> absl::StatusOr<at::Tensor> {
+        c10::InferenceMode inference;
 #ifdef MODELPOOL_TORCH_CUDA
-    std::optional<c10::cuda::CUDAStreamGuard> stream_guard;
-    if (s.stream.has_value()) stream_guard.emplace(*s.stream);
+        std::optional<c10::cuda::CUDAStreamGuard> stream_guard;
+        if (s.stream.has_value()) stream_guard.emplace(*s.stream);
 #endif
-    std::vector<int64_t> order(n);
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int64_t a, int64_t b) { return ids[a].size() > ids[b].size(); });
-    const c10::Device device = TorchDevice(s.device);
-    const at::TensorOptions host_options =
-        at::TensorOptions().dtype(at::kLong).pinned_memory(s.device.is_cuda());
-    at::Tensor out = at::empty({n, files.dimension()}, at::TensorOptions().device(device).dtype(at::kFloat));
-    for (int64_t begin = 0; begin < n;) {
-      const int64_t length = static_cast<int64_t>(ids[order[begin]].size());
-      const int64_t rows = std::min(n - begin, std::max<int64_t>(1, budget / length));
-      // One buffer, one copy: the padded ids, then each row's length, then its output row.
-      at::Tensor host = at::empty({rows * length + 2 * rows}, host_options);
-      int64_t* data = host.data_ptr<int64_t>();
-      std::fill(data, data + rows * length, files.config.pad_token_id);
-      for (int64_t r = 0; r < rows; ++r) {
-        const std::vector<int32_t>& row = ids[order[begin + r]];
-        std::copy(row.begin(), row.end(), data + r * length);
-        data[rows * length + r] = static_cast<int64_t>(row.size());
-        data[rows * length + rows + r] = order[begin + r];
-      }
-      const at::Tensor buffer = host.to(device, at::kLong, /*non_blocking=*/true);
-      const at::Tensor batch_ids = buffer.narrow(0, 0, rows * length).view({rows, length});
-      const at::Tensor lengths = buffer.narrow(0, rows * length, rows);
-      const at::Tensor places = buffer.narrow(0, rows * length + rows, rows);
-      const bool padded = static_cast<int64_t>(ids[order[begin + rows - 1]].size()) != length;
-      const at::Tensor hidden = s.encoder->Forward(batch_ids, lengths, padded);
-      out.index_copy_(0, places, Pool(hidden, lengths, files.pooling, skip_prefix_tokens));
-      begin += rows;
-      if (options.on_progress) options.on_progress(begin, n);
-    }
-    if (normalize) out.div_(out.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12));
-    result.matrix = out.to(at::kCPU).contiguous();
-    return result;
-  });
+        return EmbedInBatches(*s.encoder, files, TorchDevice(s.device), ids, budget,
+                              options.normalize.value_or(files.normalize), skip_prefix_tokens,
+                              options.on_progress);
+      });
+  if (!matrix.ok()) return matrix.status();
+  result.matrix = *std::move(matrix);
+  return result;
 }
 
 }  // namespace modelpool

@@ -51,14 +51,14 @@ absl::StatusOr<BertConfig> ReadBertConfig(const std::string& path) {
   MODELPOOL_ASSIGN_OR_RETURN(const JsonFile file, JsonFile::Read(path));
   MODELPOOL_ASSIGN_OR_RETURN(const std::string model_type, file.String("model_type", "bert"));
   if (model_type != "bert") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": model_type '", model_type, "' is not supported: this encoder is BERT's"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": model_type '", model_type,
+                                                   "' is not supported: this encoder is BERT's"));
   }
   MODELPOOL_ASSIGN_OR_RETURN(const std::string positions,
                              file.String("position_embedding_type", "absolute"));
   if (positions != "absolute") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": position_embedding_type '", positions, "' is not supported (absolute only)"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": position_embedding_type '", positions,
+                                                   "' is not supported (absolute only)"));
   }
   BertConfig c;
   MODELPOOL_ASSIGN_OR_RETURN(c.vocab_size, PositiveInt(file, "vocab_size"));
@@ -73,14 +73,13 @@ absl::StatusOr<BertConfig> ReadBertConfig(const std::string& path) {
   MODELPOOL_ASSIGN_OR_RETURN(c.layer_norm_eps, file.Number("layer_norm_eps", 1e-12));
   MODELPOOL_ASSIGN_OR_RETURN(c.hidden_act, ParseActivation(file));
   if (c.hidden_size % c.num_attention_heads != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": hidden_size ", c.hidden_size, " is not a multiple of ",
-                     "num_attention_heads ", c.num_attention_heads));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": hidden_size ", c.hidden_size,
+                                                   " is not a multiple of ", "num_attention_heads ",
+                                                   c.num_attention_heads));
   }
   if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": pad_token_id ", c.pad_token_id,
-                                                   " is outside the vocabulary of ",
-                                                   c.vocab_size));
+                                                   " is outside the vocabulary of ", c.vocab_size));
   }
   if (!(c.layer_norm_eps > 0)) {
     return absl::InvalidArgumentError(
@@ -95,7 +94,8 @@ absl::StatusOr<PoolingConfig> ReadPoolingConfig(const std::string& path, int64_t
   MODELPOOL_ASSIGN_OR_RETURN(p.cls, file.Bool("pooling_mode_cls_token", false));
   MODELPOOL_ASSIGN_OR_RETURN(p.max, file.Bool("pooling_mode_max_tokens", false));
   MODELPOOL_ASSIGN_OR_RETURN(p.mean, file.Bool("pooling_mode_mean_tokens", false));
-  MODELPOOL_ASSIGN_OR_RETURN(p.mean_sqrt_len, file.Bool("pooling_mode_mean_sqrt_len_tokens", false));
+  MODELPOOL_ASSIGN_OR_RETURN(p.mean_sqrt_len,
+                             file.Bool("pooling_mode_mean_sqrt_len_tokens", false));
   MODELPOOL_ASSIGN_OR_RETURN(p.last_token, file.Bool("pooling_mode_lasttoken", false));
   MODELPOOL_ASSIGN_OR_RETURN(p.include_prompt, file.Bool("include_prompt", true));
   MODELPOOL_ASSIGN_OR_RETURN(const bool weighted,
@@ -107,12 +107,11 @@ absl::StatusOr<PoolingConfig> ReadPoolingConfig(const std::string& path, int64_t
   if (p.num_modes() == 0) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": no pooling mode is set"));
   }
-  MODELPOOL_ASSIGN_OR_RETURN(const int64_t dim,
-                             file.Int("word_embedding_dimension", hidden_size));
+  MODELPOOL_ASSIGN_OR_RETURN(const int64_t dim, file.Int("word_embedding_dimension", hidden_size));
   if (dim != hidden_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": word_embedding_dimension is ", dim,
-                     " but config.json's hidden_size is ", hidden_size));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": word_embedding_dimension is ", dim,
+                                                   " but config.json's hidden_size is ",
+                                                   hidden_size));
   }
   return p;
 }
@@ -129,8 +128,8 @@ absl::StatusOr<fs::path> ModulePath(const std::string& modules_json, const fs::p
   const auto path = module.find("path");
   if (path == module.end() || path->is_null()) return dir;
   if (!path->is_string()) {
-    return absl::InvalidArgumentError(absl::StrCat(modules_json, ": a module's path is ",
-                                                   path->dump(), ", expected a string"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(modules_json, ": a module's path is ", path->dump(), ", expected a string"));
   }
   const fs::path relative(path->get<std::string>());
   for (const fs::path& part : relative) {
@@ -214,8 +213,8 @@ absl::StatusOr<int64_t> ReadMaxSeqLength(const fs::path& dir, const std::string&
     length = max_positions;
   }
   if (length < 2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ": max_seq_length is ", length, "; [CLS] and [SEP] alone need 2"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": max_seq_length is ", length, "; [CLS] and [SEP] alone need 2"));
   }
   return length;
 }
@@ -265,20 +264,20 @@ absl::Status CheckTensors(const EmbeddingModelFiles& files) {
   for (const auto& [name, shape] : ExpectedTensors(files.config)) {
     const SafetensorsCheckpoint::Entry entry = files.Tensor(name);
     if (entry.tensor == nullptr) {
-      return absl::NotFoundError(absl::StrCat("the weights in ", files.transformer_dir, " have no tensor '",
-                                              files.tensor_prefix, name, "'"));
+      return absl::NotFoundError(absl::StrCat("the weights in ", files.transformer_dir,
+                                              " have no tensor '", files.tensor_prefix, name, "'"));
     }
     const SafetensorsTensor& t = *entry.tensor;
     if (t.shape != shape) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          entry.file->path(), ": tensor '", t.name, "' has shape ", ShapeString(t.shape),
-          ", but config.json gives ", ShapeString(shape)));
+      return absl::InvalidArgumentError(
+          absl::StrCat(entry.file->path(), ": tensor '", t.name, "' has shape ",
+                       ShapeString(t.shape), ", but config.json gives ", ShapeString(shape)));
     }
     if (t.dtype != SafetensorsDType::kF32 && t.dtype != SafetensorsDType::kF16 &&
         t.dtype != SafetensorsDType::kBF16) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(entry.file->path(), ": tensor '", t.name, "' is ",
-                       SafetensorsDTypeName(t.dtype), ", expected F32, F16 or BF16"));
+      return absl::InvalidArgumentError(absl::StrCat(entry.file->path(), ": tensor '", t.name,
+                                                     "' is ", SafetensorsDTypeName(t.dtype),
+                                                     ", expected F32, F16 or BF16"));
     }
   }
   return absl::OkStatus();
@@ -312,8 +311,8 @@ absl::StatusOr<EmbeddingModelFiles> ReadEmbeddingModelConfig(const std::string& 
   }
   EmbeddingModelFiles files;
   files.model_dir = model_dir;
-  files.name = dir.filename().empty() ? dir.parent_path().filename().string()
-                                      : dir.filename().string();
+  files.name =
+      dir.filename().empty() ? dir.parent_path().filename().string() : dir.filename().string();
   Modules modules{.transformer_dir = dir};
   const bool sentence_transformers = fs::exists(dir / "modules.json", ec);
   if (sentence_transformers) {
@@ -323,19 +322,20 @@ absl::StatusOr<EmbeddingModelFiles> ReadEmbeddingModelConfig(const std::string& 
   MODELPOOL_ASSIGN_OR_RETURN(files.config,
                              ReadBertConfig((modules.transformer_dir / "config.json").string()));
   if (sentence_transformers) {
-    MODELPOOL_ASSIGN_OR_RETURN(
-        files.pooling, ReadPoolingConfig((modules.pooling_dir / "config.json").string(),
-                                         files.config.hidden_size));
+    MODELPOOL_ASSIGN_OR_RETURN(files.pooling,
+                               ReadPoolingConfig((modules.pooling_dir / "config.json").string(),
+                                                 files.config.hidden_size));
     files.normalize = modules.normalize;
   } else {
     files.pooling.mean = true;
     Log(LogSeverity::kInfo,
-        absl::StrCat(files.name, ": no modules.json, so mean pooling without normalization, "
-                                 "as sentence-transformers does for a plain model"));
+        absl::StrCat(files.name,
+                     ": no modules.json, so mean pooling without normalization, "
+                     "as sentence-transformers does for a plain model"));
   }
-  MODELPOOL_ASSIGN_OR_RETURN(files.max_seq_length,
-                             ReadMaxSeqLength(modules.transformer_dir, files.name,
-                                              files.config.max_position_embeddings));
+  MODELPOOL_ASSIGN_OR_RETURN(
+      files.max_seq_length,
+      ReadMaxSeqLength(modules.transformer_dir, files.name, files.config.max_position_embeddings));
   return files;
 }
 

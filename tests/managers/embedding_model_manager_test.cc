@@ -13,7 +13,7 @@
 #include "modelpool/text/tokenizer.h"
 #include "tests/testing/bert_reference.h"
 
-// After libtorch's headers: glog, which they include, defines a CHECK of its own.
+// After libtorch's headers, whose logging (glog or c10's own) defines a CHECK macro too.
 #include <catch2/catch.hpp>
 
 namespace modelpool {
@@ -101,9 +101,9 @@ TEST_CASE("The folder's tokenizer gives the reference ids") {
   REQUIRE(tokenizer.ok());
   for (const auto& c : reference->cases) {
     INFO("text '" << c.prompt << c.text << "'");
-    CHECK((*tokenizer)->Encode(c.prompt + c.text,
-                               {.max_length = static_cast<int>(reference->max_seq_length)}) ==
-          c.input_ids);
+    CHECK((*tokenizer)
+              ->Encode(c.prompt + c.text,
+                       {.max_length = static_cast<int>(reference->max_seq_length)}) == c.input_ids);
   }
 }
 
@@ -122,11 +122,11 @@ TEST_CASE("GPUs that libtorch cannot use leave the model on the CPU, and the log
   auto inventory = std::make_shared<FakeDeviceInventory>();
   inventory->AddGpu("fake", int64_t{80} << 30, int64_t{80} << 30);
   LogCapture log;
-  auto manager = EmbeddingModelManager::Create(
-      {.model_dir = kSource + "/tests/data/models/bert-tiny-cls",
-       .dtype = DType::kFloat16,
-       .settings = Settings{},
-       .inventory = inventory});
+  auto manager =
+      EmbeddingModelManager::Create({.model_dir = kSource + "/tests/data/models/bert-tiny-cls",
+                                     .dtype = DType::kFloat16,
+                                     .settings = Settings{},
+                                     .inventory = inventory});
   REQUIRE(manager.ok());
   CHECK(((*manager)->devices() == std::vector<Device>{Device::Cpu()}));
   CHECK(log.Contains("runs on the cpu"));
@@ -137,10 +137,10 @@ TEST_CASE("GPUs that libtorch cannot use leave the model on the CPU, and the log
 
   Settings force_gpu;
   force_gpu.force_gpu = true;
-  auto refused = EmbeddingModelManager::Create(
-      {.model_dir = kSource + "/tests/data/models/bert-tiny-cls",
-       .settings = force_gpu,
-       .inventory = inventory});
+  auto refused =
+      EmbeddingModelManager::Create({.model_dir = kSource + "/tests/data/models/bert-tiny-cls",
+                                     .settings = force_gpu,
+                                     .inventory = inventory});
   CHECK(refused.status().code() == absl::StatusCode::kFailedPrecondition);
 }
 

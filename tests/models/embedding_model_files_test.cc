@@ -14,7 +14,8 @@ using testing::TinyBertSpec;
 using testing::WriteJson;
 using testing::WriteTinyBert;
 
-const std::string kMiniLm = std::string(MODELPOOL_SOURCE_DIR) + "/tests/data/models/all-MiniLM-L6-v2";
+const std::string kMiniLm =
+    std::string(MODELPOOL_SOURCE_DIR) + "/tests/data/models/all-MiniLM-L6-v2";
 
 std::string MessageOf(const absl::Status& status) { return std::string(status.message()); }
 
@@ -74,26 +75,26 @@ TEST_CASE("Weights under bert. and TensorFlow-era LayerNorm names are found") {
       ReadEmbeddingModelFiles(dir.string());
   REQUIRE(files.ok());
   CHECK((*files)->tensor_prefix == "bert.");
-  const SafetensorsCheckpoint::Entry norm = (*files)->Tensor("encoder.layer.1.output.LayerNorm.bias");
+  const SafetensorsCheckpoint::Entry norm =
+      (*files)->Tensor("encoder.layer.1.output.LayerNorm.bias");
   REQUIRE(norm.tensor != nullptr);
   CHECK(norm.tensor->name == "bert.encoder.layer.1.output.LayerNorm.beta");
 }
 
 TEST_CASE("A missing tensor is NotFound naming it") {
-  const absl::Status status = ReadTiny(
-      {.prefix = "bert.", .edit = [](std::string& name, std::vector<int64_t>&) {
-         if (name == "bert.encoder.layer.1.intermediate.dense.bias") name.clear();
-       }});
+  const absl::Status status =
+      ReadTiny({.prefix = "bert.", .edit = [](std::string& name, std::vector<int64_t>&) {
+                  if (name == "bert.encoder.layer.1.intermediate.dense.bias") name.clear();
+                }});
   CHECK(status.code() == absl::StatusCode::kNotFound);
   CHECK_THAT(MessageOf(status),
              Catch::Contains("no tensor 'bert.encoder.layer.1.intermediate.dense.bias'"));
 }
 
 TEST_CASE("A tensor of the wrong shape is InvalidArgument naming it and both shapes") {
-  const absl::Status status =
-      ReadTiny({.edit = [](std::string& name, std::vector<int64_t>& shape) {
-        if (name == "encoder.layer.0.output.dense.weight") shape = {12, 8};
-      }});
+  const absl::Status status = ReadTiny({.edit = [](std::string& name, std::vector<int64_t>& shape) {
+    if (name == "encoder.layer.0.output.dense.weight") shape = {12, 8};
+  }});
   CHECK(status.code() == absl::StatusCode::kInvalidArgument);
   CHECK_THAT(MessageOf(status), Catch::Contains("'encoder.layer.0.output.dense.weight' has shape "
                                                 "[12, 8], but config.json gives [8, 12]"));
@@ -141,7 +142,9 @@ TEST_CASE("Pooling and module lists this encoder cannot run are InvalidArgument"
   SECTION("a Dense module") {
     const absl::Status status = ReadTiny({}, [](const fs::path& dir) {
       nlohmann::json modules = nlohmann::json::parse(std::ifstream(dir / "modules.json"));
-      modules.push_back({{"idx", 2}, {"name", "2"}, {"path", "2_Dense"},
+      modules.push_back({{"idx", 2},
+                         {"name", "2"},
+                         {"path", "2_Dense"},
                          {"type", "sentence_transformers.models.Dense"}});
       WriteJson(dir / "modules.json", modules);
     });

@@ -7,7 +7,7 @@
 #include "modelpool/models/embedding_model.h"
 #include "tests/testing/bert_reference.h"
 
-// After libtorch's headers: glog, which they include, defines a CHECK of its own.
+// After libtorch's headers, whose logging (glog or c10's own) defines a CHECK macro too.
 #include <catch2/catch.hpp>
 
 namespace modelpool {
@@ -20,7 +20,8 @@ using testing::Norm;
 TEST_CASE("Vectors from ids match sentence-transformers' in float32 on the CPU") {
   for (const char* name : {"bert-tiny-cls", "bert-tiny-mean"}) {
     INFO(name);
-    absl::StatusOr<BertReference> reference = testing::ReadBertReference(MODELPOOL_SOURCE_DIR, name);
+    absl::StatusOr<BertReference> reference =
+        testing::ReadBertReference(MODELPOOL_SOURCE_DIR, name);
     REQUIRE(reference.ok());
     auto files = ReadEmbeddingModelFiles(reference->model_dir);
     REQUIRE(files.ok());

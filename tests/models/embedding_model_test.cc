@@ -8,7 +8,7 @@
 #include "lib/models/embedding_model_files.h"
 #include "tests/models/tiny_bert.h"
 
-// After libtorch's headers: glog, which they include, defines a CHECK of its own.
+// After libtorch's headers, whose logging (glog or c10's own) defines a CHECK macro too.
 #include <catch2/catch.hpp>
 
 namespace modelpool {
@@ -77,11 +77,11 @@ TEST_CASE("Counts ids and reports progress per batch") {
   auto model = LoadTiny("progress", {});
   const std::vector<std::vector<int32_t>> rows = {{2, 3}, {2, 7, 3}, {2, 7, 8, 9, 3}};
   std::vector<int64_t> done;
-  absl::StatusOr<Embeddings> out = model->EmbedIds(
-      rows, {.max_batch_tokens = 6, .on_progress = [&](int64_t d, int64_t total) {
-               CHECK(total == 3);
-               done.push_back(d);
-             }});
+  absl::StatusOr<Embeddings> out =
+      model->EmbedIds(rows, {.max_batch_tokens = 6, .on_progress = [&](int64_t d, int64_t total) {
+                               CHECK(total == 3);
+                               done.push_back(d);
+                             }});
   REQUIRE(out.ok());
   CHECK(out->num_tokens == 10);
   CHECK(done == std::vector<int64_t>{1, 3});  // the 5-id row alone, then the other two

@@ -23,8 +23,8 @@ namespace modelpool::testing {
 struct TinyBertSpec {
   int64_t vocab = 20, hidden = 8, layers = 2, heads = 2, intermediate = 12, positions = 16;
   std::string hidden_act = "gelu";
-  std::string prefix;          // put before every tensor name, e.g. "bert."
-  bool tf_layer_norms = false;  // LayerNorm.gamma / .beta instead of .weight / .bias
+  std::string prefix;                   // put before every tensor name, e.g. "bert."
+  bool tf_layer_norms = false;          // LayerNorm.gamma / .beta instead of .weight / .bias
   std::string pooling = "mean_tokens";  // a pooling_mode_* suffix: cls_token, max_tokens, ...
   bool normalize = false;
   bool sentence_transformers = true;  // write modules.json and the pooling folder
@@ -52,9 +52,8 @@ inline void WriteSafetensors(const std::filesystem::path& path,
     for (int64_t d : shape) n *= d;
     const size_t begin = data.size() * sizeof(float);
     for (int64_t i = 0; i < n; ++i) data.push_back(normal(rng));
-    header[name] = {{"dtype", "F32"},
-                    {"shape", shape},
-                    {"data_offsets", {begin, data.size() * sizeof(float)}}};
+    header[name] = {
+        {"dtype", "F32"}, {"shape", shape}, {"data_offsets", {begin, data.size() * sizeof(float)}}};
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
@@ -71,25 +70,36 @@ inline void WriteTinyBert(const std::filesystem::path& dir, const TinyBertSpec& 
   namespace fs = std::filesystem;
   fs::remove_all(dir);
   fs::create_directories(dir);
-  WriteJson(dir / "config.json",
-            {{"architectures", {"BertModel"}}, {"model_type", "bert"},
-             {"vocab_size", spec.vocab}, {"hidden_size", spec.hidden},
-             {"num_hidden_layers", spec.layers}, {"num_attention_heads", spec.heads},
-             {"intermediate_size", spec.intermediate},
-             {"max_position_embeddings", spec.positions}, {"type_vocab_size", 2},
-             {"hidden_act", spec.hidden_act}, {"layer_norm_eps", 1e-12}, {"pad_token_id", 0}});
+  WriteJson(dir / "config.json", {{"architectures", {"BertModel"}},
+                                  {"model_type", "bert"},
+                                  {"vocab_size", spec.vocab},
+                                  {"hidden_size", spec.hidden},
+                                  {"num_hidden_layers", spec.layers},
+                                  {"num_attention_heads", spec.heads},
+                                  {"intermediate_size", spec.intermediate},
+                                  {"max_position_embeddings", spec.positions},
+                                  {"type_vocab_size", 2},
+                                  {"hidden_act", spec.hidden_act},
+                                  {"layer_norm_eps", 1e-12},
+                                  {"pad_token_id", 0}});
   if (spec.sentence_transformers) {
-    nlohmann::json modules = {
-        {{"idx", 0}, {"name", "0"}, {"path", ""}, {"type", "sentence_transformers.models.Transformer"}},
-        {{"idx", 1}, {"name", "1"}, {"path", "1_Pooling"}, {"type", "sentence_transformers.models.Pooling"}}};
+    nlohmann::json modules = {{{"idx", 0},
+                               {"name", "0"},
+                               {"path", ""},
+                               {"type", "sentence_transformers.models.Transformer"}},
+                              {{"idx", 1},
+                               {"name", "1"},
+                               {"path", "1_Pooling"},
+                               {"type", "sentence_transformers.models.Pooling"}}};
     if (spec.normalize) {
-      modules.push_back({{"idx", 2}, {"name", "2"}, {"path", "2_Normalize"},
+      modules.push_back({{"idx", 2},
+                         {"name", "2"},
+                         {"path", "2_Normalize"},
                          {"type", "sentence_transformers.models.Normalize"}});
     }
     WriteJson(dir / "modules.json", modules);
     WriteJson(dir / "1_Pooling" / "config.json",
-              {{"word_embedding_dimension", spec.hidden},
-               {"pooling_mode_" + spec.pooling, true}});
+              {{"word_embedding_dimension", spec.hidden}, {"pooling_mode_" + spec.pooling, true}});
     WriteJson(dir / "sentence_bert_config.json", {{"max_seq_length", spec.max_seq_length}});
   }
   const int64_t h = spec.hidden, i = spec.intermediate;

@@ -19,7 +19,7 @@ namespace modelpool::testing {
 
 struct BertReferenceCase {
   std::string text;
-  std::string prompt;  // empty: none
+  std::string prompt;              // empty: none
   std::vector<int32_t> input_ids;  // of prompt + text, cut at max_seq_length
   bool truncated = false;
   std::vector<float> embedding;      // encode(text, prompt=prompt)

@@ -71,9 +71,8 @@ class EmbeddingModel {
   // runs one warm-up batch of `max_batch_tokens` before returning, so the memory it will use
   // is held from then on. Used by `EmbeddingModelManager`.
   static absl::StatusOr<std::unique_ptr<EmbeddingModel>> Load(
-      std::shared_ptr<const EmbeddingModelFiles> files,
-      std::shared_ptr<const Tokenizer> tokenizer, const Device& device, DType dtype,
-      int64_t max_batch_tokens);
+      std::shared_ptr<const EmbeddingModelFiles> files, std::shared_ptr<const Tokenizer> tokenizer,
+      const Device& device, DType dtype, int64_t max_batch_tokens);
 
   EmbeddingModel(const EmbeddingModel&) = delete;
   EmbeddingModel& operator=(const EmbeddingModel&) = delete;
