@@ -245,8 +245,9 @@ def load_reference(path, model, spec):
     from sentence_transformers import SentenceTransformer
     st = SentenceTransformer(path, device="cpu")
     st.eval()
-    transformer = st[0]
-    loaded = (getattr(transformer, "auto_model", None) or transformer.model).state_dict()
+    from transformers import PreTrainedModel
+    encoder = next(m for m in st[0].modules() if isinstance(m, PreTrainedModel))
+    loaded = encoder.state_dict()
     for k, v in model.state_dict().items():
         assert k in loaded and torch.equal(loaded[k], v), f"{path}: {k} did not load as saved"
     assert st.max_seq_length == MAX_LENGTH, st.max_seq_length
