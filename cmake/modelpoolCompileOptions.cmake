@@ -15,6 +15,14 @@ if(MODELPOOL_SANITIZE)
   endif()
 endif()
 
+if(MODELPOOL_BUILD_FUZZERS)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "MODELPOOL_BUILD_FUZZERS needs clang (libFuzzer)")
+  endif()
+  # Coverage for libFuzzer in every object; only the fuzzers link its main.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+
 # modelpool_warnings(target): the warnings our code must build clean with.
 function(modelpool_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)

@@ -86,6 +86,25 @@ absl::StatusOr<Settings> Settings::FromEnv(Settings base, const EnvLookup& looku
                                                 int64_t{1} << 30));
     s.vram_safety_margin_bytes = mb << 20;
   }
+  if (auto v = env("MODELPOOL_WORKERS_PER_DEVICE")) {
+    MODELPOOL_ASSIGN_OR_RETURN(const int64_t n,
+                               ParseNonNegative("MODELPOOL_WORKERS_PER_DEVICE", *v, 1024));
+    if (n < 1) return BadVariable("MODELPOOL_WORKERS_PER_DEVICE", *v, "at least 1");
+    s.workers_per_device = static_cast<int>(n);
+  }
+  if (auto v = env("MODELPOOL_LOAD_BALANCING")) {
+    const std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(*v));
+    if (lower == "round_robin") {
+      s.load_balancing = LoadBalancing::kRoundRobin;
+    } else if (lower == "least_busy") {
+      s.load_balancing = LoadBalancing::kLeastBusy;
+    } else {
+      return BadVariable("MODELPOOL_LOAD_BALANCING", *v, "round_robin or least_busy");
+    }
+  }
+  if (auto v = env("MODELPOOL_WORKER_POOL")) {
+    MODELPOOL_ASSIGN_OR_RETURN(s.worker_pool, ParseBool("MODELPOOL_WORKER_POOL", *v));
+  }
   if (absl::Status valid = s.Validate(); !valid.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("settings from MODELPOOL_* environment variables: ", valid.message()));
@@ -97,6 +116,10 @@ absl::Status Settings::Validate() const {
   if (max_instances < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_instances is ", max_instances, ": it must be at least 1"));
+  }
+  if (workers_per_device < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("workers_per_device is ", workers_per_device, ": it must be at least 1"));
   }
   if (force_cpu && force_gpu) {
     return absl::InvalidArgumentError("force_cpu and force_gpu are both set");

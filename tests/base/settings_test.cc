@@ -30,13 +30,19 @@ TEST_CASE("Settings::FromEnv reads every variable") {
                {"MODELPOOL_FORCE_GPU", "yes"},
                {"MODELPOOL_DEVICES", "cuda:0,cuda:1"},
                {"MODELPOOL_DTYPE", "bf16"},
-               {"MODELPOOL_VRAM_SAFETY_MARGIN_MB", "512"}}));
+               {"MODELPOOL_VRAM_SAFETY_MARGIN_MB", "512"},
+               {"MODELPOOL_WORKERS_PER_DEVICE", "2"},
+               {"MODELPOOL_LOAD_BALANCING", "round_robin"},
+               {"MODELPOOL_WORKER_POOL", "off"}}));
   REQUIRE(s.ok());
   CHECK(s->max_instances == 7);
   CHECK(s->force_gpu);
   CHECK(s->devices == std::vector<Device>{Device::Cuda(0), Device::Cuda(1)});
   CHECK(s->dtype == DType::kBFloat16);
   CHECK(s->vram_safety_margin_bytes == 512LL << 20);
+  CHECK(s->workers_per_device == 2);
+  CHECK(s->load_balancing == LoadBalancing::kRoundRobin);
+  CHECK_FALSE(s->worker_pool);
 }
 
 TEST_CASE("Settings::FromEnv names the variable of a bad value") {
@@ -45,6 +51,8 @@ TEST_CASE("Settings::FromEnv names the variable of a bad value") {
       {{"MODELPOOL_MAX_INSTANCES", "-2"}},       {{"MODELPOOL_FORCE_CPU", "maybe"}},
       {{"MODELPOOL_FORCE_GPU", "2"}},            {{"MODELPOOL_DEVICES", "cuda:a"}},
       {{"MODELPOOL_DTYPE", "int4"}},             {{"MODELPOOL_VRAM_SAFETY_MARGIN_MB", "1e3"}},
+      {{"MODELPOOL_WORKERS_PER_DEVICE", "0"}},   {{"MODELPOOL_LOAD_BALANCING", "random"}},
+      {{"MODELPOOL_WORKER_POOL", "sometimes"}},
   };
   for (const auto& vars : bad) {
     const std::string name = vars.begin()->first;

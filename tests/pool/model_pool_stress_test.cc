@@ -30,7 +30,7 @@ ThreadReport Hammer(ModelPool<Instance>& pool, std::atomic<int>& in_use, int lim
                     unsigned seed) {
   ThreadReport report;
   std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> timeout_us(0, 2000);
+  std::uniform_int_distribution<int> timeout_us(1, 2000);
   std::uniform_int_distribution<int> work(0, 3);
   for (int i = 0; i < cycles; ++i) {
     const absl::Duration timeout = absl::Microseconds(timeout_us(rng));

@@ -48,9 +48,14 @@ class ABSL_LOCKABLE Mutex {
   // As `Await()`, but gives up at `deadline`; returns whether `predicate()` is true.
   template <typename Predicate>
   bool AwaitWithDeadline(const Predicate& predicate, absl::Time deadline)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
-    ++awaiting_;
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) ABSL_NO_THREAD_SAFETY_ANALYSIS {  // predicate's locks
+
     bool holds = predicate();
+    // Waiting releases the lock like an unlock: the first wait tells other awaiters to look
+    // (this thread may have changed state); later ones do not, or two awaiters would wake
+    // each other forever.
+    if (!holds && awaiting_ > 0) changed_.notify_all();
+    ++awaiting_;
     while (!holds && !WaitUntil(changed_, deadline)) holds = predicate();
     --awaiting_;
     return holds || predicate();
@@ -96,6 +101,7 @@ class CondVar {
 };
 
 inline bool Mutex::WaitWithDeadline(CondVar* cv, absl::Time deadline) {
+  if (awaiting_ > 0) changed_.notify_all();  // waiting releases the lock, like Unlock()
   return WaitUntil(cv->cv_, deadline);
 }
 

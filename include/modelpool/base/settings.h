@@ -13,6 +13,12 @@
 
 namespace modelpool {
 
+// How a worker pool picks the worker for a request.
+enum class LoadBalancing {
+  kRoundRobin,  // each worker in turn
+  kLeastBusy,   // the less loaded of two workers picked at random (power of two choices)
+};
+
 // Settings
 //
 // Where model instances may run and how many there may be. Every manager takes a copy.
@@ -35,6 +41,14 @@ struct Settings {
   std::optional<DType> dtype;
   // VRAM left free on every GPU when sizing pools. `MODELPOOL_VRAM_SAFETY_MARGIN_MB`.
   int64_t vram_safety_margin_bytes = int64_t{1} << 30;
+
+  // Worker threads per device in a `WorkerPool`. `MODELPOOL_WORKERS_PER_DEVICE`.
+  int workers_per_device = 1;
+  // `MODELPOOL_LOAD_BALANCING`: round_robin or least_busy.
+  LoadBalancing load_balancing = LoadBalancing::kLeastBusy;
+  // Whether a `WorkerPool` runs worker threads; when false its calls run on the calling
+  // thread, on the managers directly, with the same results. `MODELPOOL_WORKER_POOL`.
+  bool worker_pool = true;
 
   // Reads an environment variable; returns nullopt when it is unset.
   using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;

@@ -188,10 +188,7 @@ class PoolState {
         ++in_use_;
         waits_.Record(absl::ZeroDuration());
       } else {
-        if (timeout <= absl::ZeroDuration()) {
-          ++timeouts_;
-          return BusyError(timeout);
-        }
+        if (timeout <= absl::ZeroDuration()) return BusyError(timeout);  // a try, not a wait
         absl::StatusOr<std::unique_ptr<T>> waited = WaitInLine(timeout);
         if (!waited.ok() || *waited != nullptr) return waited;
       }

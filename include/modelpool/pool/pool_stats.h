@@ -22,7 +22,7 @@ struct PoolStats {
   uint64_t created = 0;   // instances the factory made
   uint64_t destroyed = 0;
   uint64_t failed_creations = 0;
-  uint64_t timeouts = 0;  // acquires that ended with `DeadlineExceeded`
+  uint64_t timeouts = 0;  // acquires that waited and gave up (`DeadlineExceeded`), not tries
   // How long `Acquire()` waited before it had an instance or a slot to create one in.
   absl::Duration acquire_wait_p50;
   absl::Duration acquire_wait_p99;

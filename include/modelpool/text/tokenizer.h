@@ -50,8 +50,7 @@ class Tokenizer {
   // Tokenizer::EncodeBatch()
   //
   // `Encode()` for every text; large batches are split over all cores.
-  EncodedBatch EncodeBatch(absl::Span<const std::string> texts,
-                           const EncodeOptions& options) const;
+  EncodedBatch EncodeBatch(absl::Span<const std::string> texts, const EncodeOptions& options) const;
 
   // Text from ids; with `skip_special_tokens`, padding, separators and the like are left out.
   virtual std::string Decode(absl::Span<const int32_t> ids,
@@ -61,14 +60,17 @@ class Tokenizer {
   virtual int32_t vocab_size() const = 0;
   // The id that pads a batch.
   virtual int32_t pad_id() const = 0;
+  // The longest input the model was trained with, from `tokenizer_config.json`; 0 if unknown.
+  virtual int32_t model_max_length() const = 0;
 };
 
 // LoadTokenizer()
 //
-// The tokenizer of a Hugging Face model folder: `tokenizer.json` (WordPiece) or `vocab.txt`
-// (with `tokenizer_config.json` when present), or `spiece.model` (SentencePiece). `NotFound`
-// when the folder has none of them, `InvalidArgument` when a file is malformed (the message
-// names the file and what is wrong) or describes a tokenizer this SDK does not implement.
+// The tokenizer of a Hugging Face model folder: `spiece.model` (SentencePiece) when present,
+// else `tokenizer.json` (WordPiece), else `vocab.txt`, each with the folder's
+// `tokenizer_config.json` when present. `model_dir` may also name one such file. `NotFound`
+// when there is none of them, `InvalidArgument` when a file is malformed (the message names
+// the file and what is wrong) or describes a tokenizer this SDK does not implement.
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& model_dir);
 
 }  // namespace modelpool

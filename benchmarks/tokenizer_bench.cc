@@ -1,0 +1,143 @@
+// How many tokens per second do our tokenizers make, on one thread and on all cores, next to
+// the Hugging Face `tokenizers` library and `sentencepiece`?
+//
+//   tokenizer_bench --corpus corpus.txt --vocab vocab.txt --spiece spiece.model
+//                   [--repeat 3] [--peer "python3 benchmarks/peers/hf_tokenize.py ..."]
+//
+// corpus.txt and vocab.txt are what make_corpus.py writes (one document per line). Prints one
+// JSON line per measurement (the best of --repeat runs) and, with --peer, one line per ratio
+// ours/theirs from the same run.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "benchmarks/peer.h"
+#include "modelpool/text/sentencepiece_tokenizer.h"
+#include "modelpool/text/wordpiece_tokenizer.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void Fail(const std::string& message) {
+  std::fprintf(stderr, "tokenizer_bench: %s\n", message.c_str());
+  std::exit(2);
+}
+
+std::vector<std::string> ReadLines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) Fail("cannot open " + path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+struct Measurement {
+  int64_t tokens = 0;
+  double seconds = 1e30;
+};
+
+// The best of `repeat` runs of `encode`, which returns the number of tokens it made.
+template <typename Encode>
+Measurement Best(int repeat, const Encode& encode) {
+  Measurement best;
+  for (int r = 0; r < repeat; ++r) {
+    const auto start = Clock::now();
+    const int64_t tokens = encode();
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (seconds < best.seconds) best = {tokens, seconds};
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string corpus_path, vocab_path, spiece_path, peer;
+  int repeat = 3;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const auto value = [&] {
+      if (i + 1 >= argc) Fail(arg + " needs a value");
+      return std::string(argv[++i]);
+    };
+    if (arg == "--corpus")
+      corpus_path = value();
+    else if (arg == "--vocab")
+      vocab_path = value();
+    else if (arg == "--spiece")
+      spiece_path = value();
+    else if (arg == "--repeat")
+      repeat = std::max(1, std::atoi(value().c_str()));
+    else if (arg == "--peer")
+      peer = value();
+    else
+      Fail("unknown argument " + arg);
+  }
+  if (corpus_path.empty() || vocab_path.empty() || spiece_path.empty()) {
+    Fail(
+        "usage: tokenizer_bench --corpus FILE --vocab FILE --spiece FILE [--repeat N] [--peer "
+        "CMD]");
+  }
+  const std::vector<std::string> texts = ReadLines(corpus_path);
+  auto wordpiece = modelpool::WordPieceTokenizer::FromVocabTxt(vocab_path);
+  if (!wordpiece.ok()) Fail(std::string(wordpiece.status().ToString()));
+  auto sentencepiece = modelpool::SentencePieceTokenizer::FromFile(spiece_path);
+  if (!sentencepiece.ok()) Fail(std::string(sentencepiece.status().ToString()));
+
+  // Whole documents, as the peers encode them: no truncation.
+  const modelpool::EncodeOptions options{.max_length = 0, .truncation = false};
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<nlohmann::json> ours;
+  for (const auto& [name, tokenizer] :
+       {std::pair<const char*, const modelpool::Tokenizer*>{"wordpiece", wordpiece->get()},
+        {"sentencepiece", sentencepiece->get()}}) {
+    const Measurement single = Best(repeat, [&, tokenizer = tokenizer] {
+      int64_t tokens = 0;
+      for (const std::string& text : texts) tokens += tokenizer->Encode(text, options).size();
+      return tokens;
+    });
+    const Measurement all = Best(repeat, [&, tokenizer = tokenizer] {
+      return tokenizer->EncodeBatch(texts, options).num_tokens();
+    });
+    for (const auto& [threads, m] :
+         {std::pair<nlohmann::json, Measurement>{1, single}, {"all", all}}) {
+      nlohmann::json line = {
+          {"bench", "tokenizer"}, {"impl", "modelpool"},  {"tokenizer", name},
+          {"threads", threads},   {"cores", cores},       {"texts", texts.size()},
+          {"tokens", m.tokens},   {"seconds", m.seconds}, {"tokens_per_s", m.tokens / m.seconds}};
+      std::printf("%s\n", line.dump().c_str());
+      std::fflush(stdout);
+      ours.push_back(line);
+    }
+  }
+  if (peer.empty()) return 0;
+  const modelpool::bench::PeerOutput theirs = modelpool::bench::RunPeer(peer);
+  if (theirs.exit_code != 0) Fail("the peer command failed: " + peer);
+  for (const nlohmann::json& line : ours) {
+    const nlohmann::json* other = modelpool::bench::FindLine(
+        theirs, {{"tokenizer", line["tokenizer"]}, {"threads", line["threads"]}});
+    if (other == nullptr) continue;
+    std::printf("%s\n", nlohmann::json{{"bench", "tokenizer"},
+                                       {"ratio", "modelpool/peer"},
+                                       {"peer", (*other).value("impl", "peer")},
+                                       {"tokenizer", line["tokenizer"]},
+                                       {"threads", line["threads"]},
+                                       {"tokens_equal", (*other)["tokens"] == line["tokens"]},
+                                       {"tokens_per_s", line["tokens_per_s"].get<double>() /
+                                                            (*other)["tokens_per_s"].get<double>()}}
+                            .dump()
+                            .c_str());
+  }
+  return 0;
+}

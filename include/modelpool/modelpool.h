@@ -1,0 +1,19 @@
+#ifndef MODELPOOL_MODELPOOL_H_
+#define MODELPOOL_MODELPOOL_H_
+
+// The public API of modelpool, in one include.
+
+#include "modelpool/base/device.h"
+#include "modelpool/base/dtype.h"
+#include "modelpool/base/logging.h"
+#include "modelpool/base/settings.h"
+#include "modelpool/base/status.h"
+#include "modelpool/devices/device_inventory.h"
+#include "modelpool/devices/fake_device_inventory.h"
+#include "modelpool/pool/abstract_model_manager.h"
+#include "modelpool/pool/lease.h"
+#include "modelpool/pool/model_pool.h"
+#include "modelpool/pool/pool_sizing.h"
+#include "modelpool/pool/pool_stats.h"
+
+#endif  // MODELPOOL_MODELPOOL_H_

@@ -1,0 +1,173 @@
+#include "lib/models/t5_config.h"
+
+#include <filesystem>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "lib/models/json_file.h"
+#include "modelpool/base/status.h"
+
+namespace modelpool {
+namespace {
+
+absl::Status Invalid(const JsonFile& file, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(file.path(), ": ", what));
+}
+
+// A required integer that must be at least `min`.
+absl::Status ReadPositive(const JsonFile& file, const std::string& key, int64_t* out,
+                          std::optional<int64_t> fallback = {}, int64_t min = 1) {
+  MODELPOOL_ASSIGN_OR_RETURN(*out, file.Int(key, fallback));
+  if (*out < min) return Invalid(file, absl::StrCat(key, " is ", *out, ", expected >= ", min));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<T5Activation> ParseActivation(const JsonFile& file, const std::string& key,
+                                             const std::string& name) {
+  if (name == "relu") return T5Activation::kRelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") {
+    return T5Activation::kGeluTanh;
+  }
+  if (name == "gelu") return T5Activation::kGelu;
+  if (name == "silu" || name == "swish") return T5Activation::kSilu;
+  return Invalid(file, absl::StrCat(key, " \"", name,
+                                    "\" is not supported (relu, gelu, gelu_new, silu)"));
+}
+
+// `eos_token_id` is an integer or a list of them.
+absl::Status ReadEosIds(const JsonFile& file, std::vector<int64_t>* out) {
+  if (!file.Has("eos_token_id")) return absl::OkStatus();
+  const nlohmann::json& value = file.json().at("eos_token_id");
+  std::vector<int64_t> ids;
+  if (value.is_number_integer()) {
+    ids.push_back(value.get<int64_t>());
+  } else if (value.is_array() && !value.empty()) {
+    for (const nlohmann::json& id : value) {
+      if (!id.is_number_integer()) break;
+      ids.push_back(id.get<int64_t>());
+    }
+    if (ids.size() != value.size()) ids.clear();
+  }
+  if (ids.empty()) {
+    return Invalid(file, absl::StrCat("eos_token_id is ", value.dump(),
+                                      ", expected an integer or a list of them"));
+  }
+  *out = std::move(ids);
+  return absl::OkStatus();
+}
+
+absl::Status ReadTokenIds(const JsonFile& file, T5Config* config) {
+  MODELPOOL_ASSIGN_OR_RETURN(config->decoder_start_token_id,
+                             file.Int("decoder_start_token_id", config->decoder_start_token_id));
+  MODELPOOL_ASSIGN_OR_RETURN(config->pad_token_id, file.Int("pad_token_id", config->pad_token_id));
+  return ReadEosIds(file, &config->eos_token_ids);
+}
+
+absl::StatusOr<T5Config> ParseConfig(const JsonFile& file) {
+  T5Config c;
+  MODELPOOL_ASSIGN_OR_RETURN(const std::string model_type, file.String("model_type", "t5"));
+  if (model_type != "t5" && model_type != "mt5") {
+    return Invalid(file, absl::StrCat("model_type \"", model_type,
+                                      "\" is not a T5 model (t5 or mt5)"));
+  }
+  // Absent sizes take transformers' T5Config defaults (t5-small's), as transformers does.
+  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "vocab_size", &c.vocab_size, 32128));
+  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "d_model", &c.d_model, 512));
+  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "d_kv", &c.d_kv, 64));
+  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "d_ff", &c.d_ff, 2048));
+  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "num_heads", &c.num_heads, 8));
+  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "num_layers", &c.num_layers, 6));
+  MODELPOOL_RETURN_IF_ERROR(
+      ReadPositive(file, "num_decoder_layers", &c.num_decoder_layers, c.num_layers));
+  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "relative_attention_num_buckets",
+                                         &c.relative_attention_num_buckets, 32, 2));
+  MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "relative_attention_max_distance",
+                                         &c.relative_attention_max_distance, 128, 2));
+  MODELPOOL_ASSIGN_OR_RETURN(c.layer_norm_epsilon, file.Number("layer_norm_epsilon", 1e-6));
+  if (!(c.layer_norm_epsilon > 0)) return Invalid(file, "layer_norm_epsilon must be > 0");
+  MODELPOOL_ASSIGN_OR_RETURN(c.tie_word_embeddings, file.Bool("tie_word_embeddings", true));
+
+  // As transformers' T5Config: "gated-gelu" is the tanh approximation (gelu_new), kept for
+  // the checkpoints published before `dense_act_fn` existed.
+  MODELPOOL_ASSIGN_OR_RETURN(const std::string proj, file.String("feed_forward_proj", "relu"));
+  const size_t dash = proj.find('-');
+  const std::string prefix = dash == std::string::npos ? "" : proj.substr(0, dash);
+  const std::string act = dash == std::string::npos ? proj : proj.substr(dash + 1);
+  if ((dash != std::string::npos && prefix != "gated") || act.empty() ||
+      act.find('-') != std::string::npos) {
+    return Invalid(file, absl::StrCat("feed_forward_proj \"", proj,
+                                      "\" is not ACT or gated-ACT (relu, gated-gelu, ...)"));
+  }
+  c.gated = prefix == "gated";
+  MODELPOOL_ASSIGN_OR_RETURN(c.activation,
+                             ParseActivation(file, "feed_forward_proj",
+                                             proj == "gated-gelu" ? "gelu_new" : act));
+
+  MODELPOOL_RETURN_IF_ERROR(ReadTokenIds(file, &c));
+  return c;
+}
+
+absl::StatusOr<T5GenerationDefaults> ParseGeneration(const JsonFile& file, T5Config* config) {
+  T5GenerationDefaults g;
+  MODELPOOL_RETURN_IF_ERROR(ReadTokenIds(file, config));
+  auto optional_int = [&](const std::string& key,
+                          std::optional<int64_t>* out) -> absl::Status {
+    if (!file.Has(key)) return absl::OkStatus();
+    MODELPOOL_ASSIGN_OR_RETURN(*out, file.Int(key));
+    return absl::OkStatus();
+  };
+  MODELPOOL_RETURN_IF_ERROR(optional_int("max_new_tokens", &g.max_new_tokens));
+  MODELPOOL_RETURN_IF_ERROR(optional_int("max_length", &g.max_length));
+  MODELPOOL_RETURN_IF_ERROR(optional_int("min_new_tokens", &g.min_new_tokens));
+  MODELPOOL_RETURN_IF_ERROR(optional_int("min_length", &g.min_length));
+  MODELPOOL_RETURN_IF_ERROR(optional_int("num_beams", &g.num_beams));
+  MODELPOOL_RETURN_IF_ERROR(optional_int("no_repeat_ngram_size", &g.no_repeat_ngram_size));
+  if (file.Has("length_penalty")) {
+    MODELPOOL_ASSIGN_OR_RETURN(g.length_penalty, file.Number("length_penalty"));
+  }
+  if (file.Has("early_stopping")) {
+    const nlohmann::json& value = file.json().at("early_stopping");
+    if (value.is_boolean()) {
+      g.early_stopping = value.get<bool>() ? "true" : "false";
+    } else if (value.is_string() && value.get<std::string>() == "never") {
+      g.early_stopping = "never";
+    } else {
+      return Invalid(file, absl::StrCat("early_stopping is ", value.dump(),
+                                        ", expected true, false or \"never\""));
+    }
+  }
+  return g;
+}
+
+absl::Status CheckIds(const std::string& path, const T5Config& c) {
+  auto in_vocab = [&](const char* key, int64_t id) -> absl::Status {
+    if (id < 0 || id >= c.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", key, " ", id,
+                                                     " is outside the vocabulary of ",
+                                                     c.vocab_size));
+    }
+    return absl::OkStatus();
+  };
+  MODELPOOL_RETURN_IF_ERROR(in_vocab("decoder_start_token_id", c.decoder_start_token_id));
+  MODELPOOL_RETURN_IF_ERROR(in_vocab("pad_token_id", c.pad_token_id));
+  for (int64_t id : c.eos_token_ids) MODELPOOL_RETURN_IF_ERROR(in_vocab("eos_token_id", id));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<T5Files> ReadT5Files(const std::string& model_dir) {
+  const std::filesystem::path dir(model_dir);
+  MODELPOOL_ASSIGN_OR_RETURN(const JsonFile config_file,
+                             JsonFile::Read((dir / "config.json").string()));
+  T5Files files;
+  MODELPOOL_ASSIGN_OR_RETURN(files.config, ParseConfig(config_file));
+  MODELPOOL_ASSIGN_OR_RETURN(const JsonFile generation_file,
+                             JsonFile::ReadIfPresent((dir / "generation_config.json").string()));
+  MODELPOOL_ASSIGN_OR_RETURN(files.generation, ParseGeneration(generation_file, &files.config));
+  MODELPOOL_RETURN_IF_ERROR(CheckIds(model_dir, files.config));
+  return files;
+}
+
+}  // namespace modelpool

@@ -1,0 +1,380 @@
+#include "lib/models/t5_model.h"
+
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <string>
+#include <utility>
+
+#include "ATen/ATen.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "c10/util/BFloat16.h"
+#include "c10/util/Half.h"
+#include "lib/models/weights.h"
+#include "modelpool/base/status.h"
+#include "torch/version.h"
+
+// at::rms_norm (fused on CUDA in recent releases) exists from PyTorch 2.4.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define MODELPOOL_HAVE_AT_RMS_NORM 1
+#endif
+
+namespace modelpool {
+namespace {
+
+// The most negative value of `dtype`: what transformers adds to masked attention scores.
+double LowestOf(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kBFloat16: return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
+    case at::kHalf: return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
+    case at::kDouble: return std::numeric_limits<double>::lowest();
+    default: return std::numeric_limits<float>::lowest();
+  }
+}
+
+// transformers' T5Attention._relative_position_bucket, operation for operation, so that the
+// buckets (a float log truncated to an integer) come out the same on the same device.
+at::Tensor RelativePositionBucket(at::Tensor relative_position, bool bidirectional,
+                                  int64_t num_buckets, int64_t max_distance) {
+  at::Tensor buckets = at::zeros_like(relative_position);
+  if (bidirectional) {
+    num_buckets /= 2;
+    buckets = buckets + relative_position.gt(0).to(at::kLong) * num_buckets;
+    relative_position = at::abs(relative_position);
+  } else {
+    relative_position = -at::min(relative_position, at::zeros_like(relative_position));
+  }
+  const int64_t max_exact = num_buckets / 2;
+  const at::Tensor is_small = relative_position.lt(max_exact);
+  at::Tensor if_large =
+      (at::log(relative_position.to(at::kFloat) / max_exact) /
+       std::log(static_cast<double>(max_distance) / static_cast<double>(max_exact)) *
+       (num_buckets - max_exact))
+          .to(at::kLong) +
+      max_exact;
+  if_large = at::min(if_large, at::full_like(if_large, num_buckets - 1));
+  return buckets + at::where(is_small, relative_position, if_large);
+}
+
+// transformers' NewGELUActivation ("gelu_new"), written out as it is so that float32 results
+// match it to the bit; the fused at::gelu(x, "tanh") can differ in the last place.
+at::Tensor GeluNew(const at::Tensor& x) {
+  const at::Tensor inner = x + at::pow(x, 3.0) * 0.044715;
+  return (x * 0.5) * (at::tanh(inner * std::sqrt(2.0 / std::numbers::pi)) + 1.0);
+}
+
+std::string LayerName(const char* stack, int64_t layer, const std::string& rest) {
+  return absl::StrCat(stack, ".block.", layer, ".layer.", rest);
+}
+
+}  // namespace
+
+T5Model::T5Model(const T5Config& config, c10::Device device, at::ScalarType dtype,
+                 const T5Limits& limits)
+    : config_(config), device_(device), dtype_(dtype), limits_(limits) {}
+
+T5Model::~T5Model() = default;
+
+absl::StatusOr<std::unique_ptr<T5Model>> T5Model::Load(const T5Config& config,
+                                                       const SafetensorsCheckpoint& checkpoint,
+                                                       c10::Device device, at::ScalarType dtype,
+                                                       const T5Limits& limits) {
+  auto model = std::unique_ptr<T5Model>(new T5Model(config, device, dtype, limits));
+  MODELPOOL_RETURN_IF_ERROR(model->LoadWeights(checkpoint, /*check_only=*/false));
+  model->AllocateCaches();
+  return model;
+}
+
+absl::Status T5Model::CheckCheckpoint(const T5Config& config,
+                                      const SafetensorsCheckpoint& checkpoint) {
+  T5Model model(config, c10::kCPU, at::kFloat, T5Limits{});
+  return model.LoadWeights(checkpoint, /*check_only=*/true);
+}
+
+int64_t T5Model::AllocatedBytes(const T5Config& c, at::ScalarType dtype, const T5Limits& limits) {
+  const int64_t d = c.d_model;
+  const int64_t inner = c.inner_dim();
+  const int64_t ff = (c.gated ? 3 : 2) * d * c.d_ff;
+  int64_t params = c.vocab_size * d * (c.tie_word_embeddings ? 1 : 2);
+  params += c.num_layers * (4 * inner * d + ff + 2 * d);
+  params += c.num_decoder_layers * (8 * inner * d + ff + 3 * d);
+  params += 2 * c.relative_attention_num_buckets * c.num_heads + 2 * d;
+  const int64_t per_position = c.num_decoder_layers * 2 * c.num_heads * c.d_kv;
+  const int64_t caches =
+      per_position * (limits.max_rows() * limits.max_new_tokens +
+                      limits.max_batch_size * limits.max_input_tokens) +
+      c.num_heads * limits.max_new_tokens * limits.max_new_tokens;
+  return (params + caches) * static_cast<int64_t>(c10::elementSize(dtype));
+}
+
+absl::Status T5Model::LoadWeights(const SafetensorsCheckpoint& checkpoint, bool check_only) {
+  const int64_t d = config_.d_model;
+  const int64_t inner = config_.inner_dim();
+  const int64_t d_ff = config_.d_ff;
+  auto read = [&](const std::string& name,
+                  const std::vector<int64_t>& shape) -> absl::StatusOr<at::Tensor> {
+    if (!check_only) return ReadTensor(checkpoint, name, dtype_, device_, shape);
+    MODELPOOL_RETURN_IF_ERROR(CheckTensor(checkpoint, name, shape));
+    return at::Tensor();
+  };
+  auto cat = [&](const std::vector<at::Tensor>& parts) {
+    return check_only ? at::Tensor() : at::cat(parts, 0);
+  };
+  // q, k, v (or k, v) of one attention, stacked so that one matrix product computes them.
+  auto read_stacked = [&](const std::string& prefix,
+                          std::initializer_list<const char*> parts) -> absl::StatusOr<at::Tensor> {
+    std::vector<at::Tensor> tensors;
+    for (const char* part : parts) {
+      MODELPOOL_ASSIGN_OR_RETURN(at::Tensor t, read(absl::StrCat(prefix, part, ".weight"),
+                                                    {inner, d}));
+      tensors.push_back(std::move(t));
+    }
+    return cat(tensors);
+  };
+  auto read_ff = [&](const std::string& prefix) -> absl::StatusOr<FeedForward> {
+    FeedForward ff;
+    if (config_.gated) {
+      MODELPOOL_ASSIGN_OR_RETURN(at::Tensor wi0, read(prefix + "wi_0.weight", {d_ff, d}));
+      MODELPOOL_ASSIGN_OR_RETURN(at::Tensor wi1, read(prefix + "wi_1.weight", {d_ff, d}));
+      ff.wi = cat({wi0, wi1});
+    } else {
+      MODELPOOL_ASSIGN_OR_RETURN(ff.wi, read(prefix + "wi.weight", {d_ff, d}));
+    }
+    MODELPOOL_ASSIGN_OR_RETURN(ff.wo, read(prefix + "wo.weight", {d, d_ff}));
+    return ff;
+  };
+
+  bool found_embedding = false;
+  // save_pretrained keeps one of the tied copies of the embedding, under any of these names.
+  for (const char* name :
+       {"shared.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight"}) {
+    if (checkpoint.Find(name).tensor == nullptr) continue;
+    MODELPOOL_ASSIGN_OR_RETURN(embedding_, read(name, {config_.vocab_size, d}));
+    found_embedding = true;
+    break;
+  }
+  if (!found_embedding) {
+    return absl::NotFoundError(
+        "the checkpoint has no embedding (shared.weight, encoder.embed_tokens.weight or "
+        "decoder.embed_tokens.weight)");
+  }
+  if (config_.tie_word_embeddings) {
+    lm_head_ = embedding_;
+  } else {
+    auto lm_head = read("lm_head.weight", {config_.vocab_size, d});
+    if (!lm_head.ok()) {
+      return absl::Status(lm_head.status().code(),
+                          absl::StrCat(lm_head.status().message(),
+                                       " (tie_word_embeddings is false in config.json)"));
+    }
+    lm_head_ = *std::move(lm_head);
+  }
+  const std::vector<int64_t> table_shape = {config_.relative_attention_num_buckets,
+                                            config_.num_heads};
+  MODELPOOL_ASSIGN_OR_RETURN(
+      encoder_bias_table_,
+      read(LayerName("encoder", 0, "0.SelfAttention.relative_attention_bias.weight"),
+           table_shape));
+  MODELPOOL_ASSIGN_OR_RETURN(
+      decoder_bias_table_,
+      read(LayerName("decoder", 0, "0.SelfAttention.relative_attention_bias.weight"),
+           table_shape));
+  MODELPOOL_ASSIGN_OR_RETURN(encoder_final_norm_, read("encoder.final_layer_norm.weight", {d}));
+  MODELPOOL_ASSIGN_OR_RETURN(decoder_final_norm_, read("decoder.final_layer_norm.weight", {d}));
+
+  for (int64_t i = 0; i < config_.num_layers; ++i) {
+    EncoderLayer layer;
+    MODELPOOL_ASSIGN_OR_RETURN(layer.attention_norm,
+                               read(LayerName("encoder", i, "0.layer_norm.weight"), {d}));
+    MODELPOOL_ASSIGN_OR_RETURN(layer.qkv, read_stacked(LayerName("encoder", i, "0.SelfAttention."),
+                                                       {"q", "k", "v"}));
+    MODELPOOL_ASSIGN_OR_RETURN(layer.o,
+                               read(LayerName("encoder", i, "0.SelfAttention.o.weight"), {d, inner}));
+    MODELPOOL_ASSIGN_OR_RETURN(layer.ff_norm,
+                               read(LayerName("encoder", i, "1.layer_norm.weight"), {d}));
+    MODELPOOL_ASSIGN_OR_RETURN(layer.ff, read_ff(LayerName("encoder", i, "1.DenseReluDense.")));
+    encoder_.push_back(std::move(layer));
+  }
+  for (int64_t i = 0; i < config_.num_decoder_layers; ++i) {
+    DecoderLayer layer;
+    MODELPOOL_ASSIGN_OR_RETURN(layer.self_norm,
+                               read(LayerName("decoder", i, "0.layer_norm.weight"), {d}));
+    MODELPOOL_ASSIGN_OR_RETURN(layer.self_qkv,
+                               read_stacked(LayerName("decoder", i, "0.SelfAttention."),
+                                            {"q", "k", "v"}));
+    MODELPOOL_ASSIGN_OR_RETURN(layer.self_o,
+                               read(LayerName("decoder", i, "0.SelfAttention.o.weight"), {d, inner}));
+    MODELPOOL_ASSIGN_OR_RETURN(layer.cross_norm,
+                               read(LayerName("decoder", i, "1.layer_norm.weight"), {d}));
+    MODELPOOL_ASSIGN_OR_RETURN(layer.cross_q,
+                               read(LayerName("decoder", i, "1.EncDecAttention.q.weight"), {inner, d}));
+    MODELPOOL_ASSIGN_OR_RETURN(layer.cross_kv,
+                               read_stacked(LayerName("decoder", i, "1.EncDecAttention."),
+                                            {"k", "v"}));
+    MODELPOOL_ASSIGN_OR_RETURN(layer.cross_o,
+                               read(LayerName("decoder", i, "1.EncDecAttention.o.weight"), {d, inner}));
+    MODELPOOL_ASSIGN_OR_RETURN(layer.ff_norm,
+                               read(LayerName("decoder", i, "2.layer_norm.weight"), {d}));
+    MODELPOOL_ASSIGN_OR_RETURN(layer.ff, read_ff(LayerName("decoder", i, "2.DenseReluDense.")));
+    decoder_.push_back(std::move(layer));
+  }
+  return absl::OkStatus();
+}
+
+// Note [T5 decoder caches]
+//
+// Everything decoding needs is allocated once per instance, for its limits, and written in
+// place: no step allocates a cache.
+// - Self-attention keys and values of every decoder layer live in one tensor
+//   [layers, 2, rows, heads, max_new_tokens, d_kv]. Step t writes position t of the first
+//   `rows` rows and attends over positions [0, t]; a beam reorder is one index_select over
+//   the rows of all layers at once, of the positions written so far.
+// - Cross-attention keys and values are computed once per batch, per text rather than per
+//   beam: the beams of a text are the queries of one attention over that text's keys
+//   ([batch, heads, beams, input_length] scores), so beams share them and reorders never
+//   touch them.
+// - The causal position bias of every (query, key) position pair is computed at load.
+void T5Model::AllocateCaches() {
+  const at::TensorOptions options = at::TensorOptions().dtype(dtype_).device(device_);
+  const int64_t layers = config_.num_decoder_layers;
+  self_cache_ = at::empty({layers, 2, limits_.max_rows(), config_.num_heads,
+                           limits_.max_new_tokens, config_.d_kv},
+                          options);
+  cross_cache_ = at::empty({layers, 2, limits_.max_batch_size, config_.num_heads,
+                            limits_.max_input_tokens, config_.d_kv},
+                           options);
+  self_bias_ = PositionBias(decoder_bias_table_, limits_.max_new_tokens,
+                            limits_.max_new_tokens, /*bidirectional=*/false)
+                   .contiguous();
+}
+
+at::Tensor T5Model::PositionBias(const at::Tensor& table, int64_t queries, int64_t keys,
+                                 bool bidirectional) const {
+  const at::TensorOptions longs = at::TensorOptions().dtype(at::kLong).device(device_);
+  const at::Tensor relative =
+      at::arange(keys, longs).unsqueeze(0) - at::arange(queries, longs).unsqueeze(1);
+  const at::Tensor buckets =
+      RelativePositionBucket(relative, bidirectional, config_.relative_attention_num_buckets,
+                             config_.relative_attention_max_distance);
+  return at::embedding(table, buckets).permute({2, 0, 1}).unsqueeze(0);
+}
+
+// transformers' T5LayerNorm: a root-mean-square norm without bias, the mean square taken in
+// float32.
+at::Tensor T5Model::RmsNorm(const at::Tensor& x, const at::Tensor& weight) const {
+#ifdef MODELPOOL_HAVE_AT_RMS_NORM
+  // One fused kernel instead of six; it rounds once where transformers rounds twice, which
+  // matters only below float32.
+  if (dtype_ != at::kFloat) return at::rms_norm(x, {x.size(-1)}, weight, config_.layer_norm_epsilon);
+#endif
+  const at::Tensor variance = x.to(at::kFloat).pow(2).mean(-1, /*keepdim=*/true);
+  at::Tensor y = x * at::rsqrt(variance + config_.layer_norm_epsilon);
+  if (dtype_ != at::kFloat) y = y.to(dtype_);
+  return weight * y;
+}
+
+at::Tensor T5Model::Feed(const at::Tensor& x, const FeedForward& ff) const {
+  auto activate = [&](const at::Tensor& h) {
+    switch (config_.activation) {
+      case T5Activation::kRelu: return at::relu(h);
+      case T5Activation::kGeluTanh:
+        return dtype_ == at::kFloat ? GeluNew(h) : at::gelu(h, "tanh");
+      case T5Activation::kGelu: return at::gelu(h);
+      case T5Activation::kSilu: return at::silu(h);
+    }
+    return h;
+  };
+  const at::Tensor h = at::linear(x, ff.wi);
+  if (!config_.gated) return at::linear(activate(h), ff.wo);
+  const int64_t d_ff = config_.d_ff;
+  return at::linear(activate(h.narrow(-1, 0, d_ff)) * h.narrow(-1, d_ff, d_ff), ff.wo);
+}
+
+at::Tensor T5Model::Encode(const at::Tensor& input_ids, const at::Tensor& attention_mask) {
+  const int64_t batch = input_ids.size(0);
+  const int64_t length = input_ids.size(1);
+  const int64_t heads = config_.num_heads;
+  const at::TensorOptions options = at::TensorOptions().dtype(dtype_).device(device_);
+  at::Tensor h = at::embedding(embedding_, input_ids);
+  // The bias of every layer: relative positions (the first layer's table) and padding.
+  const at::Tensor bias =
+      at::where(attention_mask.logical_not().view({batch, 1, 1, length}),
+                at::scalar_tensor(LowestOf(dtype_), options),
+                PositionBias(encoder_bias_table_, length, length, /*bidirectional=*/true));
+  for (const EncoderLayer& layer : encoder_) {
+    const at::Tensor qkv = at::linear(RmsNorm(h, layer.attention_norm), layer.qkv)
+                               .view({batch, length, 3, heads, config_.d_kv})
+                               .permute({2, 0, 3, 1, 4});
+    // No 1/sqrt(d_kv) scaling: T5 folds it into its weights.
+    const at::Tensor scores = at::matmul(qkv[0], qkv[1].transpose(-1, -2)) + bias;
+    const at::Tensor attention = at::matmul(at::softmax(scores, -1), qkv[2])
+                                     .transpose(1, 2)
+                                     .reshape({batch, length, config_.inner_dim()});
+    h = h + at::linear(attention, layer.o);
+    h = h + Feed(RmsNorm(h, layer.ff_norm), layer.ff);
+  }
+  return RmsNorm(h, encoder_final_norm_);
+}
+
+void T5Model::StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor& attention_mask,
+                            int64_t num_beams) {
+  batch_ = encoder_hidden.size(0);
+  input_length_ = encoder_hidden.size(1);
+  beams_ = num_beams;
+  for (size_t i = 0; i < decoder_.size(); ++i) {
+    const at::Tensor kv = at::linear(encoder_hidden, decoder_[i].cross_kv)
+                              .view({batch_, input_length_, 2, config_.num_heads, config_.d_kv})
+                              .permute({2, 0, 3, 1, 4});
+    cross_cache_[i].narrow(1, 0, batch_).narrow(3, 0, input_length_).copy_(kv);
+  }
+  const at::TensorOptions options = at::TensorOptions().dtype(dtype_).device(device_);
+  cross_mask_ = at::where(attention_mask.logical_not().view({batch_, 1, 1, input_length_}),
+                          at::scalar_tensor(LowestOf(dtype_), options),
+                          at::scalar_tensor(0.0, options));
+}
+
+at::Tensor T5Model::Step(const at::Tensor& tokens, int64_t position) {
+  const int64_t rows = batch_ * beams_;
+  const int64_t heads = config_.num_heads;
+  const int64_t d_kv = config_.d_kv;
+  const int64_t inner = config_.inner_dim();
+  const int64_t keys = position + 1;
+  at::Tensor h = at::embedding(embedding_, tokens);  // [rows, d_model]
+  const at::Tensor self_bias = self_bias_.narrow(2, position, 1).narrow(3, 0, keys);
+  for (size_t i = 0; i < decoder_.size(); ++i) {
+    const DecoderLayer& layer = decoder_[i];
+    const at::Tensor cache = self_cache_[i].narrow(1, 0, rows);  // [2, rows, heads, T, d_kv]
+    const at::Tensor qkv =
+        at::linear(RmsNorm(h, layer.self_norm), layer.self_qkv).view({rows, 3, heads, d_kv});
+    cache.select(3, position).copy_(qkv.narrow(1, 1, 2).transpose(0, 1));
+    const at::Tensor past = cache.narrow(3, 0, keys);  // [2, rows, heads, keys, d_kv]
+    const at::Tensor scores =
+        at::matmul(qkv.select(1, 0).unsqueeze(2), past[0].transpose(2, 3)) + self_bias;
+    const at::Tensor attention =
+        at::matmul(at::softmax(scores, -1), past[1]).view({rows, inner});
+    h = h + at::linear(attention, layer.self_o);
+
+    // The beams of a text query its keys together: [batch, heads, beams, d_kv].
+    const at::Tensor cross = cross_cache_[i].narrow(1, 0, batch_).narrow(3, 0, input_length_);
+    const at::Tensor q = at::linear(RmsNorm(h, layer.cross_norm), layer.cross_q)
+                             .view({batch_, beams_, heads, d_kv})
+                             .permute({0, 2, 1, 3});
+    const at::Tensor cross_scores = at::matmul(q, cross[0].transpose(2, 3)) + cross_mask_;
+    const at::Tensor cross_attention = at::matmul(at::softmax(cross_scores, -1), cross[1])
+                                           .permute({0, 2, 1, 3})
+                                           .reshape({rows, inner});
+    h = h + at::linear(cross_attention, layer.cross_o);
+    h = h + Feed(RmsNorm(h, layer.ff_norm), layer.ff);
+  }
+  h = RmsNorm(h, decoder_final_norm_);
+  if (config_.tie_word_embeddings) h = h * std::pow(static_cast<double>(config_.d_model), -0.5);
+  return at::linear(h, lm_head_).to(at::kFloat);
+}
+
+void T5Model::Reorder(const at::Tensor& parents, int64_t length) {
+  const at::Tensor live = self_cache_.narrow(2, 0, batch_ * beams_).narrow(4, 0, length);
+  live.copy_(live.index_select(2, parents));
+}
+
+}  // namespace modelpool

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs on a GPU machine from the repository root, with the Debian packages and the bench
+# folder in .device/ (see the device recipe: get-debs.sh). Builds modelpool against the
+# machine's PyTorch libtorch and runs the named steps in order, e.g.
+#   tools/gpu_steps.sh build fixtures tests bench_tokenizer bench_generate
+# Each step's output goes to stdout and $OUT/gpu.log; fixtures are packed into $OUT/fixtures.tgz.
+set -uo pipefail
+out=${OUT:-$PWD/out}
+mkdir -p "$out"
+exec > >(tee -a "$out/gpu.log") 2>&1
+source .device/deps-env.sh .device/debs >/dev/null  # (without an argument it would take ours)
+build=/tmp/mp-build
+corpus=/tmp/corpus
+models=/tmp/models
+export PYTHONUNBUFFERED=1
+
+step_build() {
+  cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMODELPOOL_BUILD_BENCHMARKS=ON \
+    -DMODELPOOL_BUILD_EXAMPLES=ON >/tmp/configure.log 2>&1 || { tail -30 /tmp/configure.log; return 1; }
+  cmake --build $build -j"$(nproc)" -- -k 0 >/tmp/build.log 2>&1 ||
+    { grep -E "error|FAILED" /tmp/build.log | head -60; tail -5 /tmp/build.log; return 1; }
+}
+step_corpus() { [ -f $corpus/corpus.txt ] || python3 .device/bench/make_corpus.py $corpus; }
+step_fixtures() {
+  step_corpus
+  python3 tools/make_tokenizer_fixtures.py /tmp/text-fixtures --bench .device/bench &&
+    cp /tmp/text-fixtures/* tests/data/text/
+  python3 tools/make_t5_fixtures.py --corpus $corpus
+  [ -f tools/make_bert_fixtures.py ] && python3 tools/make_bert_fixtures.py
+  tar czf "$out/fixtures.tgz" tests/data
+}
+step_tests() { ctest --test-dir $build --output-on-failure -j4 2>&1 | tail -40; }
+step_models() {
+  step_corpus
+  for m in bert-large t5-large; do
+    [ -d $models/$m ] || python3 .device/bench/peers/make_random_models.py $corpus $models --only $m
+  done
+}
+step_bench_tokenizer() {
+  step_corpus
+  $build/benchmarks/tokenizer_bench --corpus $corpus/corpus.txt --vocab $corpus/vocab.txt \
+    --spiece tests/data/text/t5-small/spiece.model --repeat 3 \
+    --peer "python3 benchmarks/peers/hf_tokenize.py --corpus $corpus/corpus.txt --vocab $corpus/vocab.txt --spiece tests/data/text/t5-small/spiece.model --repeat 3"
+}
+step_bench_generate() {
+  step_models
+  $build/benchmarks/generate_bench --model $models/t5-large --corpus $corpus/corpus.txt \
+    --peer "python3 .device/bench/peers/hf_generate.py $models/t5-large $corpus/corpus.txt"
+}
+step_parity_generate() {
+  step_models
+  python3 tools/t5_reference_ids.py $models/t5-large $corpus/corpus.txt /tmp/ref_bf16.json --dtype bfloat16 --docs 64 &&
+    $build/benchmarks/generate_parity --model $models/t5-large --reference /tmp/ref_bf16.json --dtype bfloat16
+}
+
+for step in "$@"; do
+  echo "=== $step ($SECONDS s)"
+  "step_$step" || echo "!!! $step failed"
+done
+echo "=== done ($SECONDS s)"
