@@ -1,10 +1,8 @@
-#include "bert_encoder.h"
+#include "lib/models/bert_encoder.h"
 
 #include <ATen/ops/arange.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/embedding.h>
-#include <ATen/ops/empty.h>
-#include <ATen/ops/from_blob.h>
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/layer_norm.h>
 #include <ATen/ops/linear.h>
@@ -18,6 +16,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "lib/models/weights.h"
 
 #if TORCH_VERSION_MAJOR >= 2
 #include <ATen/ops/scaled_dot_product_attention.h>
@@ -27,59 +26,41 @@
 #endif
 
 namespace modelpool {
-namespace {
-
-c10::ScalarType TorchType(SafetensorsDType dtype) {
-  switch (dtype) {
-    case SafetensorsDType::kF16:
-      return c10::ScalarType::Half;
-    case SafetensorsDType::kBF16:
-      return c10::ScalarType::BFloat16;
-    default:
-      return c10::ScalarType::Float;  // the folder was checked: F32
-  }
-}
-
-// A tensor of the checkpoint, read in place from the mapped file. Read only.
-at::Tensor Mapped(const EmbeddingModelFiles& files, const std::string& name) {
-  const SafetensorsCheckpoint::Entry entry = files.Tensor(name);
-  TORCH_CHECK(entry.tensor != nullptr, "no tensor ", name);  // checked when the folder was read
-  const absl::Span<const uint8_t> data = entry.file->Data(*entry.tensor);
-  return at::from_blob(const_cast<uint8_t*>(data.data()), entry.tensor->shape,
-                       at::TensorOptions().dtype(TorchType(entry.tensor->dtype)));
-}
-
-}  // namespace
 
 std::unique_ptr<BertEncoder> BertEncoder::Load(const EmbeddingModelFiles& files, c10::Device device,
                                                c10::ScalarType dtype) {
   auto encoder = std::unique_ptr<BertEncoder>(new BertEncoder());
   encoder->config_ = files.config;
   encoder->dtype_ = dtype;
-  const at::TensorOptions options = at::TensorOptions().device(device).dtype(dtype);
-  // copy_ converts on the host before copying to the device.
-  auto to_device = [&](const at::Tensor& host) {
-    return at::empty(host.sizes(), options).copy_(host);
+  const c10::Device host(c10::DeviceType::CPU);
+  // Names and shapes were checked when the folder was read.
+  auto read = [&](const std::string& name, c10::ScalarType type, c10::Device where) {
+    absl::StatusOr<at::Tensor> tensor =
+        ReadTensor(*files.checkpoint, files.TensorName(name), type, where);
+    TORCH_CHECK(tensor.ok(), std::string(tensor.status().message()));
+    return *std::move(tensor);
   };
-  auto load = [&](const std::string& name) { return to_device(Mapped(files, name)); };
+  auto load = [&](const std::string& name) { return read(name, dtype, device); };
+  // Query, key and value are joined on the host, so the device holds only the fused matrix.
+  auto fused = [&](const std::string& prefix, const std::string& suffix) {
+    return at::cat({read(prefix + "query." + suffix, dtype, host),
+                    read(prefix + "key." + suffix, dtype, host),
+                    read(prefix + "value." + suffix, dtype, host)})
+        .to(device);
+  };
 
   encoder->word_embeddings_ = load("embeddings.word_embeddings.weight");
   encoder->position_embeddings_ =
-      to_device(Mapped(files, "embeddings.position_embeddings.weight")
-                    .to(at::kFloat)
-                    .add(Mapped(files, "embeddings.token_type_embeddings.weight").select(0, 0)));
+      read("embeddings.position_embeddings.weight", at::kFloat, host)
+          .add(read("embeddings.token_type_embeddings.weight", at::kFloat, host).select(0, 0))
+          .to(device, dtype);
   encoder->embedding_norm_weight_ = load("embeddings.LayerNorm.weight");
   encoder->embedding_norm_bias_ = load("embeddings.LayerNorm.bias");
   for (int64_t l = 0; l < files.config.num_hidden_layers; ++l) {
     const std::string p = absl::StrCat("encoder.layer.", l, ".");
-    const std::string qkv = p + "attention.self.";
     Layer layer;
-    layer.qkv_weight =
-        to_device(at::cat({Mapped(files, qkv + "query.weight"), Mapped(files, qkv + "key.weight"),
-                           Mapped(files, qkv + "value.weight")}));
-    layer.qkv_bias =
-        to_device(at::cat({Mapped(files, qkv + "query.bias"), Mapped(files, qkv + "key.bias"),
-                           Mapped(files, qkv + "value.bias")}));
+    layer.qkv_weight = fused(p + "attention.self.", "weight");
+    layer.qkv_bias = fused(p + "attention.self.", "bias");
     layer.attention_out_weight = load(p + "attention.output.dense.weight");
     layer.attention_out_bias = load(p + "attention.output.dense.bias");
     layer.attention_norm_weight = load(p + "attention.output.LayerNorm.weight");

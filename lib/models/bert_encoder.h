@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "embedding_model_files.h"
+#include "lib/models/embedding_model_files.h"
 
 namespace modelpool {
 
@@ -20,8 +20,8 @@ namespace modelpool {
 // boundary. Const after loading.
 class BertEncoder {
  public:
-  // Copies the encoder's weights from `files` to `device`, converted to `dtype` on the host so
-  // the device holds nothing else. Query, key and value are fused into one matrix.
+  // Copies the encoder's weights from `files` to `device` in `dtype` (converted on the host, so
+  // the device holds nothing else). Query, key and value are fused into one matrix.
   static std::unique_ptr<BertEncoder> Load(const EmbeddingModelFiles& files, c10::Device device,
                                            c10::ScalarType dtype);
 

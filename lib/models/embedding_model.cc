@@ -14,9 +14,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "embedding_model_state.h"
+#include "lib/models/embedding_model_state.h"
+#include "lib/models/torch_status.h"
 #include "modelpool/base/status.h"
-#include "torch_status.h"
 
 #ifdef MODELPOOL_TORCH_CUDA
 #include <c10/cuda/CUDAGuard.h>

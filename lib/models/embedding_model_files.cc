@@ -1,4 +1,4 @@
-#include "embedding_model_files.h"
+#include "lib/models/embedding_model_files.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -9,8 +9,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "json_file.h"
+#include "lib/models/json_file.h"
+#include "lib/models/weights.h"
 #include "modelpool/base/logging.h"
 #include "modelpool/base/status.h"
 
@@ -18,10 +18,6 @@ namespace modelpool {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
-}
 
 // `key` as a positive integer; 0 or less is InvalidArgument naming the file.
 absl::StatusOr<int64_t> PositiveInt(const JsonFile& file, const std::string& key,
@@ -262,22 +258,15 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> ExpectedTensors(const 
 
 absl::Status CheckTensors(const EmbeddingModelFiles& files) {
   for (const auto& [name, shape] : ExpectedTensors(files.config)) {
-    const SafetensorsCheckpoint::Entry entry = files.Tensor(name);
+    const std::string stored = files.TensorName(name);
+    const SafetensorsCheckpoint::Entry entry = files.checkpoint->Find(stored);
     if (entry.tensor == nullptr) {
-      return absl::NotFoundError(absl::StrCat("the weights in ", files.transformer_dir,
-                                              " have no tensor '", files.tensor_prefix, name, "'"));
+      return absl::NotFoundError(
+          absl::StrCat("the weights in ", files.transformer_dir, " have no tensor '", stored, "'"));
     }
-    const SafetensorsTensor& t = *entry.tensor;
-    if (t.shape != shape) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(entry.file->path(), ": tensor '", t.name, "' has shape ",
-                       ShapeString(t.shape), ", but config.json gives ", ShapeString(shape)));
-    }
-    if (t.dtype != SafetensorsDType::kF32 && t.dtype != SafetensorsDType::kF16 &&
-        t.dtype != SafetensorsDType::kBF16) {
-      return absl::InvalidArgumentError(absl::StrCat(entry.file->path(), ": tensor '", t.name,
-                                                     "' is ", SafetensorsDTypeName(t.dtype),
-                                                     ", expected F32, F16 or BF16"));
+    if (absl::Status valid = CheckTensor(*files.checkpoint, stored, shape); !valid.ok()) {
+      return absl::Status(valid.code(), absl::StrCat(entry.file->path(), ": ", valid.message(),
+                                                     " (from config.json)"));
     }
   }
   return absl::OkStatus();
@@ -295,12 +284,12 @@ int64_t EmbeddingModelFiles::num_parameters() const {
   return n;
 }
 
-SafetensorsCheckpoint::Entry EmbeddingModelFiles::Tensor(const std::string& name) const {
-  for (const std::string& variant : NameVariants(tensor_prefix, name)) {
-    const SafetensorsCheckpoint::Entry entry = checkpoint->Find(variant);
-    if (entry.tensor != nullptr) return entry;
+std::string EmbeddingModelFiles::TensorName(const std::string& name) const {
+  const std::vector<std::string> variants = NameVariants(tensor_prefix, name);
+  for (const std::string& variant : variants) {
+    if (checkpoint->Find(variant).tensor != nullptr) return variant;
   }
-  return {};
+  return variants.front();
 }
 
 absl::StatusOr<EmbeddingModelFiles> ReadEmbeddingModelConfig(const std::string& model_dir) {

@@ -67,9 +67,9 @@ struct EmbeddingModelFiles {
   int64_t dimension() const { return pooling.num_modes() * config.hidden_size; }
   // Numbers in the weights the encoder uses.
   int64_t num_parameters() const;
-  // The checkpoint's entry for `name` (as in BertModel's state dict, without a prefix); its
-  // presence and shape were checked when the folder was read.
-  SafetensorsCheckpoint::Entry Tensor(const std::string& name) const;
+  // What the checkpoint calls `name` (a name of BertModel's state dict): with the prefix, and
+  // with LayerNorm's TensorFlow-era gamma and beta where the checkpoint has those.
+  std::string TensorName(const std::string& name) const;
 };
 
 // ReadEmbeddingModelConfig()

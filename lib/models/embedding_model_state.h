@@ -5,8 +5,8 @@
 #include <memory>
 #include <optional>
 
-#include "bert_encoder.h"
-#include "embedding_model_files.h"
+#include "lib/models/bert_encoder.h"
+#include "lib/models/embedding_model_files.h"
 #include "modelpool/models/embedding_model.h"
 #include "modelpool/text/tokenizer.h"
 

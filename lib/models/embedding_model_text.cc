@@ -3,7 +3,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "embedding_model_state.h"
+#include "lib/models/embedding_model_state.h"
 #include "modelpool/models/embedding_model.h"
 #include "modelpool/text/tokenizer.h"
 

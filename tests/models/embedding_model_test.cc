@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "lib/models/embedding_model_files.h"
-#include "tests/models/tiny_bert.h"
+#include "tests/testing/tiny_bert.h"
 
 // After libtorch's headers, whose logging (glog or c10's own) defines a CHECK macro too.
 #include <catch2/catch.hpp>

@@ -1,5 +1,5 @@
-#ifndef MODELPOOL_TESTS_MODELS_TINY_BERT_H_
-#define MODELPOOL_TESTS_MODELS_TINY_BERT_H_
+#ifndef MODELPOOL_TESTS_TESTING_TINY_BERT_H_
+#define MODELPOOL_TESTS_TESTING_TINY_BERT_H_
 
 // Small BERT model folders written by tests: a config, the sentence-transformers files and
 // pseudo-random float32 weights, with knobs to break them.
@@ -7,16 +7,16 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "ATen/ATen.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/safetensors_writer.h"
 
 namespace modelpool::testing {
 
@@ -37,32 +37,6 @@ struct TinyBertSpec {
 inline void WriteJson(const std::filesystem::path& path, const nlohmann::json& json) {
   std::filesystem::create_directories(path.parent_path());
   std::ofstream(path) << json.dump(2);
-}
-
-// Writes `tensors` (name -> shape) as a float32 safetensors file of deterministic values.
-inline void WriteSafetensors(const std::filesystem::path& path,
-                             const std::map<std::string, std::vector<int64_t>>& tensors,
-                             uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 0.5f);
-  nlohmann::json header = nlohmann::json::object();
-  std::vector<float> data;
-  for (const auto& [name, shape] : tensors) {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    const size_t begin = data.size() * sizeof(float);
-    for (int64_t i = 0; i < n; ++i) data.push_back(normal(rng));
-    header[name] = {
-        {"dtype", "F32"}, {"shape", shape}, {"data_offsets", {begin, data.size() * sizeof(float)}}};
-  }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');
-  std::ofstream out(path, std::ios::binary);
-  const uint64_t size = text.size();
-  for (int i = 0; i < 8; ++i) out.put(static_cast<char>(size >> (8 * i)));
-  out << text;
-  out.write(reinterpret_cast<const char*>(data.data()),
-            static_cast<std::streamsize>(data.size() * sizeof(float)));
 }
 
 // Writes a model folder as `spec` says into `dir` (created; emptied first).
@@ -103,7 +77,8 @@ inline void WriteTinyBert(const std::filesystem::path& dir, const TinyBertSpec& 
     WriteJson(dir / "sentence_bert_config.json", {{"max_seq_length", spec.max_seq_length}});
   }
   const int64_t h = spec.hidden, i = spec.intermediate;
-  std::map<std::string, std::vector<int64_t>> tensors;
+  at::manual_seed(7);
+  std::map<std::string, at::Tensor> tensors;
   auto add = [&](std::string name, std::vector<int64_t> shape) {
     if (spec.tf_layer_norms && name.find("LayerNorm.") != std::string::npos) {
       const bool weight = name.ends_with(".weight");
@@ -111,7 +86,7 @@ inline void WriteTinyBert(const std::filesystem::path& dir, const TinyBertSpec& 
     }
     name = spec.prefix + name;
     if (spec.edit) spec.edit(name, shape);
-    if (!name.empty()) tensors[name] = shape;
+    if (!name.empty()) tensors[name] = 0.5 * at::randn(shape);
   };
   add("embeddings.word_embeddings.weight", {spec.vocab, h});
   add("embeddings.position_embeddings.weight", {spec.positions, h});
@@ -136,7 +111,7 @@ inline void WriteTinyBert(const std::filesystem::path& dir, const TinyBertSpec& 
     add(p + "output.LayerNorm.bias", {h});
   }
   add("pooler.dense.weight", {h, h});  // in real checkpoints; the encoder ignores it
-  WriteSafetensors(dir / "model.safetensors", tensors, /*seed=*/7);
+  WriteSafetensors((dir / "model.safetensors").string(), tensors);
 }
 
 // A fresh folder under the system's temporary directory for one test.
@@ -150,4 +125,4 @@ inline std::filesystem::path TempDir(const std::string& name) {
 
 }  // namespace modelpool::testing
 
-#endif  // MODELPOOL_TESTS_MODELS_TINY_BERT_H_
+#endif  // MODELPOOL_TESTS_TESTING_TINY_BERT_H_
