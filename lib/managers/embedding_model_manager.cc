@@ -1,11 +1,10 @@
 #include "modelpool/managers/embedding_model_manager.h"
 
-#include <torch/cuda.h>
-
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "lib/managers/torch_devices.h"
 #include "lib/models/embedding_model_files.h"
 #include "modelpool/base/logging.h"
 #include "modelpool/base/status.h"
@@ -14,15 +13,6 @@
 
 namespace modelpool {
 namespace {
-
-// What the manager sees when libtorch cannot use the GPUs the host has.
-class NoGpuInventory : public DeviceInventory {
- public:
-  int GpuCount() const override { return 0; }
-  absl::StatusOr<GpuInfo> Gpu(int index) const override {
-    return absl::InvalidArgumentError(absl::StrCat("no GPU ", index, ": libtorch has no CUDA"));
-  }
-};
 
 int64_t DTypeBytes(DType dtype) { return dtype == DType::kFloat32 ? 4 : 2; }
 
@@ -58,18 +48,7 @@ absl::StatusOr<std::unique_ptr<EmbeddingModelManager>> EmbeddingModelManager::Cr
   MODELPOOL_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer,
                              LoadTokenizer(files->transformer_dir));
 
-  if (inventory->GpuCount() > 0 && !settings.force_cpu && !torch::cuda::is_available()) {
-    const std::string why = absl::StrCat(
-        "the host has ", inventory->GpuCount(),
-        " GPU(s), but this process's libtorch cannot use them (built without CUDA, or no "
-        "driver it accepts)");
-    if (settings.force_gpu) {
-      return absl::FailedPreconditionError(absl::StrCat("force_gpu is set, but ", why));
-    }
-    Log(LogSeverity::kWarning, absl::StrCat(files->name, " runs on the cpu: ", why));
-    inventory = std::make_shared<NoGpuInventory>();
-    settings.devices.clear();
-  }
+  MODELPOOL_RETURN_IF_ERROR(StayOffGpusTorchCannotUse(files->name, *inventory, settings));
 
   auto manager = std::unique_ptr<EmbeddingModelManager>(
       new EmbeddingModelManager(std::move(settings), std::move(inventory), std::move(files),

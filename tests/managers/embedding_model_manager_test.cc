@@ -129,7 +129,7 @@ TEST_CASE("GPUs that libtorch cannot use leave the model on the CPU, and the log
                                      .inventory = inventory});
   REQUIRE(manager.ok());
   CHECK(((*manager)->devices() == std::vector<Device>{Device::Cpu()}));
-  CHECK(log.Contains("runs on the cpu"));
+  CHECK(log.Contains("no CUDA support: running on the cpu"));
   CHECK(log.Contains("float16 computes in float32 on the cpu"));
   absl::StatusOr<Embeddings> out = (*manager)->Embed({"hello"});
   REQUIRE(out.ok());
