@@ -67,7 +67,7 @@ step_sweep_embed() {
   step_bert_large
   for tokens in 8192 16384 32768; do
     $build/benchmarks/embed_bench --model $models/bert-large --corpus $corpus/corpus.txt \
-      --repeat 3 --max-batch-tokens $tokens | head -1
+      --repeat 3 --max-batch-tokens $tokens | grep modelpool_embed
   done
 }
 
