@@ -138,14 +138,14 @@ bool WriteNpy(const std::string& path, const modelpool::Embeddings& embeddings) 
   out.put(static_cast<char>(header.size() & 0xff));
   out.put(static_cast<char>(header.size() >> 8));
   out << header;
-  out.write(static_cast<const char*>(embeddings.matrix.data_ptr()),
-            static_cast<std::streamsize>(embeddings.matrix.numel() * sizeof(float)));
+  out.write(static_cast<const char*>(embeddings.tensor.data_ptr()),
+            static_cast<std::streamsize>(embeddings.tensor.numel() * sizeof(float)));
   return static_cast<bool>(out);
 }
 
 bool WriteJson(const std::string& path, const modelpool::Embeddings& embeddings) {
   std::ofstream out(path);
-  out << nlohmann::json(embeddings.ToVectors()).dump() << "\n";
+  out << nlohmann::json(embeddings.vectors()).dump() << "\n";
   return static_cast<bool>(out);
 }
 

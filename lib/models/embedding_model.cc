@@ -138,11 +138,11 @@ at::Tensor EmbedInBatches(const BertEncoder& encoder, const EmbeddingModelFiles&
 }  // namespace
 
 absl::Span<const float> Embeddings::operator[](int64_t i) const {
-  return absl::MakeConstSpan(matrix.data_ptr<float>() + i * dimension(),
+  return absl::MakeConstSpan(tensor.data_ptr<float>() + i * dimension(),
                              static_cast<size_t>(dimension()));
 }
 
-std::vector<std::vector<float>> Embeddings::ToVectors() const {
+std::vector<std::vector<float>> Embeddings::vectors() const {
   std::vector<std::vector<float>> vectors;
   vectors.reserve(size());
   for (int64_t i = 0; i < size(); ++i) {
@@ -243,7 +243,7 @@ absl::StatusOr<Embeddings> EmbeddingModel::EmbedEncoded(absl::Span<const std::ve
   }
   const int64_t budget =
       options.max_batch_tokens > 0 ? options.max_batch_tokens : s.max_batch_tokens;
-  absl::StatusOr<at::Tensor> matrix = CallTorch(
+  absl::StatusOr<at::Tensor> vectors = CallTorch(
       absl::StrCat(files.name, " on ", s.device.ToString()), [&]() -> absl::StatusOr<at::Tensor> {
         c10::InferenceMode inference;
 #ifdef MODELPOOL_TORCH_CUDA
@@ -254,8 +254,8 @@ absl::StatusOr<Embeddings> EmbeddingModel::EmbedEncoded(absl::Span<const std::ve
                               options.normalize.value_or(files.normalize), skip_prefix_tokens,
                               options.on_progress);
       });
-  if (!matrix.ok()) return matrix.status();
-  result.matrix = *std::move(matrix);
+  if (!vectors.ok()) return vectors.status();
+  result.tensor = *std::move(vectors);
   return result;
 }
 

@@ -85,8 +85,8 @@ TEST_CASE("Counts ids and reports progress per batch") {
   REQUIRE(out.ok());
   CHECK(out->num_tokens == 10);
   CHECK(done == std::vector<int64_t>{1, 3});  // the 5-id row alone, then the other two
-  CHECK(out->ToVectors().size() == 3);
-  CHECK(out->ToVectors()[2].size() == 8);
+  CHECK(out->vectors().size() == 3);
+  CHECK(out->vectors()[2].size() == 8);
 }
 
 TEST_CASE("Vectors are unit length when the folder or the option says so") {
@@ -170,7 +170,7 @@ TEST_CASE("float16 on the CPU computes in float32; bfloat16 runs as asked") {
   absl::StatusOr<Embeddings> a = (*half)->EmbedIds(rows);
   absl::StatusOr<Embeddings> b = (*bf16)->EmbedIds(rows);
   REQUIRE((a.ok() && b.ok()));
-  CHECK(b->matrix.scalar_type() == at::kFloat);
+  CHECK(b->tensor.scalar_type() == at::kFloat);
   for (int i = 0; i < 4; ++i) CHECK(MaxAbsDiff((*a)[i], (*b)[i]) < 0.2);
 }
 

@@ -40,18 +40,18 @@ struct EmbedOptions {
 // The vectors of a batch of texts, one row per text, in input order.
 struct Embeddings {
   // [texts, dimension] float32, contiguous, on the CPU.
-  at::Tensor matrix;
+  at::Tensor tensor;
   // Ids the model read, special tokens included, padding not.
   int64_t num_tokens = 0;
   // Texts cut at the model's maximum length.
   int64_t num_truncated = 0;
 
-  int64_t size() const { return matrix.defined() ? matrix.size(0) : 0; }
-  int64_t dimension() const { return matrix.defined() ? matrix.size(1) : 0; }
-  // Row `i` of `matrix`, without a copy; valid while `matrix` is.
+  int64_t size() const { return tensor.defined() ? tensor.size(0) : 0; }
+  int64_t dimension() const { return tensor.defined() ? tensor.size(1) : 0; }
+  // Row `i` of `tensor`, without a copy; valid while `tensor` is.
   absl::Span<const float> operator[](int64_t i) const;
   // Every row as its own vector (a copy).
-  std::vector<std::vector<float>> ToVectors() const;
+  std::vector<std::vector<float>> vectors() const;
 };
 
 // EmbeddingModel
