@@ -52,6 +52,24 @@ step_parity_generate() {
   python3 tools/t5_reference_ids.py $models/t5-large $corpus/corpus.txt /tmp/ref_bf16.json --dtype bfloat16 --docs 64 &&
     $build/benchmarks/generate_parity --model $models/t5-large --reference /tmp/ref_bf16.json --dtype bfloat16
 }
+step_parity_embed() { $build/benchmarks/embed_parity; }
+step_bert_large() {
+  step_corpus
+  [ -d $models/bert-large ] ||
+    python3 .device/bench/peers/make_random_models.py $corpus $models --only bert-large
+}
+step_bench_embed() {
+  step_bert_large
+  $build/benchmarks/embed_bench --model $models/bert-large --corpus $corpus/corpus.txt --repeat 3 \
+    --peer "python3 .device/bench/peers/st_embed.py $models/bert-large $corpus/corpus.txt --batch-sizes 128 --no-pool"
+}
+step_sweep_embed() {
+  step_bert_large
+  for tokens in 8192 16384 32768; do
+    $build/benchmarks/embed_bench --model $models/bert-large --corpus $corpus/corpus.txt \
+      --repeat 3 --max-batch-tokens $tokens | grep modelpool_embed
+  done
+}
 
 for step in "$@"; do
   echo "=== $step ($SECONDS s)"

@@ -10,6 +10,8 @@
 #include "modelpool/base/status.h"
 #include "modelpool/devices/device_inventory.h"
 #include "modelpool/devices/fake_device_inventory.h"
+#include "modelpool/managers/embedding_model_manager.h"
+#include "modelpool/models/embedding_model.h"
 #include "modelpool/pool/abstract_model_manager.h"
 #include "modelpool/pool/lease.h"
 #include "modelpool/pool/model_pool.h"

@@ -6,10 +6,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "c10/core/ScalarType.h"
+#include "lib/managers/torch_devices.h"
 #include "lib/models/t5_summarization_model.h"
 #include "modelpool/base/logging.h"
 #include "modelpool/base/status.h"
-#include "torch/cuda.h"
 
 namespace modelpool {
 namespace {
@@ -77,19 +77,7 @@ absl::StatusOr<std::unique_ptr<SummarizationModelManager>> SummarizationModelMan
     Log(LogSeverity::kWarning, absl::StrCat(name, ": ignoring the float16 dtype of the settings: ",
                                             kFloat16Refused));
   }
-  // The inventory asks the CUDA runtime; libtorch may still be a CPU-only build.
-  if (!settings.force_cpu && inventory->GpuCount() > 0 && !torch::cuda::is_available()) {
-    if (settings.force_gpu) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          name, ": force_gpu is set, but the libtorch this SDK uses has no CUDA support"));
-    }
-    Log(LogSeverity::kWarning,
-        absl::StrCat(name, ": this host has ", inventory->GpuCount(),
-                     " GPU(s), but the libtorch this SDK uses has no CUDA support: running on "
-                     "the cpu"));
-    settings.force_cpu = true;
-    settings.devices.clear();
-  }
+  MODELPOOL_RETURN_IF_ERROR(StayOffGpusTorchCannotUse(name, *inventory, settings));
 
   MODELPOOL_ASSIGN_OR_RETURN(std::unique_ptr<T5Folder> folder, T5Folder::Open(options.model_dir));
   MODELPOOL_ASSIGN_OR_RETURN(folder->tokenizer, LoadTokenizer(options.model_dir));

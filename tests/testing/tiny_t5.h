@@ -13,6 +13,7 @@
 #include "ATen/ATen.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/safetensors_writer.h"
 
 namespace modelpool::testing {
 
@@ -31,23 +32,6 @@ struct TinyT5 {
   std::map<std::string, std::string> rename;   // tensors stored under another name
   std::map<std::string, std::vector<int64_t>> reshape;  // tensors stored with another shape
 };
-
-inline void WriteSafetensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors) {
-  nlohmann::json header = nlohmann::json::object();
-  std::string data;
-  for (const auto& [name, tensor] : tensors) {
-    const at::Tensor t = tensor.to(at::kFloat).contiguous();
-    const size_t begin = data.size();
-    data.append(static_cast<const char*>(t.data_ptr()), t.numel() * sizeof(float));
-    header[name] = {{"dtype", "F32"}, {"shape", t.sizes().vec()}, {"data_offsets", {begin, data.size()}}};
-  }
-  std::string text = header.dump();
-  while (text.size() % 8 != 0) text.push_back(' ');
-  std::ofstream out(path, std::ios::binary);
-  const uint64_t size = text.size();
-  for (int i = 0; i < 8; ++i) out.put(static_cast<char>(size >> (8 * i)));
-  out << text << data;
-}
 
 // Writes config.json, generation_config.json and model.safetensors of a random T5 into a fresh
 // folder named `name` under the temporary directory; returns the folder.

@@ -1,0 +1,102 @@
+#include "modelpool/managers/embedding_model_manager.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "lib/managers/torch_devices.h"
+#include "lib/models/embedding_model_files.h"
+#include "modelpool/base/logging.h"
+#include "modelpool/base/status.h"
+#include "modelpool/pool/pool_sizing.h"
+#include "modelpool/text/tokenizer.h"
+
+namespace modelpool {
+namespace {
+
+int64_t DTypeBytes(DType dtype) { return dtype == DType::kFloat32 ? 4 : 2; }
+
+}  // namespace
+
+EmbeddingModelManager::EmbeddingModelManager(Settings settings,
+                                             std::shared_ptr<DeviceInventory> inventory,
+                                             std::shared_ptr<const EmbeddingModelFiles> files,
+                                             std::shared_ptr<const Tokenizer> tokenizer,
+                                             std::optional<DType> dtype, int64_t max_batch_tokens)
+    : AbstractModelManager<EmbeddingModel>(std::move(settings), std::move(inventory)),
+      files_(std::move(files)),
+      tokenizer_(std::move(tokenizer)),
+      dtype_(dtype),
+      max_batch_tokens_(max_batch_tokens) {}
+
+EmbeddingModelManager::~EmbeddingModelManager() = default;
+
+absl::StatusOr<std::unique_ptr<EmbeddingModelManager>> EmbeddingModelManager::Create(
+    Options options) {
+  Settings settings;
+  if (options.settings.has_value()) {
+    settings = *std::move(options.settings);
+  } else {
+    MODELPOOL_ASSIGN_OR_RETURN(settings, Settings::FromEnv());
+  }
+  std::shared_ptr<DeviceInventory> inventory =
+      options.inventory ? std::move(options.inventory) : DeviceInventory::System();
+  MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const EmbeddingModelFiles> files,
+                             ReadEmbeddingModelFiles(options.model_dir));
+  MODELPOOL_RETURN_IF_ERROR(CheckMaxBatchTokens(*files, options.max_batch_tokens));
+  // The tokenizer's files sit with the Transformer module's, as sentence-transformers saves them.
+  MODELPOOL_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer,
+                             LoadTokenizer(files->transformer_dir));
+
+  MODELPOOL_RETURN_IF_ERROR(StayOffGpusTorchCannotUse(files->name, *inventory, settings));
+
+  auto manager = std::unique_ptr<EmbeddingModelManager>(
+      new EmbeddingModelManager(std::move(settings), std::move(inventory), std::move(files),
+                                std::move(tokenizer), options.dtype, options.max_batch_tokens));
+  MODELPOOL_RETURN_IF_ERROR(manager->Initialize());
+  for (const Device& device : manager->devices()) {
+    if (!device.is_cuda() && manager->RequestedDType(device) == DType::kFloat16) {
+      Log(LogSeverity::kInfo,
+          absl::StrCat(manager->model_name(), ": float16 computes in float32 on the cpu"));
+    }
+  }
+  return manager;
+}
+
+absl::StatusOr<Embeddings> EmbeddingModelManager::Embed(absl::Span<const std::string> texts,
+                                                        const EmbedOptions& options,
+                                                        absl::Duration timeout) {
+  MODELPOOL_ASSIGN_OR_RETURN(Lease<EmbeddingModel> lease, Acquire(timeout));
+  absl::StatusOr<Embeddings> embeddings = lease->Embed(texts, options);
+  // Bad input leaves the instance as it was; a device failure may not have.
+  if (!embeddings.ok() && embeddings.status().code() != absl::StatusCode::kInvalidArgument) {
+    lease.Destroy();
+  }
+  return embeddings;
+}
+
+std::string EmbeddingModelManager::model_name() const { return files_->name; }
+int64_t EmbeddingModelManager::dimension() const { return files_->dimension(); }
+int64_t EmbeddingModelManager::max_seq_length() const { return files_->max_seq_length; }
+
+DType EmbeddingModelManager::RequestedDType(const Device& device) const {
+  return dtype_.value_or(
+      settings().dtype.value_or(device.is_cuda() ? DType::kFloat16 : DType::kFloat32));
+}
+
+absl::StatusOr<std::unique_ptr<EmbeddingModel>> EmbeddingModelManager::LoadInstance(
+    const Device& device) {
+  return EmbeddingModel::Load(files_, tokenizer_, device, RequestedDType(device),
+                              max_batch_tokens_);
+}
+
+int64_t EmbeddingModelManager::EstimateInstanceBytes() const {
+  // Weights, plus the activations of one full batch: the fused QKV output, the attention
+  // context, the residual stream twice and the intermediate activation before and after GELU.
+  const BertConfig& c = files_->config;
+  const int64_t bytes = DTypeBytes(RequestedDType(Device::Cuda(0)));
+  const int64_t activations = max_batch_tokens_ * (6 * c.hidden_size + 2 * c.intermediate_size);
+  return (files_->num_parameters() + activations) * bytes;
+}
+
+}  // namespace modelpool
