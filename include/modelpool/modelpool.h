@@ -11,11 +11,18 @@
 #include "modelpool/devices/device_inventory.h"
 #include "modelpool/devices/fake_device_inventory.h"
 #include "modelpool/managers/embedding_model_manager.h"
+#include "modelpool/managers/summarization_model_manager.h"
 #include "modelpool/models/embedding_model.h"
+#include "modelpool/models/summarization_model.h"
 #include "modelpool/pool/abstract_model_manager.h"
 #include "modelpool/pool/lease.h"
 #include "modelpool/pool/model_pool.h"
 #include "modelpool/pool/pool_sizing.h"
 #include "modelpool/pool/pool_stats.h"
+#include "modelpool/text/tokenizer.h"
+
+#include "modelpool/workers/generic_worker_pool.h"
+#include "modelpool/workers/ordered_stream.h"
+#include "modelpool/workers/worker_pool.h"
 
 #endif  // MODELPOOL_MODELPOOL_H_

@@ -315,13 +315,6 @@ class GenericWorkerPool {
   const Settings& settings() const;
 
  protected:
-  GenericWorkerPool();
-  // Reads the settings, chooses the devices and starts the workers; for subclasses' factories.
-  absl::Status Init(WorkerPoolOptions options);
-
- private:
-  class Impl;
-
   // Waits for every future, calling `on_progress` (if set) as they finish, in any order.
   template <typename F>
   static void WaitReporting(std::vector<F>& futures, const std::vector<int64_t>& sizes,
@@ -352,6 +345,13 @@ class GenericWorkerPool {
       }
     }
   }
+
+  GenericWorkerPool();
+  // Reads the settings, chooses the devices and starts the workers; for subclasses' factories.
+  absl::Status Init(WorkerPoolOptions options);
+
+ private:
+  class Impl;
 
   absl::Status AddBackend(std::string model_id,
                           std::shared_ptr<workers_internal::ModelBackend> backend);

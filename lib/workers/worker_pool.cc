@@ -1,0 +1,170 @@
+#include "modelpool/workers/worker_pool.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "modelpool/base/status.h"
+
+namespace modelpool {
+namespace {
+
+// Requests per worker when a corpus is split, so that a slow request does not leave the
+// other workers idle at the end.
+constexpr int64_t kRequestsPerWorker = 8;
+
+// Indices of `texts` cut into groups of similar length (longest first), about `size` each.
+std::vector<std::vector<int64_t>> GroupByLength(absl::Span<const std::string> texts,
+                                                int64_t size) {
+  std::vector<int64_t> order(texts.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return texts[a].size() > texts[b].size();
+  });
+  std::vector<std::vector<int64_t>> groups;
+  for (size_t begin = 0; begin < order.size(); begin += static_cast<size_t>(size)) {
+    const size_t end = std::min(order.size(), begin + static_cast<size_t>(size));
+    groups.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(begin),
+                        order.begin() + static_cast<std::ptrdiff_t>(end));
+  }
+  return groups;
+}
+
+int64_t RequestSize(const CorpusOptions& options, int64_t texts, int workers) {
+  if (options.texts_per_request > 0) return options.texts_per_request;
+  const int64_t requests = std::max<int64_t>(1, workers) * kRequestsPerWorker;
+  return std::max<int64_t>(1, (texts + requests - 1) / requests);
+}
+
+std::vector<std::string> Gather(absl::Span<const std::string> texts,
+                                const std::vector<int64_t>& indices) {
+  std::vector<std::string> gathered;
+  gathered.reserve(indices.size());
+  for (int64_t i : indices) gathered.push_back(texts[i]);
+  return gathered;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(WorkerPoolOptions options) {
+  auto pool = std::unique_ptr<WorkerPool>(new WorkerPool());
+  MODELPOOL_RETURN_IF_ERROR(pool->Init(std::move(options)));
+  return pool;
+}
+
+std::future<absl::StatusOr<Embeddings>> WorkerPool::Submit(const std::string& model_id,
+                                                           EmbedRequest request,
+                                                           const SubmitOptions& options) {
+  return SubmitTask<EmbeddingModel, Embeddings>(
+      model_id,
+      [request = std::move(request)](EmbeddingModel& model) {
+        return model.Embed(request.texts, request.options);
+      },
+      options);
+}
+
+std::future<absl::StatusOr<std::vector<std::string>>> WorkerPool::Submit(
+    const std::string& model_id, SummarizeRequest request, const SubmitOptions& options) {
+  return SubmitTask<SummarizationModel, std::vector<std::string>>(
+      model_id,
+      [request = std::move(request)](SummarizationModel& model) {
+        return model.Summarize(request.texts, request.options);
+      },
+      options);
+}
+
+absl::StatusOr<std::vector<Embeddings>> WorkerPool::EmbedBatches(
+    const std::string& model_id, std::vector<std::vector<std::string>> batches,
+    const EmbedOptions& embed, const CorpusOptions& options) {
+  std::vector<std::future<absl::StatusOr<Embeddings>>> futures;
+  std::vector<int64_t> sizes;
+  int64_t total = 0;
+  for (std::vector<std::string>& batch : batches) {
+    sizes.push_back(static_cast<int64_t>(batch.size()));
+    total += sizes.back();
+    futures.push_back(Submit(model_id, EmbedRequest{std::move(batch), embed}, options.submit));
+  }
+  WaitReporting(futures, sizes, total, options.on_progress);
+  std::vector<Embeddings> results;
+  for (size_t i = 0; i < futures.size(); ++i) {
+    absl::StatusOr<Embeddings> result = futures[i].get();
+    if (!result.ok()) {
+      return absl::Status(result.status().code(), absl::StrCat("batch ", i, " of ", futures.size(),
+                                                               ": ", result.status().message()));
+    }
+    results.push_back(*std::move(result));
+  }
+  return results;
+}
+
+absl::StatusOr<Embeddings> WorkerPool::Embed(const std::string& model_id,
+                                             absl::Span<const std::string> corpus,
+                                             const CorpusOptions& options,
+                                             const EmbedOptions& embed) {
+  const int workers = settings().worker_pool ? static_cast<int>(Status().workers.size()) : 1;
+  const std::vector<std::vector<int64_t>> groups =
+      GroupByLength(corpus, RequestSize(options, static_cast<int64_t>(corpus.size()), workers));
+  std::vector<std::vector<std::string>> batches;
+  for (const auto& group : groups) batches.push_back(Gather(corpus, group));
+  MODELPOOL_ASSIGN_OR_RETURN(std::vector<Embeddings> parts,
+                             EmbedBatches(model_id, std::move(batches), embed, options));
+  Embeddings out;
+  const int64_t dimension = parts.empty() ? 0 : parts.front().dimension();
+  out.tensor = at::empty({static_cast<int64_t>(corpus.size()), dimension}, at::kFloat);
+  float* rows = out.tensor.data_ptr<float>();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    out.num_tokens += parts[g].num_tokens;
+    out.num_truncated += parts[g].num_truncated;
+    for (size_t r = 0; r < groups[g].size(); ++r) {
+      const absl::Span<const float> row = parts[g][static_cast<int64_t>(r)];
+      std::memcpy(rows + groups[g][r] * dimension, row.data(), row.size() * sizeof(float));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> WorkerPool::Summarize(
+    const std::string& model_id, absl::Span<const std::string> texts,
+    const GenerationOptions& generation, const CorpusOptions& options) {
+  const int workers = settings().worker_pool ? static_cast<int>(Status().workers.size()) : 1;
+  const std::vector<std::vector<int64_t>> groups =
+      GroupByLength(texts, RequestSize(options, static_cast<int64_t>(texts.size()), workers));
+  std::vector<std::future<absl::StatusOr<std::vector<std::string>>>> futures;
+  std::vector<int64_t> sizes;
+  for (const auto& group : groups) {
+    sizes.push_back(static_cast<int64_t>(group.size()));
+    futures.push_back(
+        Submit(model_id, SummarizeRequest{Gather(texts, group), generation}, options.submit));
+  }
+  WaitReporting(futures, sizes, static_cast<int64_t>(texts.size()), options.on_progress);
+  std::vector<std::string> summaries(texts.size());
+  for (size_t g = 0; g < groups.size(); ++g) {
+    absl::StatusOr<std::vector<std::string>> part = futures[g].get();
+    if (!part.ok()) return part.status();
+    if (part->size() != groups[g].size()) {
+      return absl::InternalError("a summarization request returned the wrong number of texts");
+    }
+    for (size_t r = 0; r < groups[g].size(); ++r) summaries[groups[g][r]] = std::move((*part)[r]);
+  }
+  return summaries;
+}
+
+std::unique_ptr<EmbeddingStream> WorkerPool::StreamEmbeddings(const std::string& model_id,
+                                                              StreamOptions options,
+                                                              const EmbedOptions& embed) {
+  // About four bytes of English per token: close enough to size batches.
+  auto cost = [](const std::string& text) { return static_cast<int64_t>(text.size() / 4 + 2); };
+  auto batch = [embed](EmbeddingModel& model, const std::vector<std::string>& texts)
+      -> absl::StatusOr<std::vector<std::vector<float>>> {
+    MODELPOOL_ASSIGN_OR_RETURN(Embeddings out, model.Embed(texts, embed));
+    return out.vectors();
+  };
+  return std::make_unique<EmbeddingStream>(this, model_id, std::move(batch), std::move(cost),
+                                           options);
+}
+
+}  // namespace modelpool
