@@ -71,6 +71,21 @@ step_sweep_embed() {
   done
 }
 
+step_bench_workers() {
+  step_bert_large
+  nvidia-smi dmon -s u -d 1 >"$out/dmon.txt" 2>&1 &
+  local dmon=$!
+  $build/benchmarks/worker_bench --model $models/bert-large --corpus $corpus/corpus.txt --repeat 3 \
+    --peer "python3 .device/bench/peers/st_embed.py $models/bert-large $corpus/corpus.txt --batch-sizes 128"
+  kill $dmon
+}
+# A backtrace of each test binary that crashes (cuda-gdb also debugs host code).
+step_backtraces() {
+  for t in "$@"; do
+    cuda-gdb -batch -ex run -ex bt --args "$build/tests/$t" 2>&1 | grep -E "^#|signal|SIG" | head -25
+  done
+}
+
 for step in "$@"; do
   echo "=== $step ($SECONDS s)"
   "step_$step" || echo "!!! $step failed"

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "lib/managers/torch_devices.h"
 #include "modelpool/base/status.h"
 
 namespace modelpool {
@@ -51,6 +52,13 @@ std::vector<std::string> Gather(absl::Span<const std::string> texts,
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(WorkerPoolOptions options) {
+  if (!options.settings) {
+    MODELPOOL_ASSIGN_OR_RETURN(options.settings, Settings::FromEnv());
+  }
+  if (!options.inventory) options.inventory = DeviceInventory::System();
+  // Workers go where the managers' instances can: not on GPUs a CPU-only libtorch cannot use.
+  MODELPOOL_RETURN_IF_ERROR(
+      StayOffGpusTorchCannotUse("the worker pool", *options.inventory, *options.settings));
   auto pool = std::unique_ptr<WorkerPool>(new WorkerPool());
   MODELPOOL_RETURN_IF_ERROR(pool->Init(std::move(options)));
   return pool;
