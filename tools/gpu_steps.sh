@@ -81,7 +81,7 @@ step_bench_workers() {
 }
 # A backtrace of each test binary that crashes (cuda-gdb also debugs host code).
 step_backtraces() {
-  for t in "$@"; do
+  for t in embedding_model_files_test embedding_model_test; do
     cuda-gdb -batch -ex run -ex bt --args "$build/tests/$t" 2>&1 | grep -E "^#|signal|SIG" | head -25
   done
 }
