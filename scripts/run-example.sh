@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Builds modelpool's examples and runs the main one, passing on any arguments.
-# Installs what it needs on a fresh Debian 12.
+# Builds modelpool's examples and runs the main one, embed: sentence vectors for a file of
+# texts. Without arguments it embeds examples/embed/sample_texts.txt with the small model
+# bundled with modelpool and writes build/vectors.npy; arguments go to embed as they are
+# (embed --help lists them). Installs what it needs on a fresh Debian 12.
 source "$(dirname "$0")/setup.sh"
 build=${MODELPOOL_BUILD_DIR:-$MODELPOOL_ROOT/build}
 modelpool_configure "$build" -DMODELPOOL_BUILD_TESTS=OFF -DMODELPOOL_BUILD_BENCHMARKS=OFF
-cmake --build "$build" --target custom_manager
-exec "$build/examples/custom_manager" "$@"
+cmake --build "$build" --target embed
+if [ $# -eq 0 ]; then
+  set -- --input "$MODELPOOL_ROOT/examples/embed/sample_texts.txt" --output "$build/vectors.npy"
+fi
+exec "$build/examples/embed/embed" "$@"
