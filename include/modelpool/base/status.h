@@ -35,6 +35,17 @@
 
 namespace modelpool {
 
+// Note [Statuses that cross threads]
+// Copies of an error `absl::Status` share one reference-counted representation. When one copy
+// goes to another thread (a request's result) while this thread keeps another (to count the
+// outcome), the two threads touch one count; Abseil's own code does that safely, but a
+// ThreadSanitizer build cannot see it in a distribution's uninstrumented Abseil and reports a
+// race. `UnsharedCopy` gives a copy with a representation of its own.
+inline absl::Status UnsharedCopy(const absl::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(status.code(), std::string(status.message()));
+}
+
 // Runs `fn` and turns an escaping exception into an `Internal` status that keeps its message,
 // prefixed with `what`. `fn` returns `absl::Status` or `absl::StatusOr<T>`.
 template <typename Fn>

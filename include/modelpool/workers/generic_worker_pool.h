@@ -218,7 +218,7 @@ class GenericWorkerPool {
     task.run = [outcome, fn = std::move(fn), model_id](void* instance) {
       outcome->result = CallCatching(absl::StrCat("running a request on ", model_id),
                                      [&] { return fn(*static_cast<T*>(instance)); });
-      return outcome->result.status();
+      return UnsharedCopy(outcome->result.status());  // Note [Statuses that cross threads]
     };
     task.publish = [outcome] { outcome->promise.set_value(std::move(outcome->result)); };
     task.fail = [outcome](absl::Status status) { outcome->promise.set_value(std::move(status)); };

@@ -176,7 +176,7 @@ class OrderedStream {
         if (result.ok()) {
           outputs[slot] = std::move((*result)[i]);
         } else {
-          outputs[slot] = result.status();
+          outputs[slot] = UnsharedCopy(result.status());  // Note [Statuses that cross threads]
         }
       }
     }
@@ -204,7 +204,7 @@ class OrderedStream {
             out = absl::InternalError(absl::StrCat("a batch of ", count, " inputs gave ",
                                                    out->size(), " outputs"));
           }
-          absl::Status status = out.status();
+          absl::Status status = UnsharedCopy(out.status());  // it stays on this thread
           state->Finish(start, count, std::move(out));
           return status;
         },
