@@ -21,11 +21,19 @@ class DartsTrie {
 
   bool empty() const { return size_ == 0; }
 
-  // Whether some key starts with byte `b`.
-  bool HasKeyStartingWith(unsigned char b) const {
+  // Whether some key starts with `prefix`.
+  bool HasKeyWithPrefix(std::string_view prefix) const {
     if (size_ == 0) return false;
-    const uint64_t pos = Offset(Unit(0)) ^ b;
-    return pos < size_ && (Unit(pos) & ((1U << 31) | 0xFF)) == b;
+    uint64_t pos = Offset(Unit(0));
+    for (const char c : prefix) {
+      const auto label = static_cast<unsigned char>(c);
+      pos ^= label;
+      if (pos >= size_) return false;
+      const uint32_t unit = Unit(pos);
+      if ((unit & ((1U << 31) | 0xFF)) != label) return false;
+      pos ^= Offset(unit);
+    }
+    return true;
   }
 
   // Calls `fn(length, value)` for each key that is a prefix of `key`, shortest first.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cfloat>
+#include <limits>
+#include <string>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -36,76 +38,173 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// A byte trie over the pieces, walked from each character of the text in the Viterbi search.
+// A double-array trie over the pieces: the child of slot `s` along byte `b` is slot
+// `base(s) ^ b` when that slot's `check` is `s`, so each step of the Viterbi walk is two loads
+// and a compare. A slot also holds the piece ending there and its score, which the walk then
+// reads from the slot it already has. Built as darts-clone builds its arrays: blocks of 256
+// slots, each node's children put at the first free slots that fit, looked for only in the last
+// few blocks so that building stays linear.
 class PieceTrie {
  public:
-  // `keys` must be distinct and non-empty.
-  void Build(std::vector<std::pair<std::string_view, int32_t>> keys) {
-    std::sort(keys.begin(), keys.end());
-    nodes_.assign(1, Node{});
-    labels_.clear();
-    targets_.clear();
+  struct Key {
+    std::string_view bytes;
+    int32_t id;
+    float score;
+  };
+  struct Slot {
+    int32_t base = 0;  // a slot without children keeps 0: see Walk
+    int32_t check = kFree;
+    int32_t id = -1;  // the piece ending here, or -1
+    float score = 0;
+  };
+  static constexpr int32_t kRoot = 0;
+
+  // `keys` must be distinct and non-empty. False when the slots would not fit int32 indices.
+  bool Build(std::vector<Key> keys) {
+    std::sort(keys.begin(), keys.end(),
+              [](const Key& a, const Key& b) { return a.bytes < b.bytes; });
+    slots_.clear();
+    FreeSlots free;
+    if (!AddBlock(free)) return false;
+    Unlink(free, kRoot);
+    slots_[kRoot].check = kNoParent;
     struct Task {
-      int32_t node;
+      int32_t slot;
       size_t lo, hi, depth;
     };
-    std::vector<Task> tasks = {{0, 0, keys.size(), 0}};
+    std::vector<Task> tasks = {{kRoot, 0, keys.size(), 0}};
+    std::vector<unsigned char> labels;
+    std::vector<size_t> bounds;
     while (!tasks.empty()) {
       Task t = tasks.back();
       tasks.pop_back();
-      if (t.lo < t.hi && keys[t.lo].first.size() == t.depth) {
-        nodes_[t.node].value = keys[t.lo].second;
+      if (t.lo < t.hi && keys[t.lo].bytes.size() == t.depth) {
+        slots_[t.slot].id = keys[t.lo].id;
+        slots_[t.slot].score = keys[t.lo].score;
         ++t.lo;
       }
+      if (t.lo == t.hi) continue;
       // Keys [lo, hi) share `depth` bytes and are longer: one child per next byte.
-      const auto first = static_cast<uint32_t>(labels_.size());
+      labels.clear();
+      bounds.clear();
       for (size_t i = t.lo; i < t.hi;) {
-        const auto byte = static_cast<unsigned char>(keys[i].first[t.depth]);
-        size_t j = i;
-        while (j < t.hi && static_cast<unsigned char>(keys[j].first[t.depth]) == byte) ++j;
-        labels_.push_back(byte);
-        targets_.push_back(static_cast<int32_t>(nodes_.size()));
-        tasks.push_back({static_cast<int32_t>(nodes_.size()), i, j, t.depth + 1});
-        nodes_.emplace_back();
-        i = j;
+        const auto byte = static_cast<unsigned char>(keys[i].bytes[t.depth]);
+        labels.push_back(byte);
+        bounds.push_back(i);
+        while (i < t.hi && static_cast<unsigned char>(keys[i].bytes[t.depth]) == byte) ++i;
       }
-      nodes_[t.node].first = first;
-      nodes_[t.node].count = static_cast<uint32_t>(labels_.size()) - first;
+      bounds.push_back(t.hi);
+      const int32_t base = FindBase(free, labels);
+      if (base < 0) return false;
+      slots_[t.slot].base = base;
+      for (size_t k = 0; k < labels.size(); ++k) {
+        const int32_t child = base ^ labels[k];
+        Unlink(free, child);
+        slots_[child].check = t.slot;
+        tasks.push_back({child, bounds[k], bounds[k + 1], t.depth + 1});
+      }
     }
-    root_.fill(-1);
-    for (uint32_t e = nodes_[0].first; e < nodes_[0].first + nodes_[0].count; ++e) {
-      root_[labels_[e]] = targets_[e];
-    }
+    slots_.shrink_to_fit();
+    return true;
   }
 
-  // The child of `node` along `byte`, or -1.
-  int32_t Child(int32_t node, unsigned char byte) const {
-    if (node == 0) return root_[byte];
-    const Node& n = nodes_[node];
-    const uint8_t* begin = labels_.data() + n.first;
-    const uint8_t* end = begin + n.count;
-    const uint8_t* it =
-        n.count <= 8 ? std::find(begin, end, byte) : std::lower_bound(begin, end, byte);
-    return it != end && *it == byte ? targets_[it - labels_.data()] : -1;
+  // Moves `*slot` to its child along `byte`; false when it has none. Slots come in whole
+  // blocks of 256, and a slot without children has base 0, whose block holds only slots of
+  // other parents (or none).
+  bool Walk(int32_t* slot, unsigned char byte) const {
+    const int32_t next = slots_[*slot].base ^ byte;
+    if (slots_[next].check != *slot) return false;
+    *slot = next;
+    return true;
   }
-  // The piece id ending at `node`, or -1.
-  int32_t Value(int32_t node) const { return nodes_[node].value; }
+  const Slot& slot(int32_t s) const { return slots_[s]; }
 
  private:
-  struct Node {
-    int32_t value = -1;
-    uint32_t first = 0;
-    uint32_t count = 0;
+  static constexpr int32_t kFree = -1;
+  static constexpr int32_t kNoParent = -2;
+  static constexpr int32_t kBlock = 256;
+  static constexpr int32_t kWindowBlocks = 16;
+
+  // The free slots of the last `kWindowBlocks` blocks, a ring in the order of their positions.
+  struct FreeSlots {
+    std::vector<int32_t> next, prev;
+    int32_t head = -1;
   };
-  std::vector<Node> nodes_;
-  std::vector<uint8_t> labels_;
-  std::vector<int32_t> targets_;
-  std::array<int32_t, 256> root_{};
+
+  // Appends a block of free slots; the oldest block of the window leaves it, its free slots
+  // left unused. False when the slots would not fit int32 indices.
+  bool AddBlock(FreeSlots& free) {
+    if (slots_.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max() - kBlock)) {
+      return false;
+    }
+    const auto begin = static_cast<int32_t>(slots_.size());
+    slots_.resize(begin + kBlock);
+    free.next.resize(begin + kBlock);
+    free.prev.resize(begin + kBlock);
+    for (int32_t s = begin; s < begin + kBlock; ++s) {
+      if (free.head < 0) {
+        free.head = free.next[s] = free.prev[s] = s;
+        continue;
+      }
+      const int32_t tail = free.prev[free.head];
+      free.next[tail] = s;
+      free.prev[s] = tail;
+      free.next[s] = free.head;
+      free.prev[free.head] = s;
+    }
+    const int32_t leaving = begin - kBlock * kWindowBlocks;
+    for (int32_t s = leaving; s >= 0 && s < leaving + kBlock; ++s) {
+      if (slots_[s].check == kFree) Unlink(free, s);
+    }
+    return true;
+  }
+
+  void Unlink(FreeSlots& free, int32_t s) {
+    if (free.next[s] == s) {
+      free.head = -1;
+      return;
+    }
+    free.next[free.prev[s]] = free.next[s];
+    free.prev[free.next[s]] = free.prev[s];
+    if (free.head == s) free.head = free.next[s];
+  }
+
+  // A base under which every label's slot is free, or -1 when the slots would not fit int32.
+  int32_t FindBase(FreeSlots& free, const std::vector<unsigned char>& labels) {
+    const auto fits = [&](int32_t base) {
+      return std::all_of(labels.begin(), labels.end(),
+                         [&](unsigned char l) { return slots_[base ^ l].check == kFree; });
+    };
+    for (int32_t s = free.head; s >= 0;) {
+      if (fits(s ^ labels[0])) return s ^ labels[0];
+      s = free.next[s];
+      if (s == free.head) break;
+    }
+    const auto begin = static_cast<int32_t>(slots_.size());
+    return AddBlock(free) ? begin ^ labels[0] : -1;
+  }
+
+  std::vector<Slot> slots_;
 };
 
 absl::Status Invalid(const std::string& name, const std::string& what) {
   return absl::InvalidArgumentError(name + ": " + what);
 }
+
+// The best path found so far to one position of the normalized text.
+struct BestPath {
+  int32_t id = -1;
+  float score = 0;
+  int64_t starts_at = -1;
+};
+
+// What one thread reuses from text to text, so that encoding allocates only the ids it returns.
+struct Scratch {
+  std::string normalized;
+  std::vector<BestPath> best;
+};
+// Buffers grown past this by a long text are given back after it.
+constexpr size_t kMaxScratchBytes = size_t{1} << 20;
 
 }  // namespace
 
@@ -131,17 +230,35 @@ struct SentencePieceTokenizer::Impl {
   std::vector<std::string> user_defined;  // longest first
   std::array<bool, 256> user_defined_starts{};
 
+  // The ASCII fast path of the normalizer, read from the model's rules (see
+  // `InitAsciiRules`). `ascii_replacement[b]` is what `NormalizePrefix` gives for ASCII byte `b`
+  // followed by ASCII or by nothing, where `ascii_known[b]`; `ascii_plain[b]` says that it is
+  // `b` itself and not a space.
+  std::array<bool, 256> ascii_known{};
+  std::array<bool, 256> ascii_plain{};
+  std::array<std::string_view, 128> ascii_replacement;
+  std::array<char, 128> ascii_bytes{};  // what an unchanged byte's replacement points into
+
   int32_t num_pieces() const { return static_cast<int32_t>(model.pieces.size()); }
   int type(int32_t id) const { return model.pieces[id].type; }
 
-  std::pair<std::string_view, size_t> NormalizePrefix(std::string_view input) const;
-  std::string Normalize(std::string_view input) const;
-  void Viterbi(std::string_view normalized, std::vector<int32_t>* ids) const;
+  void InitAsciiRules();
+  std::pair<std::string_view, size_t> MatchPrefix(std::string_view input) const;
+  std::pair<std::string_view, size_t> NormalizePrefix(std::string_view input) const {
+    const auto lead = static_cast<unsigned char>(input[0]);
+    if (ascii_known[lead] && (input.size() == 1 || static_cast<unsigned char>(input[1]) < 0x80)) {
+      return {ascii_replacement[lead], 1};
+    }
+    return MatchPrefix(input);
+  }
+  void Normalize(std::string_view input, std::string* normalized) const;
+  void Viterbi(const std::string& normalized, std::vector<BestPath>* best,
+               std::vector<int32_t>* ids) const;
 };
 
 // The replacement of the longest rule that matches at the start of `input`, and how many bytes
 // of `input` it replaces (sentencepiece's `Normalizer::NormalizePrefix`).
-std::pair<std::string_view, size_t> SentencePieceTokenizer::Impl::NormalizePrefix(
+std::pair<std::string_view, size_t> SentencePieceTokenizer::Impl::MatchPrefix(
     std::string_view input) const {
   const auto lead = static_cast<unsigned char>(input[0]);
   if (user_defined_starts[lead]) {
@@ -168,9 +285,31 @@ std::pair<std::string_view, size_t> SentencePieceTokenizer::Impl::NormalizePrefi
   return {input.substr(0, length), length};
 }
 
-// sentencepiece's `Normalizer::Normalize` (whitespace as prefix).
-std::string SentencePieceTokenizer::Impl::Normalize(std::string_view input) const {
-  std::string normalized;
+// An ASCII byte whose rules all end with it, or continue only with non-ASCII bytes, normalizes
+// the same way before any ASCII byte: `NormalizePrefix` then answers from a table. That holds
+// for nearly every byte of the usual models (nmt_nfkc's longer rules after ASCII letters start
+// with combining marks), but it is read from the rules here, not assumed.
+void SentencePieceTokenizer::Impl::InitAsciiRules() {
+  for (int b = 0; b < 0x80; ++b) {
+    ascii_bytes[b] = static_cast<char>(b);
+    if (user_defined_starts[b]) continue;
+    bool known = true;
+    for (int next = 0; next < 0x80 && known; ++next) {
+      const char prefix[2] = {static_cast<char>(b), static_cast<char>(next)};
+      known = !charsmap.HasKeyWithPrefix(std::string_view(prefix, 2));
+    }
+    if (!known) continue;
+    const std::string_view byte(&ascii_bytes[b], 1);
+    ascii_known[b] = true;
+    ascii_replacement[b] = MatchPrefix(byte).first;
+    ascii_plain[b] = b != ' ' && ascii_replacement[b] == byte;
+  }
+}
+
+// sentencepiece's `Normalizer::Normalize` (whitespace as prefix), into `*normalized`.
+void SentencePieceTokenizer::Impl::Normalize(std::string_view input,
+                                             std::string* normalized) const {
+  normalized->clear();
   const SentencePieceModel& spec = model;
   if (spec.remove_extra_whitespaces) {
     while (!input.empty()) {
@@ -179,20 +318,31 @@ std::string SentencePieceTokenizer::Impl::Normalize(std::string_view input) cons
       input.remove_prefix(consumed);
     }
   }
-  if (input.empty()) return normalized;
-  normalized.reserve(input.size() * 3 / 2 + 3);
+  if (input.empty()) return;
+  normalized->reserve(input.size() * 3 / 2 + 3);
   const std::string_view space = spec.escape_whitespaces ? kSpaceSymbol : " ";
-  if (spec.add_dummy_prefix) normalized.append(space);
+  if (spec.add_dummy_prefix) normalized->append(space);
   bool is_prev_space = spec.remove_extra_whitespaces;
   while (!input.empty()) {
+    // ASCII bytes that stay as they are go over in runs. Before a non-ASCII byte the last one
+    // may start a longer rule, so it takes the general way.
+    size_t run = 0;
+    while (run < input.size() && ascii_plain[static_cast<unsigned char>(input[run])]) ++run;
+    if (run < input.size() && static_cast<unsigned char>(input[run]) >= 0x80 && run > 0) --run;
+    if (run > 0) {
+      normalized->append(input.data(), run);
+      input.remove_prefix(run);
+      is_prev_space = false;
+      continue;
+    }
     auto [replacement, consumed] = NormalizePrefix(input);
     while (is_prev_space && StartsWith(replacement, " ")) replacement.remove_prefix(1);
     if (!replacement.empty()) {
       for (const char c : replacement) {
         if (c == ' ' && spec.escape_whitespaces) {
-          normalized.append(kSpaceSymbol);
+          normalized->append(kSpaceSymbol);
         } else {
-          normalized.push_back(c);
+          normalized->push_back(c);
         }
       }
       is_prev_space = EndsWith(replacement, " ");
@@ -201,9 +351,8 @@ std::string SentencePieceTokenizer::Impl::Normalize(std::string_view input) cons
     if (!spec.remove_extra_whitespaces) is_prev_space = false;
   }
   if (spec.remove_extra_whitespaces) {
-    while (EndsWith(normalized, space)) normalized.resize(normalized.size() - space.size());
+    while (EndsWith(*normalized, space)) normalized->resize(normalized->size() - space.size());
   }
-  return normalized;
 }
 
 // Note [Viterbi arithmetic: sentencepiece 0.2 versus 0.1.97]
@@ -237,50 +386,42 @@ std::string SentencePieceTokenizer::Impl::Normalize(std::string_view input) cons
 // tests/text/sentencepiece_differential_test.cc checks against 0.1.97 that a segmentation that
 // differs from the library's scores at least as high under the model (a tie, or a decision
 // 0.1.97's arithmetic lost); tests/data/text/README.md says the same.
-void SentencePieceTokenizer::Impl::Viterbi(std::string_view normalized,
+void SentencePieceTokenizer::Impl::Viterbi(const std::string& normalized,
+                                           std::vector<BestPath>* best_paths,
                                            std::vector<int32_t>* ids) const {
-  struct BestPath {
-    int32_t id = -1;
-    float score = 0;
-    int64_t starts_at = -1;
-  };
   const auto size = static_cast<int64_t>(normalized.size());
   const float unk_score = min_score - kUnkPenalty;
-  std::vector<BestPath> best(size + 1);
-  int64_t starts_at = 0;
-  int64_t restarted_at = 0;
-  while (starts_at < size) {
-    if (restartable && starts_at - restarted_at >= kRestartBytes &&
+  best_paths->assign(size + 2, BestPath{});
+  BestPath* const best = best_paths->data();
+  const int64_t spare = size + 1;
+  const char* const text = normalized.c_str();
+  // From where the sums may start again, at the next word start.
+  int64_t restart_from = restartable ? kRestartBytes : size;
+  for (int64_t starts_at = 0; starts_at < size;) {
+    if (starts_at >= restart_from &&
         normalized.compare(starts_at, kSpaceSymbol.size(), kSpaceSymbol) == 0) {
       best[starts_at].score = 0;  // every path passes here: only the differences matter
-      restarted_at = starts_at;
+      restart_from = starts_at + kRestartBytes;
     }
     const float score_till_here = best[starts_at].score;
     const int64_t char_length = std::min<int64_t>(
         text_internal::Utf8Length(static_cast<unsigned char>(normalized[starts_at])),
         size - starts_at);
     bool has_single_char_piece = false;
-    int32_t node = 0;
-    for (int64_t key_pos = starts_at; key_pos < size;) {
-      node = trie.Child(node, static_cast<unsigned char>(normalized[key_pos]));
-      if (node < 0) break;
+    // The walk needs no bound: the string ends with a NUL, which no piece holds.
+    int32_t node = PieceTrie::kRoot;
+    for (int64_t key_pos = starts_at; trie.Walk(&node, static_cast<unsigned char>(text[key_pos]));) {
       ++key_pos;
-      const int32_t id = trie.Value(node);
-      if (id < 0 || type(id) == SentencePieceModel::kUnused) continue;
-      const int64_t length = key_pos - starts_at;
-      const float score =
-          type(id) == SentencePieceModel::kUserDefined
-              ? static_cast<float>(static_cast<double>(static_cast<size_t>(length) * max_score) -
-                                   0.1)
-              : model.pieces[id].score;
-      const float candidate = score + score_till_here;
-      BestPath& target = best[key_pos];
-      if (target.starts_at == -1 || candidate > target.score) {
-        target.score = candidate;
-        target.starts_at = starts_at;
-        target.id = id;
-      }
-      if (length == char_length) has_single_char_piece = true;
+      const PieceTrie::Slot& piece = trie.slot(node);
+      const BestPath& kept = best[key_pos];
+      const float candidate = piece.score + score_till_here;
+      const bool is_piece = piece.id >= 0;
+      const bool wins = is_piece & ((kept.starts_at == -1) | (candidate > kept.score));
+      // Whether a piece ends here and whether it wins are often mispredicted: no branch, a
+      // loser is written to the spare entry instead (as a mask, which compilers keep).
+      best[spare + ((key_pos - spare) & -static_cast<int64_t>(wins))] = {piece.id, candidate,
+                                                                         starts_at};
+      has_single_char_piece |= is_piece & (key_pos - starts_at == char_length);
     }
     if (!has_single_char_piece) {
       BestPath& target = best[starts_at + char_length];
@@ -293,16 +434,17 @@ void SentencePieceTokenizer::Impl::Viterbi(std::string_view normalized,
     }
     starts_at += char_length;
   }
+  // Read back, with room for </s>. A run of unknown characters is one unk piece, as
+  // `PopulateSentencePieceText` merges it.
+  size_t count = 1;
+  for (int64_t ends_at = size; ends_at > 0; ends_at = best[ends_at].starts_at) ++count;
+  ids->reserve(ids->size() + count);
   const size_t first = ids->size();
   for (int64_t ends_at = size; ends_at > 0; ends_at = best[ends_at].starts_at) {
-    ids->push_back(best[ends_at].id);
+    const int32_t id = best[ends_at].id;
+    if (id != unk_id || ids->size() == first || ids->back() != unk_id) ids->push_back(id);
   }
   std::reverse(ids->begin() + first, ids->end());
-  // A run of unknown characters is one unk piece, as `PopulateSentencePieceText` merges it.
-  auto end = std::unique(ids->begin() + first, ids->end(), [this](int32_t a, int32_t b) {
-    return a == b && type(a) == SentencePieceModel::kUnknown;
-  });
-  ids->erase(end, ids->end());
 }
 
 SentencePieceTokenizer::SentencePieceTokenizer(std::unique_ptr<Impl> impl)
@@ -342,7 +484,7 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
     return Invalid(name, "too many pieces");
   }
   absl::flat_hash_set<absl::string_view> seen;
-  std::vector<std::pair<std::string_view, int32_t>> keys;
+  std::vector<PieceTrie::Key> keys;
   for (int32_t id = 0; id < impl->num_pieces(); ++id) {
     const SentencePieceModel::Piece& piece = model.pieces[id];
     if (piece.piece.empty()) return Invalid(name, "piece " + std::to_string(id) + " is empty");
@@ -358,15 +500,14 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
       case SentencePieceModel::kNormal:
         impl->min_score = std::min(impl->min_score, piece.score);
         impl->max_score = std::max(impl->max_score, piece.score);
-        keys.emplace_back(piece.piece, id);
+        keys.push_back({piece.piece, id, piece.score});
         break;
       case SentencePieceModel::kUserDefined:
         impl->user_defined.push_back(piece.piece);
-        keys.emplace_back(piece.piece, id);
+        keys.push_back({piece.piece, id, 0});  // scored below, with max_score known
         break;
       case SentencePieceModel::kUnused:
-        keys.emplace_back(piece.piece, id);
-        break;
+        break;  // never in a segmentation
       case SentencePieceModel::kUnknown:
         if (impl->unk_id >= 0) return Invalid(name, "the unk piece is defined twice");
         impl->unk_id = id;
@@ -381,7 +522,14 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
     }
   }
   if (impl->unk_id < 0) return Invalid(name, "the model has no unk piece");
-  impl->trie.Build(std::move(keys));
+  for (PieceTrie::Key& key : keys) {
+    // sentencepiece's bonus that makes a user-defined symbol win, in its arithmetic.
+    if (model.pieces[key.id].type == SentencePieceModel::kUserDefined) {
+      key.score = static_cast<float>(
+          static_cast<double>(key.bytes.size() * impl->max_score) - 0.1);
+    }
+  }
+  if (!impl->trie.Build(std::move(keys))) return Invalid(name, "too many pieces");
   std::sort(impl->user_defined.begin(), impl->user_defined.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   for (const std::string& symbol : impl->user_defined) {
@@ -400,9 +548,11 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
     impl->charsmap = text_internal::DartsTrie(charsmap.substr(4, trie_size));
     impl->replacements = charsmap.substr(4 + trie_size);
     for (int b = 0; b < 256; ++b) {
-      impl->charsmap_starts[b] = impl->charsmap.HasKeyStartingWith(static_cast<unsigned char>(b));
+      const char byte = static_cast<char>(b);
+      impl->charsmap_starts[b] = impl->charsmap.HasKeyWithPrefix(std::string_view(&byte, 1));
     }
   }
+  impl->InitAsciiRules();
   impl->extra_ids = extra_ids;
   impl->model_max_length = model_max_length;
   return std::unique_ptr<SentencePieceTokenizer>(new SentencePieceTokenizer(std::move(impl)));
@@ -413,10 +563,11 @@ std::vector<int32_t> SentencePieceTokenizer::Encode(std::string_view text,
                                                     bool* truncated) const {
   std::string storage;
   text = text_internal::ValidUtf8(text, &storage);
+  thread_local Scratch scratch;
+  impl_->Normalize(text, &scratch.normalized);
   std::vector<int32_t> ids;
-  const std::string normalized = impl_->Normalize(text);
-  ids.reserve(normalized.size() / 3 + 2);
-  impl_->Viterbi(normalized, &ids);
+  impl_->Viterbi(scratch.normalized, &scratch.best, &ids);
+  if (scratch.best.capacity() * sizeof(BestPath) > kMaxScratchBytes) scratch = Scratch();
   const bool add_eos = options.add_special_tokens && impl_->eos_id >= 0;
   bool cut = false;
   if (options.truncation && options.max_length > 0) {
