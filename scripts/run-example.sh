@@ -5,7 +5,7 @@
 # (embed --help lists them). Installs what it needs on a fresh Debian 12.
 source "$(dirname "$0")/setup.sh"
 build=${MODELPOOL_BUILD_DIR:-$MODELPOOL_ROOT/build}
-modelpool_configure "$build" -DMODELPOOL_BUILD_TESTS=OFF -DMODELPOOL_BUILD_BENCHMARKS=OFF
+modelpool_configure "$build"
 cmake --build "$build" --target embed
 if [ $# -eq 0 ]; then
   set -- --input "$MODELPOOL_ROOT/examples/embed/sample_texts.txt" --output "$build/vectors.npy"
