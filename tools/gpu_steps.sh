@@ -79,10 +79,18 @@ step_bench_workers() {
     --peer "python3 .device/bench/peers/st_embed.py $models/bert-large $corpus/corpus.txt --batch-sizes 128"
   kill $dmon
 }
-# A backtrace of each test binary that crashes (cuda-gdb also debugs host code).
+# Each test case of the binaries that crash here, alone, then a backtrace of the binary.
 step_backtraces() {
+  local debugger
+  debugger=$(command -v cuda-gdb || command -v gdb || true)
   for t in embedding_model_files_test embedding_model_test; do
-    cuda-gdb -batch -ex run -ex bt --args "$build/tests/$t" 2>&1 | grep -E "^#|signal|SIG" | head -25
+    "$build/tests/$t" --list-test-names-only | while read -r name; do
+      [ -n "$name" ] || continue
+      "$build/tests/$t" "$name" >/tmp/case.log 2>&1
+      echo "rc=$? $t: $name"
+    done
+    [ -n "$debugger" ] &&
+      "$debugger" -batch -ex run -ex bt --args "$build/tests/$t" 2>&1 | grep -E "^#|signal|SIG" | head -30
   done
 }
 
