@@ -86,7 +86,7 @@ step_backtraces() {
   for t in embedding_model_files_test embedding_model_test; do
     "$build/tests/$t" --list-test-names-only | while read -r name; do
       [ -n "$name" ] || continue
-      "$build/tests/$t" "$name" >/tmp/case.log 2>&1
+      "$build/tests/$t" "$(printf '%s' "$name" | sed 's/[],[]/\\&/g')" >/tmp/case.log 2>&1
       echo "rc=$? $t: $name"
     done
     [ -n "$debugger" ] &&
