@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/temp_dir.h"
+
 namespace modelpool {
 namespace {
 
@@ -100,13 +102,11 @@ TEST_CASE("A truncated file or a lying header size is rejected before any read")
   CHECK(Parse(huge).status().code() == absl::StatusCode::kInvalidArgument);
 }
 
-class TempDir {
+// A folder of files for one test, removed at the end of it.
+class Folder {
  public:
-  TempDir() : path_(fs::temp_directory_path() / ("modelpool_st_" + std::to_string(::getpid()))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
+  explicit Folder(const std::string& name = "st") : path_(testing::TempDir(name)) {}
+  ~Folder() { testing::RemoveTree(path_); }
   void Write(const std::string& name, const std::vector<uint8_t>& bytes) const {
     std::ofstream(path_ / name, std::ios::binary)
         .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
@@ -121,7 +121,7 @@ class TempDir {
 };
 
 TEST_CASE("Open maps a file from disk; a missing file is NotFound") {
-  TempDir dir;
+  Folder dir;
   dir.Write("model.safetensors", FileBytes(kValidHeader, 32));
   auto file = SafetensorsFile::Open(dir.path() + "/model.safetensors");
   REQUIRE(file.ok());
@@ -131,7 +131,7 @@ TEST_CASE("Open maps a file from disk; a missing file is NotFound") {
 }
 
 TEST_CASE("A checkpoint reads model.safetensors or the shards of an index") {
-  TempDir dir;
+  Folder dir;
   dir.Write("shard-1.safetensors",
             FileBytes(R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4));
   dir.Write("shard-2.safetensors",
@@ -148,7 +148,7 @@ TEST_CASE("A checkpoint reads model.safetensors or the shards of an index") {
 }
 
 TEST_CASE("An index that points outside the folder or at a missing tensor is refused") {
-  TempDir dir;
+  Folder dir;
   dir.Write("model.safetensors.index.json",
             std::string(R"({"weight_map":{"x":"../../etc/passwd"}})"));
   CHECK(SafetensorsCheckpoint::Open(dir.path()).status().code() ==
@@ -161,13 +161,13 @@ TEST_CASE("An index that points outside the folder or at a missing tensor is ref
 }
 
 TEST_CASE("A folder with only pytorch_model.bin is refused with the reason") {
-  TempDir dir;
+  Folder dir;
   dir.Write("pytorch_model.bin", std::string("pickle"));
   auto checkpoint = SafetensorsCheckpoint::Open(dir.path());
   REQUIRE_FALSE(checkpoint.ok());
   CHECK(checkpoint.status().code() == absl::StatusCode::kFailedPrecondition);
   CHECK_THAT(MessageOf(checkpoint.status()), Catch::Contains("arbitrary code"));
-  TempDir empty;
+  Folder empty("st_empty");
   CHECK(SafetensorsCheckpoint::Open(empty.path() + "/x").status().code() ==
         absl::StatusCode::kNotFound);
 }

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <string>
 
+#include "tests/testing/temp_dir.h"
+
 namespace modelpool {
 namespace {
 
@@ -14,9 +16,7 @@ namespace fs = std::filesystem;
 // generation_config.json.
 std::string Folder(const std::string& name, const std::string& config,
                    const std::string& generation = "") {
-  const fs::path dir = fs::temp_directory_path() / ("modelpool_t5_config_test_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = testing::TempDir("t5_config_test_" + name);
   std::ofstream(dir / "config.json") << config;
   if (!generation.empty()) std::ofstream(dir / "generation_config.json") << generation;
   return dir.string();
@@ -150,8 +150,7 @@ TEST_CASE("Absent keys take the defaults of transformers' T5Config") {
 }
 
 TEST_CASE("A folder without config.json is NotFound") {
-  const fs::path dir = fs::temp_directory_path() / "modelpool_t5_config_test_empty";
-  fs::create_directories(dir);
+  const fs::path dir = testing::TempDir("t5_config_test_empty");
   auto files = ReadT5Files(dir.string());
   REQUIRE_FALSE(files.ok());
   CHECK(files.status().code() == absl::StatusCode::kNotFound);

@@ -4,8 +4,6 @@
 // Small BERT model folders written by tests: a config, the sentence-transformers files and
 // pseudo-random float32 weights, with knobs to break them.
 
-#include <unistd.h>
-
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +15,7 @@
 #include "ATen/ATen.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/safetensors_writer.h"
+#include "tests/testing/temp_dir.h"
 
 namespace modelpool::testing {
 
@@ -42,7 +41,7 @@ inline void WriteJson(const std::filesystem::path& path, const nlohmann::json& j
 // Writes a model folder as `spec` says into `dir` (created; emptied first).
 inline void WriteTinyBert(const std::filesystem::path& dir, const TinyBertSpec& spec) {
   namespace fs = std::filesystem;
-  fs::remove_all(dir);
+  RemoveTree(dir);
   fs::create_directories(dir);
   WriteJson(dir / "config.json", {{"architectures", {"BertModel"}},
                                   {"model_type", "bert"},
@@ -112,15 +111,6 @@ inline void WriteTinyBert(const std::filesystem::path& dir, const TinyBertSpec& 
   }
   add("pooler.dense.weight", {h, h});  // in real checkpoints; the encoder ignores it
   WriteSafetensors((dir / "model.safetensors").string(), tensors);
-}
-
-// A fresh folder under the system's temporary directory for one test.
-inline std::filesystem::path TempDir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("modelpool_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
 }
 
 }  // namespace modelpool::testing

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/safetensors_writer.h"
+#include "tests/testing/temp_dir.h"
 
 namespace modelpool::testing {
 
@@ -36,9 +37,7 @@ struct TinyT5 {
 // Writes config.json, generation_config.json and model.safetensors of a random T5 into a fresh
 // folder named `name` under the temporary directory; returns the folder.
 inline std::string WriteTinyT5(const std::string& name, const TinyT5& t) {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("modelpool_" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  const std::filesystem::path dir = TempDir(name);
   nlohmann::json config = {
       {"model_type", "t5"}, {"vocab_size", t.vocab_size}, {"d_model", t.d_model},
       {"d_kv", t.d_kv}, {"d_ff", t.d_ff}, {"num_heads", t.num_heads},

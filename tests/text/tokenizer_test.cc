@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/temp_dir.h"
 #include "tests/text/reference_fixtures.h"
 
 namespace modelpool {
@@ -31,8 +32,7 @@ TEST_CASE("LoadTokenizer picks the tokenizer of a model folder or file") {
 TEST_CASE("LoadTokenizer says what is missing") {
   auto missing = LoadTokenizer("/nonexistent/model");
   CHECK(missing.status().code() == absl::StatusCode::kNotFound);
-  const auto empty = std::filesystem::temp_directory_path() / "modelpool_empty_model";
-  std::filesystem::create_directories(empty);
+  const auto empty = testing::TempDir("empty_model");
   auto nothing = LoadTokenizer(empty.string());
   CHECK(nothing.status().code() == absl::StatusCode::kNotFound);
   CHECK(std::string(nothing.status().message()).find("spiece.model") != std::string::npos);

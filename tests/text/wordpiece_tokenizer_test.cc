@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/temp_dir.h"
 #include "tests/text/reference_check.h"
 #include "tests/text/reference_fixtures.h"
 
@@ -16,8 +17,7 @@ using testing::LoadFixture;
 using testing::TextDataPath;
 
 std::string WriteTemp(const std::string& name, const std::string& contents) {
-  const auto dir = std::filesystem::temp_directory_path() / "modelpool_wordpiece_test";
-  std::filesystem::create_directories(dir);
+  static const auto dir = testing::TempDir("wordpiece_test");
   const std::string path = (dir / name).string();
   std::ofstream(path, std::ios::binary) << contents;
   return path;
