@@ -13,7 +13,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -21,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "benchmarks/flags.h"
 #include "benchmarks/peer.h"
 #include "modelpool/managers/embedding_model_manager.h"
 #include "modelpool/text/tokenizer.h"
@@ -33,45 +33,22 @@ struct Args {
   modelpool::DType dtype = modelpool::DType::kFloat16;
   int64_t max_batch_tokens = 16384;
   int repeat = 3;
+  std::vector<std::string> texts;  // the corpus
 };
 
-[[noreturn]] void Usage(const std::string& message) {
-  absl::FPrintF(stderr,
-                "embed_bench: %s\nusage: embed_bench --model DIR --corpus FILE [--device cuda:0] "
-                "[--dtype float16] [--max-batch-tokens N] [--repeat N] [--peer COMMAND]\n",
-                message);
-  std::exit(2);
-}
-
 Args ParseArgs(int argc, char** argv) {
-  Args args;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (i + 1 >= argc) Usage(absl::StrFormat("%s needs a value", arg));
-    const std::string value = argv[++i];
-    if (arg == "--model") {
-      args.model = value;
-    } else if (arg == "--corpus") {
-      args.corpus = value;
-    } else if (arg == "--peer") {
-      args.peer = value;
-    } else if (arg == "--device") {
-      auto device = modelpool::Device::Parse(value);
-      if (!device.ok()) Usage(std::string(device.status().message()));
-      args.device = *device;
-    } else if (arg == "--dtype") {
-      auto dtype = modelpool::ParseDType(value);
-      if (!dtype.ok()) Usage(std::string(dtype.status().message()));
-      args.dtype = *dtype;
-    } else if (arg == "--max-batch-tokens") {
-      args.max_batch_tokens = std::atoll(value.c_str());
-    } else if (arg == "--repeat") {
-      args.repeat = std::max(1, std::atoi(value.c_str()));
-    } else {
-      Usage(absl::StrFormat("unknown argument '%s'", arg));
-    }
-  }
-  if (args.model.empty() || args.corpus.empty()) Usage("--model and --corpus are needed");
+  modelpool::bench::Flags flags(argc, argv,
+                                "--model DIR --corpus FILE [--device cuda:0] [--dtype float16] "
+                                "[--max-batch-tokens N] [--repeat N] [--peer COMMAND]");
+  Args args{.model = flags.Required("--model"),
+            .corpus = flags.Required("--corpus"),
+            .peer = flags.String("--peer"),
+            .device = flags.GetDevice("--device", modelpool::Device::Cuda(0)),
+            .dtype = flags.Dtype("--dtype", modelpool::DType::kFloat16),
+            .max_batch_tokens = flags.Int("--max-batch-tokens", 16384),
+            .repeat = static_cast<int>(flags.Int("--repeat", 3))};
+  args.texts = flags.ReadLines(args.corpus);
+  flags.CheckAllKnown();
   return args;
 }
 
@@ -88,12 +65,7 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 int main(int argc, char** argv) {
   const Args args = ParseArgs(argc, argv);
-  std::vector<std::string> texts;
-  {
-    std::ifstream in(args.corpus);
-    if (!in) Usage("cannot read " + args.corpus);
-    for (std::string line; std::getline(in, line);) texts.push_back(line);
-  }
+  const std::vector<std::string>& texts = args.texts;
 
   modelpool::Settings settings;
   settings.devices = {args.device};

@@ -10,13 +10,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "benchmarks/flags.h"
 #include "benchmarks/peer.h"
 #include "modelpool/managers/summarization_model_manager.h"
 #include "modelpool/text/tokenizer.h"
@@ -24,35 +24,26 @@
 namespace modelpool {
 namespace {
 
-struct Flags {
-  std::string model;
-  std::string corpus;
-  std::string peer;
-  std::string dtype = "bfloat16";
+struct Args {
+  std::string model, corpus, peer;
+  DType dtype = DType::kBFloat16;
   int batch = 32;
   int input_tokens = 512;
   int new_tokens = 64;
+  std::vector<std::string> docs;  // the corpus
 };
-
-int Usage() {
-  std::fprintf(stderr,
-               "usage: generate_bench --model DIR --corpus CORPUS_TXT [--peer \"COMMAND\"]\n"
-               "                      [--dtype bfloat16|float32] [--batch 32] [--input-tokens 512]"
-               " [--new-tokens 64]\n");
-  return 2;
-}
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "generate_bench: %s\n", std::string(status.ToString()).c_str());
   return 1;
 }
 
-int Run(const Flags& flags) {
+int Run(const Args& args) {
   // The peer first, on an idle GPU.
   std::map<std::pair<int, int>, double> theirs;  // (batch, beams) -> generated tokens/s
-  if (!flags.peer.empty()) {
-    const bench::PeerOutput peer = bench::RunPeer(flags.peer);
-    if (peer.exit_code != 0) return Fail(absl::InternalError("the peer failed: " + flags.peer));
+  if (!args.peer.empty()) {
+    const bench::PeerOutput peer = bench::RunPeer(args.peer);
+    if (peer.exit_code != 0) return Fail(absl::InternalError("the peer failed: " + args.peer));
     for (const nlohmann::json& line : peer.lines) {
       if (line.contains("gen_tok_per_s")) {
         theirs[{line.at("batch").get<int>(), line.at("beams").get<int>()}] =
@@ -61,31 +52,26 @@ int Run(const Flags& flags) {
     }
   }
 
-  std::ifstream in(flags.corpus);
-  if (!in) return Fail(absl::NotFoundError("cannot read " + flags.corpus));
-  std::vector<std::string> docs;
-  for (std::string line; std::getline(in, line);) docs.push_back(std::move(line));
+  std::vector<std::string> docs = args.docs;
   std::stable_sort(docs.begin(), docs.end(),
                    [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  docs.resize(std::min<size_t>(docs.size(), flags.batch));
+  docs.resize(std::min<size_t>(docs.size(), args.batch));
 
-  auto dtype = ParseDType(flags.dtype);
-  if (!dtype.ok()) return Fail(dtype.status());
   Settings settings;
   settings.devices = {Device::Cuda(0)};
   settings.max_instances = 1;
-  auto manager = SummarizationModelManager::Create({.model_dir = flags.model,
-                                                    .dtype = *dtype,
-                                                    .max_batch_size = flags.batch,
+  auto manager = SummarizationModelManager::Create({.model_dir = args.model,
+                                                    .dtype = args.dtype,
+                                                    .max_batch_size = args.batch,
                                                     .max_num_beams = 4,
-                                                    .max_input_tokens = flags.input_tokens,
-                                                    .max_new_tokens = flags.new_tokens,
+                                                    .max_input_tokens = args.input_tokens,
+                                                    .max_new_tokens = args.new_tokens,
                                                     .settings = settings});
   if (!manager.ok()) return Fail(manager.status());
-  auto tokenizer = LoadTokenizer(flags.model);
+  auto tokenizer = LoadTokenizer(args.model);
   if (!tokenizer.ok()) return Fail(tokenizer.status());
   EncodeOptions encode;
-  encode.max_length = flags.input_tokens;
+  encode.max_length = args.input_tokens;
   std::vector<std::vector<int32_t>> inputs;
   for (const std::string& doc : docs) inputs.push_back((*tokenizer)->Encode("summarize: " + doc, encode));
 
@@ -96,14 +82,14 @@ int Run(const Flags& flags) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count(),
               static_cast<long long>((*manager)->instance_bytes()));
 
-  for (const auto& [batch, beams] : std::vector<std::pair<int, int>>{{1, 1}, {flags.batch, 1},
-                                                                     {flags.batch, 4}}) {
+  for (const auto& [batch, beams] : std::vector<std::pair<int, int>>{{1, 1}, {args.batch, 1},
+                                                                     {args.batch, 4}}) {
     const std::vector<std::vector<int32_t>> rows(inputs.begin(),
                                                  inputs.begin() + std::min<size_t>(batch, inputs.size()));
     GenerationOptions options;
     options.num_beams = beams;
-    options.max_new_tokens = flags.new_tokens;
-    options.min_new_tokens = flags.new_tokens;
+    options.max_new_tokens = args.new_tokens;
+    options.min_new_tokens = args.new_tokens;
     if (auto warm = (*lease)->Generate(rows, options); !warm.ok()) return Fail(warm.status());
     const auto start = std::chrono::steady_clock::now();
     auto ids = (*lease)->Generate(rows, options);
@@ -112,14 +98,14 @@ int Run(const Flags& flags) {
     if (!ids.ok()) return Fail(ids.status());
     int64_t input_tokens = 0;
     for (const auto& row : rows) input_tokens += static_cast<int64_t>(row.size());
-    const double ours = static_cast<double>(rows.size()) * flags.new_tokens / seconds;
+    const double ours = static_cast<double>(rows.size()) * args.new_tokens / seconds;
     const auto peer = theirs.find({static_cast<int>(rows.size()), beams});
     std::printf(
         "{\"what\": \"generate\", \"dtype\": \"%s\", \"batch\": %zu, \"beams\": %d, "
         "\"input_tokens\": %lld, \"new_tokens\": %d, \"s\": %.4f, \"gen_tok_per_s\": %.1f, "
         "\"peer_gen_tok_per_s\": %s, \"ratio\": %s}\n",
-        flags.dtype.c_str(), rows.size(), beams, static_cast<long long>(input_tokens),
-        flags.new_tokens, seconds, ours,
+        std::string(DTypeName(args.dtype)).c_str(), rows.size(), beams, static_cast<long long>(input_tokens),
+        args.new_tokens, seconds, ours,
         peer == theirs.end() ? "null" : absl::StrFormat("%.1f", peer->second).c_str(),
         peer == theirs.end() ? "null" : absl::StrFormat("%.2f", ours / peer->second).c_str());
     std::fflush(stdout);
@@ -131,27 +117,19 @@ int Run(const Flags& flags) {
 }  // namespace modelpool
 
 int main(int argc, char** argv) {
-  modelpool::Flags flags;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (i + 1 >= argc) return modelpool::Usage();
-    const std::string value = argv[++i];
-    try {
-      if (arg == "--model") flags.model = value;
-      else if (arg == "--corpus") flags.corpus = value;
-      else if (arg == "--peer") flags.peer = value;
-      else if (arg == "--dtype") flags.dtype = value;
-      else if (arg == "--batch") flags.batch = std::stoi(value);
-      else if (arg == "--input-tokens") flags.input_tokens = std::stoi(value);
-      else if (arg == "--new-tokens") flags.new_tokens = std::stoi(value);
-      else return modelpool::Usage();
-    } catch (const std::exception&) {
-      return modelpool::Usage();
-    }
-  }
-  if (flags.model.empty() || flags.corpus.empty() || flags.batch < 1 || flags.new_tokens < 1 ||
-      flags.input_tokens < 2) {
-    return modelpool::Usage();
-  }
-  return modelpool::Run(flags);
+  modelpool::bench::Flags flags(argc, argv,
+                                "--model DIR --corpus CORPUS_TXT [--peer \"COMMAND\"] "
+                                "[--dtype bfloat16|float32] [--batch 32] [--input-tokens 512] "
+                                "[--new-tokens 64]");
+  modelpool::Args args{
+      .model = flags.Required("--model"),
+      .corpus = flags.Required("--corpus"),
+      .peer = flags.String("--peer"),
+      .dtype = flags.Dtype("--dtype", modelpool::DType::kBFloat16),
+      .batch = static_cast<int>(flags.Int("--batch", 32)),
+      .input_tokens = static_cast<int>(flags.Int("--input-tokens", 512, /*min=*/2)),
+      .new_tokens = static_cast<int>(flags.Int("--new-tokens", 64))};
+  args.docs = flags.ReadLines(args.corpus);
+  flags.CheckAllKnown();
+  return modelpool::Run(args);
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "benchmarks/flags.h"
 #include "modelpool/managers/summarization_model_manager.h"
 #include "nlohmann/json.hpp"
 
@@ -19,13 +20,6 @@ namespace modelpool {
 namespace {
 
 using Rows = std::vector<std::vector<int32_t>>;
-
-int Usage() {
-  std::fprintf(stderr,
-               "usage: generate_parity --model DIR --reference REF_JSON [--dtype bfloat16|float32]"
-               " [--device cuda:0|cpu]\n");
-  return 2;
-}
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "generate_parity: %s\n", std::string(status.ToString()).c_str());
@@ -106,18 +100,12 @@ int Run(const std::string& model, const std::string& reference, DType dtype, Dev
 }  // namespace modelpool
 
 int main(int argc, char** argv) {
-  std::string model, reference, dtype_name = "bfloat16", device_name = "cuda:0";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string arg = argv[i];
-    if (arg == "--model") model = argv[i + 1];
-    else if (arg == "--reference") reference = argv[i + 1];
-    else if (arg == "--dtype") dtype_name = argv[i + 1];
-    else if (arg == "--device") device_name = argv[i + 1];
-    else return modelpool::Usage();
-  }
-  if (argc % 2 == 0 || model.empty() || reference.empty()) return modelpool::Usage();
-  auto dtype = modelpool::ParseDType(dtype_name);
-  auto device = modelpool::Device::Parse(device_name);
-  if (!dtype.ok() || !device.ok()) return modelpool::Usage();
-  return modelpool::Run(model, reference, *dtype, *device);
+  modelpool::bench::Flags flags(
+      argc, argv, "--model DIR --reference REF_JSON [--dtype bfloat16|float32] [--device cuda:0|cpu]");
+  const std::string model = flags.Required("--model");
+  const std::string reference = flags.Required("--reference");
+  const modelpool::DType dtype = flags.Dtype("--dtype", modelpool::DType::kBFloat16);
+  const modelpool::Device device = flags.GetDevice("--device", modelpool::Device::Cuda(0));
+  flags.CheckAllKnown();
+  return modelpool::Run(model, reference, dtype, device);
 }

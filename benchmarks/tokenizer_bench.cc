@@ -12,13 +12,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "benchmarks/flags.h"
 #include "benchmarks/peer.h"
 #include "modelpool/text/sentencepiece_tokenizer.h"
 #include "modelpool/text/wordpiece_tokenizer.h"
@@ -26,21 +26,6 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-[[noreturn]] void Fail(const std::string& message) {
-  std::fprintf(stderr, "tokenizer_bench: %s\n", message.c_str());
-  std::exit(2);
-}
-
-std::vector<std::string> ReadLines(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) Fail("cannot open " + path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
 
 struct Measurement {
   int64_t tokens = 0;
@@ -63,37 +48,18 @@ Measurement Best(int repeat, const Encode& encode) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string corpus_path, vocab_path, spiece_path, peer;
-  int repeat = 3;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const auto value = [&] {
-      if (i + 1 >= argc) Fail(arg + " needs a value");
-      return std::string(argv[++i]);
-    };
-    if (arg == "--corpus")
-      corpus_path = value();
-    else if (arg == "--vocab")
-      vocab_path = value();
-    else if (arg == "--spiece")
-      spiece_path = value();
-    else if (arg == "--repeat")
-      repeat = std::max(1, std::atoi(value().c_str()));
-    else if (arg == "--peer")
-      peer = value();
-    else
-      Fail("unknown argument " + arg);
-  }
-  if (corpus_path.empty() || vocab_path.empty() || spiece_path.empty()) {
-    Fail(
-        "usage: tokenizer_bench --corpus FILE --vocab FILE --spiece FILE [--repeat N] [--peer "
-        "CMD]");
-  }
-  const std::vector<std::string> texts = ReadLines(corpus_path);
+  modelpool::bench::Flags flags(argc, argv,
+                                "--corpus FILE --vocab FILE --spiece FILE [--repeat N] [--peer CMD]");
+  const std::vector<std::string> texts = flags.ReadLines(flags.Required("--corpus"));
+  const std::string vocab_path = flags.Required("--vocab");
+  const std::string spiece_path = flags.Required("--spiece");
+  const int repeat = static_cast<int>(flags.Int("--repeat", 3));
+  const std::string peer = flags.String("--peer");
+  flags.CheckAllKnown();
   auto wordpiece = modelpool::WordPieceTokenizer::FromVocabTxt(vocab_path);
-  if (!wordpiece.ok()) Fail(std::string(wordpiece.status().ToString()));
+  if (!wordpiece.ok()) flags.Fail(wordpiece.status());
   auto sentencepiece = modelpool::SentencePieceTokenizer::FromFile(spiece_path);
-  if (!sentencepiece.ok()) Fail(std::string(sentencepiece.status().ToString()));
+  if (!sentencepiece.ok()) flags.Fail(sentencepiece.status());
 
   // Whole documents, as the peers encode them: no truncation.
   const modelpool::EncodeOptions options{.max_length = 0, .truncation = false};
@@ -123,7 +89,7 @@ int main(int argc, char** argv) {
   }
   if (peer.empty()) return 0;
   const modelpool::bench::PeerOutput theirs = modelpool::bench::RunPeer(peer);
-  if (theirs.exit_code != 0) Fail("the peer command failed: " + peer);
+  if (theirs.exit_code != 0) flags.Fail(absl::InternalError("the peer command failed: " + peer));
   for (const nlohmann::json& line : ours) {
     const nlohmann::json* other = modelpool::bench::FindLine(
         theirs, {{"tokenizer", line["tokenizer"]}, {"threads", line["threads"]}});

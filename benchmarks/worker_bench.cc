@@ -13,12 +13,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "benchmarks/flags.h"
 #include "benchmarks/peer.h"
 #include "modelpool/devices/device_inventory.h"
 #include "modelpool/workers/worker_pool.h"
@@ -31,43 +31,23 @@ struct Args {
   int workers_per_device = 1;
   int64_t max_batch_tokens = 16384;
   int repeat = 3;
+  std::vector<std::string> texts;  // the corpus
 };
 
-[[noreturn]] void Usage(const std::string& message) {
-  absl::FPrintF(stderr,
-                "worker_bench: %s\nusage: worker_bench --model DIR --corpus FILE [--dtype float16] "
-                "[--workers-per-device N] [--max-batch-tokens N] [--repeat N] [--peer COMMAND]\n",
-                message);
-  std::exit(2);
-}
-
 Args ParseArgs(int argc, char** argv) {
-  Args args;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (i + 1 >= argc) Usage(absl::StrFormat("%s needs a value", arg));
-    const std::string value = argv[++i];
-    if (arg == "--model") {
-      args.model = value;
-    } else if (arg == "--corpus") {
-      args.corpus = value;
-    } else if (arg == "--peer") {
-      args.peer = value;
-    } else if (arg == "--dtype") {
-      auto dtype = modelpool::ParseDType(value);
-      if (!dtype.ok()) Usage(std::string(dtype.status().message()));
-      args.dtype = *dtype;
-    } else if (arg == "--workers-per-device") {
-      args.workers_per_device = std::max(1, std::atoi(value.c_str()));
-    } else if (arg == "--max-batch-tokens") {
-      args.max_batch_tokens = std::atoll(value.c_str());
-    } else if (arg == "--repeat") {
-      args.repeat = std::max(1, std::atoi(value.c_str()));
-    } else {
-      Usage(absl::StrFormat("unknown argument '%s'", arg));
-    }
-  }
-  if (args.model.empty() || args.corpus.empty()) Usage("--model and --corpus are needed");
+  modelpool::bench::Flags flags(argc, argv,
+                                "--model DIR --corpus FILE [--dtype float16] "
+                                "[--workers-per-device N] [--max-batch-tokens N] [--repeat N] "
+                                "[--peer COMMAND]");
+  Args args{.model = flags.Required("--model"),
+            .corpus = flags.Required("--corpus"),
+            .peer = flags.String("--peer"),
+            .dtype = flags.Dtype("--dtype", modelpool::DType::kFloat16),
+            .workers_per_device = static_cast<int>(flags.Int("--workers-per-device", 1)),
+            .max_batch_tokens = flags.Int("--max-batch-tokens", 16384),
+            .repeat = static_cast<int>(flags.Int("--repeat", 3))};
+  args.texts = flags.ReadLines(args.corpus);
+  flags.CheckAllKnown();
   return args;
 }
 
@@ -128,12 +108,7 @@ Measurement Measure(const Args& args, const std::vector<std::string>& texts, int
 
 int main(int argc, char** argv) {
   const Args args = ParseArgs(argc, argv);
-  std::vector<std::string> texts;
-  {
-    std::ifstream in(args.corpus);
-    if (!in) Usage("cannot read " + args.corpus);
-    for (std::string line; std::getline(in, line);) texts.push_back(line);
-  }
+  const std::vector<std::string>& texts = args.texts;
   const int gpus = modelpool::DeviceInventory::System()->GpuCount();
   if (gpus < 1) Fail(absl::FailedPreconditionError("no GPU"));
 
