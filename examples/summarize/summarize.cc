@@ -6,10 +6,12 @@
 //
 // Without --model, a tiny random-weight model bundled with the sources runs: the output is
 // nonsense, but every step is real.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,7 @@ struct Flags {
   std::string json_out;
   int num_beams = 1;
   int max_new_tokens = 128;
+  std::optional<int> min_new_tokens;
   int no_repeat_ngram_size = 0;
 };
 
@@ -35,7 +38,8 @@ int Usage(const std::string& problem) {
   std::cerr << "summarize: " << problem << "\n"
             << "usage: summarize [--model DIR] (--input DOCS_TXT | --json-in DOCS_JSON |\n"
             << "                 --json-in-ids IDS_JSON) [--num-beams N] [--max-new-tokens N]\n"
-            << "                 [--no-repeat-ngram-size N] [--json-out OUT_JSON]\n";
+            << "                 [--min-new-tokens N] [--no-repeat-ngram-size N]\n"
+            << "                 [--json-out OUT_JSON]\n";
   return 2;
 }
 
@@ -67,6 +71,7 @@ std::string Parse(int argc, char** argv, Flags* flags) {
     else if (arg == "--json-out") flags->json_out = value;
     else if (arg == "--num-beams") error = number(&flags->num_beams);
     else if (arg == "--max-new-tokens") error = number(&flags->max_new_tokens);
+    else if (arg == "--min-new-tokens") error = number(&flags->min_new_tokens.emplace());
     else if (arg == "--no-repeat-ngram-size") error = number(&flags->no_repeat_ngram_size);
     else error = "unknown flag " + arg;
     if (!error.empty()) return error;
@@ -75,6 +80,15 @@ std::string Parse(int argc, char** argv, Flags* flags) {
   if (inputs != 1) return "give exactly one of --input, --json-in and --json-in-ids";
   if (flags->num_beams < 1 || flags->max_new_tokens < 1) {
     return "--num-beams and --max-new-tokens must be at least 1";
+  }
+  if (flags->model == MODELPOOL_BUNDLED_T5_MODEL && !flags->min_new_tokens.has_value()) {
+    // Its random weights end every text at once, or repeat one token; a few different tokens
+    // show that each step runs.
+    flags->min_new_tokens = std::min(8, flags->max_new_tokens);
+    if (flags->no_repeat_ngram_size == 0) flags->no_repeat_ngram_size = 2;
+    std::cerr << "summarize: no --model: the bundled model has random weights; its summaries are"
+                 " nonsense of at least "
+              << *flags->min_new_tokens << " tokens\n";
   }
   return "";
 }
@@ -128,6 +142,7 @@ int Run(const Flags& flags) {
   modelpool::GenerationOptions options;
   options.num_beams = flags.num_beams;
   options.max_new_tokens = flags.max_new_tokens;
+  options.min_new_tokens = flags.min_new_tokens;
   options.no_repeat_ngram_size = flags.no_repeat_ngram_size;
   start = std::chrono::steady_clock::now();
   Json out = Json::array();
