@@ -90,7 +90,8 @@ class ABSL_LOCKABLE Mutex {
 // `Mutex::Await` would wake every waiter.
 class CondVar {
  public:
-  // Wakes one waiting thread, or none if none waits. Call with the mutex held.
+  // Wakes one waiting thread, or none if none waits. Without the mutex held, the waiter must
+  // have changed its state under the mutex before, and the CondVar must outlive the call.
   void Signal() { cv_.notify_one(); }
   // Wakes every waiting thread. Call with the mutex held.
   void SignalAll() { cv_.notify_all(); }
