@@ -136,11 +136,14 @@ class OrderedStream {
             absl::Now() + timeout)) {
       return absl::DeadlineExceededError("the next output was not ready in time");
     }
-    absl::StatusOr<Out> output = std::move(*s.outputs.front());
+    absl::StatusOr<std::optional<Out>> next = [&]() -> absl::StatusOr<std::optional<Out>> {
+      absl::StatusOr<Out>& output = *s.outputs.front();
+      if (!output.ok()) return output.status();
+      return std::optional<Out>(*std::move(output));
+    }();
     s.outputs.pop_front();
     ++s.taken;
-    if (!output.ok()) return output.status();
-    return std::optional<Out>(*std::move(output));
+    return next;
   }
 
   // Inputs pushed and not yet taken.
