@@ -136,11 +136,9 @@ class OrderedStream {
             absl::Now() + timeout)) {
       return absl::DeadlineExceededError("the next output was not ready in time");
     }
-    absl::StatusOr<std::optional<Out>> next = [&]() -> absl::StatusOr<std::optional<Out>> {
-      absl::StatusOr<Out>& output = *s.outputs.front();
-      if (!output.ok()) return output.status();
-      return std::optional<Out>(*std::move(output));
-    }();
+    using Next = absl::StatusOr<std::optional<Out>>;
+    absl::StatusOr<Out>& output = *s.outputs.front();
+    Next next = output.ok() ? Next(std::optional<Out>(*std::move(output))) : Next(output.status());
     s.outputs.pop_front();
     ++s.taken;
     return next;
