@@ -30,14 +30,6 @@ constexpr size_t kMaxPieceBytes = 8000;
 // [Viterbi arithmetic: sentencepiece 0.2 versus 0.1.97].
 constexpr int64_t kRestartBytes = 4096;
 
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // A double-array trie over the pieces: the child of slot `s` along byte `b` is slot
 // `base(s) ^ b` when that slot's `check` is `s`, so each step of the Viterbi walk is two loads
 // and a compare. A slot also holds the piece ending there and its score, which the walk then
@@ -263,7 +255,7 @@ std::pair<std::string_view, size_t> SentencePieceTokenizer::Impl::MatchPrefix(
   const auto lead = static_cast<unsigned char>(input[0]);
   if (user_defined_starts[lead]) {
     for (const std::string& symbol : user_defined) {
-      if (StartsWith(input, symbol)) return {input.substr(0, symbol.size()), symbol.size()};
+      if (input.starts_with(symbol)) return {input.substr(0, symbol.size()), symbol.size()};
     }
   }
   if (charsmap_starts[lead]) {
@@ -336,7 +328,7 @@ void SentencePieceTokenizer::Impl::Normalize(std::string_view input,
       continue;
     }
     auto [replacement, consumed] = NormalizePrefix(input);
-    while (is_prev_space && StartsWith(replacement, " ")) replacement.remove_prefix(1);
+    while (is_prev_space && replacement.starts_with(' ')) replacement.remove_prefix(1);
     if (!replacement.empty()) {
       for (const char c : replacement) {
         if (c == ' ' && spec.escape_whitespaces) {
@@ -345,13 +337,13 @@ void SentencePieceTokenizer::Impl::Normalize(std::string_view input,
           normalized->push_back(c);
         }
       }
-      is_prev_space = EndsWith(replacement, " ");
+      is_prev_space = replacement.ends_with(' ');
     }
     input.remove_prefix(consumed);
     if (!spec.remove_extra_whitespaces) is_prev_space = false;
   }
   if (spec.remove_extra_whitespaces) {
-    while (EndsWith(*normalized, space)) normalized->resize(normalized->size() - space.size());
+    while (normalized->ends_with(space)) normalized->erase(normalized->size() - space.size());
   }
 }
 
@@ -617,7 +609,7 @@ std::string SentencePieceTokenizer::Decode(absl::Span<const int32_t> ids,
     std::string_view piece = model.pieces[id].piece;
     bool has_bos_ws = false;
     if (is_bos_ws && (model.add_dummy_prefix || model.remove_extra_whitespaces)) {
-      has_bos_ws = StartsWith(piece, kSpaceSymbol);
+      has_bos_ws = piece.starts_with(kSpaceSymbol);
       if (has_bos_ws) piece.remove_prefix(kSpaceSymbol.size());
       if (model.remove_extra_whitespaces) has_bos_ws = false;
     }

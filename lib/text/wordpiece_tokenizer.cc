@@ -345,10 +345,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-
 // `"type"` of a tokenizer.json section, or "" for null.
 std::string TypeOf(const Json& section) {
   if (section.is_null()) return "";
@@ -600,7 +596,7 @@ std::string WordPieceTokenizer::Decode(absl::Span<const int32_t> ids,
       continue;
     }
     if (!first) {
-      if (StartsWith(token, impl.decoder_prefix)) {
+      if (token.starts_with(impl.decoder_prefix)) {
         token.erase(0, impl.decoder_prefix.size());
       } else {
         token = " " + token;
