@@ -9,12 +9,12 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "lib/models/json_file.h"
 #include "modelpool/base/status.h"
 #include "nlohmann/json.hpp"
 
@@ -228,12 +228,11 @@ absl::StatusOr<std::unique_ptr<SafetensorsCheckpoint>> SafetensorsCheckpoint::Op
   }
   const fs::path index_path = dir / "model.safetensors.index.json";
   if (fs::exists(index_path, ec)) {
-    std::ifstream in(index_path);
-    Json index = Json::parse(in, nullptr, /*allow_exceptions=*/false);
+    MODELPOOL_ASSIGN_OR_RETURN(const JsonFile index_file, JsonFile::Read(index_path.string()));
+    const Json& index = index_file.json();
     auto bad_index = [&](absl::string_view why) {
       return absl::InvalidArgumentError(absl::StrCat(index_path.string(), ": ", why));
     };
-    if (index.is_discarded() || !index.is_object()) return bad_index("not a JSON object");
     const auto weight_map = index.find("weight_map");
     if (weight_map == index.end() || !weight_map->is_object() || weight_map->empty()) {
       return bad_index("no weight_map");
