@@ -84,8 +84,8 @@ int main() {
   for (const auto& [name, rounds, burst] :
        {std::tuple{"one at a time (idle)", 20000, 1}, std::tuple{"bursts of 64", 300, 64}}) {
     const std::vector<double> micros = Measure(**pool, rounds, burst);
-    fmt::print("{:<28} {:>8} {:>10.1f} {:>10.1f}\n", name, micros.size(),
-               Percentile(micros, 0.50), Percentile(micros, 0.99));
+    fmt::print("{:<28} {:>8} {:>10.1f} {:>10.1f}\n", name, micros.size(), Percentile(micros, 0.50),
+               Percentile(micros, 0.99));
   }
   return 0;
 }

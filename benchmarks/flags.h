@@ -48,8 +48,7 @@ class Flags {
     if (value == nullptr) return fallback;
     int64_t number = 0;
     if (!absl::SimpleAtoi(*value, &number) || number < min) {
-      Usage(absl::StrFormat("%s takes a whole number of at least %d, not '%s'", name, min,
-                            *value));
+      Usage(absl::StrFormat("%s takes a whole number of at least %d, not '%s'", name, min, *value));
     }
     return number;
   }

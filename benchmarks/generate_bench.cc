@@ -1,7 +1,8 @@
 // How fast does a T5 summarize next to transformers' generate() on the same GPU?
 //
 //   generate_bench --model /tmp/models/t5-large --corpus /tmp/corpus/corpus.txt
-//       --peer "python3 .device/bench/peers/hf_generate.py /tmp/models/t5-large /tmp/corpus/corpus.txt"
+//       --peer "python3 .device/bench/peers/hf_generate.py /tmp/models/t5-large
+//       /tmp/corpus/corpus.txt"
 //
 // The inputs are the `--batch` longest documents, prefixed with "summarize: " and cut at
 // `--input-tokens` tokens; every text gets exactly `--new-tokens` tokens (min = max), so the
@@ -73,7 +74,8 @@ int Run(const Args& args) {
   EncodeOptions encode;
   encode.max_length = args.input_tokens;
   std::vector<std::vector<int32_t>> inputs;
-  for (const std::string& doc : docs) inputs.push_back((*tokenizer)->Encode("summarize: " + doc, encode));
+  for (const std::string& doc : docs)
+    inputs.push_back((*tokenizer)->Encode("summarize: " + doc, encode));
 
   const auto load_start = std::chrono::steady_clock::now();
   auto lease = (*manager)->Acquire(absl::Minutes(10));
@@ -82,10 +84,10 @@ int Run(const Args& args) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count(),
               static_cast<long long>((*manager)->instance_bytes()));
 
-  for (const auto& [batch, beams] : std::vector<std::pair<int, int>>{{1, 1}, {args.batch, 1},
-                                                                     {args.batch, 4}}) {
-    const std::vector<std::vector<int32_t>> rows(inputs.begin(),
-                                                 inputs.begin() + std::min<size_t>(batch, inputs.size()));
+  for (const auto& [batch, beams] :
+       std::vector<std::pair<int, int>>{{1, 1}, {args.batch, 1}, {args.batch, 4}}) {
+    const std::vector<std::vector<int32_t>> rows(
+        inputs.begin(), inputs.begin() + std::min<size_t>(batch, inputs.size()));
     GenerationOptions options;
     options.num_beams = beams;
     options.max_new_tokens = args.new_tokens;
@@ -104,8 +106,8 @@ int Run(const Args& args) {
         "{\"what\": \"generate\", \"dtype\": \"%s\", \"batch\": %zu, \"beams\": %d, "
         "\"input_tokens\": %lld, \"new_tokens\": %d, \"s\": %.4f, \"gen_tok_per_s\": %.1f, "
         "\"peer_gen_tok_per_s\": %s, \"ratio\": %s}\n",
-        std::string(DTypeName(args.dtype)).c_str(), rows.size(), beams, static_cast<long long>(input_tokens),
-        args.new_tokens, seconds, ours,
+        std::string(DTypeName(args.dtype)).c_str(), rows.size(), beams,
+        static_cast<long long>(input_tokens), args.new_tokens, seconds, ours,
         peer == theirs.end() ? "null" : absl::StrFormat("%.1f", peer->second).c_str(),
         peer == theirs.end() ? "null" : absl::StrFormat("%.2f", ours / peer->second).c_str());
     std::fflush(stdout);

@@ -89,8 +89,8 @@ int Run(const std::string& model, const std::string& reference, DType dtype, Dev
         "\"positions\": %zu, \"agreeing_positions\": %zu, \"agreeing_share\": %.4f}\n",
         c.at("name").get<std::string>().c_str(), std::string(DTypeName(dtype)).c_str(),
         device.ToString().c_str(), expected.size(), identical,
-        static_cast<double>(identical) / static_cast<double>(expected.size()), positions,
-        agreeing, positions == 0 ? 1.0 : static_cast<double>(agreeing) / positions);
+        static_cast<double>(identical) / static_cast<double>(expected.size()), positions, agreeing,
+        positions == 0 ? 1.0 : static_cast<double>(agreeing) / positions);
     std::fflush(stdout);
   }
   return 0;
@@ -101,7 +101,8 @@ int Run(const std::string& model, const std::string& reference, DType dtype, Dev
 
 int main(int argc, char** argv) {
   modelpool::bench::Flags flags(
-      argc, argv, "--model DIR --reference REF_JSON [--dtype bfloat16|float32] [--device cuda:0|cpu]");
+      argc, argv,
+      "--model DIR --reference REF_JSON [--dtype bfloat16|float32] [--device cuda:0|cpu]");
   const std::string model = flags.Required("--model");
   const std::string reference = flags.Required("--reference");
   const modelpool::DType dtype = flags.Dtype("--dtype", modelpool::DType::kBFloat16);

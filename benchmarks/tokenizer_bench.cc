@@ -48,8 +48,8 @@ Measurement Best(int repeat, const Encode& encode) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  modelpool::bench::Flags flags(argc, argv,
-                                "--corpus FILE --vocab FILE --spiece FILE [--repeat N] [--peer CMD]");
+  modelpool::bench::Flags flags(
+      argc, argv, "--corpus FILE --vocab FILE --spiece FILE [--repeat N] [--peer CMD]");
   const std::vector<std::string> texts = flags.ReadLines(flags.Required("--corpus"));
   const std::string vocab_path = flags.Required("--vocab");
   const std::string spiece_path = flags.Required("--spiece");

@@ -67,15 +67,17 @@ Measurement Measure(const Args& args, const std::vector<std::string>& texts, int
   for (int i = 0; i < gpus; ++i) settings.devices.push_back(modelpool::Device::Cuda(i));
   settings.workers_per_device = args.workers_per_device;
   settings.max_instances = gpus * args.workers_per_device;
-  auto manager = modelpool::EmbeddingModelManager::Create({.model_dir = args.model,
-                                                           .dtype = args.dtype,
-                                                           .max_batch_tokens = args.max_batch_tokens,
-                                                           .settings = settings});
+  auto manager =
+      modelpool::EmbeddingModelManager::Create({.model_dir = args.model,
+                                                .dtype = args.dtype,
+                                                .max_batch_tokens = args.max_batch_tokens,
+                                                .settings = settings});
   if (!manager.ok()) Fail(manager.status());
   std::shared_ptr<modelpool::EmbeddingModelManager> embedder(*std::move(manager));
   auto pool = modelpool::WorkerPool::Create({.settings = settings});
   if (!pool.ok()) Fail(pool.status());
-  if (auto s = (*pool)->RegisterModel<modelpool::EmbeddingModel>("bench", embedder); !s.ok()) Fail(s);
+  if (auto s = (*pool)->RegisterModel<modelpool::EmbeddingModel>("bench", embedder); !s.ok())
+    Fail(s);
   if (auto s = (*pool)->PreloadModel("bench", gpus * args.workers_per_device); !s.ok()) Fail(s);
   const std::vector<std::string> warm_up(texts.begin(),
                                          texts.begin() + std::min<size_t>(4096, texts.size()));
@@ -122,16 +124,19 @@ int main(int argc, char** argv) {
     if (peer.exit_code != 0) Fail(absl::InternalError("the peer failed: " + args.peer));
     for (const nlohmann::json& line : peer.lines) {
       const std::string what = line.value("what", "");
-      if (what == "st_encode" && line.value("batch_size", 0) == 128) peer_one = line.at("tok_per_s");
+      if (what == "st_encode" && line.value("batch_size", 0) == 128)
+        peer_one = line.at("tok_per_s");
       if (what == "st_encode_pool") peer_pool = line.at("tok_per_s");
       peer_name = line.value("peer", peer_name);
     }
   }
   absl::PrintF("\n%-46s %12s %12s\n", "", "docs/s", "tokens/s");
-  absl::PrintF("%-46s %12.0f %12.0f\n", "modelpool WorkerPool, 1 GPU", one.docs_per_s, one.tok_per_s);
+  absl::PrintF("%-46s %12.0f %12.0f\n", "modelpool WorkerPool, 1 GPU", one.docs_per_s,
+               one.tok_per_s);
   absl::PrintF("%-46s %12.0f %12.0f\n", absl::StrFormat("modelpool WorkerPool, %d GPUs", all.gpus),
                all.docs_per_s, all.tok_per_s);
-  absl::PrintF("%-46s %12.2fx   (target >= 1.9x)\n", "all GPUs / one GPU", all.tok_per_s / one.tok_per_s);
+  absl::PrintF("%-46s %12.2fx   (target >= 1.9x)\n", "all GPUs / one GPU",
+               all.tok_per_s / one.tok_per_s);
   if (peer_one > 0) {
     absl::PrintF("%-46s %25.0f\n", peer_name + ", 1 GPU, batch 128", peer_one);
     absl::PrintF("%-46s %12.2fx\n", "modelpool 1 GPU / theirs 1 GPU", one.tok_per_s / peer_one);

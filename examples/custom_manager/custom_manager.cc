@@ -58,8 +58,8 @@ class ScorerManager : public modelpool::AbstractModelManager<Scorer> {
 
  protected:
   absl::StatusOr<std::unique_ptr<Scorer>> LoadInstance(const modelpool::Device& device) override {
-    const torch::Device where = device.is_cuda() ? torch::Device(torch::kCUDA, device.index)
-                                                 : torch::Device(torch::kCPU);
+    const torch::Device where =
+        device.is_cuda() ? torch::Device(torch::kCUDA, device.index) : torch::Device(torch::kCPU);
     if (!path_.empty()) {
       // torch::jit::load throws c10::Error on a bad file: the manager turns it into a status.
       torch::jit::script::Module module = torch::jit::load(path_, where);

@@ -64,16 +64,26 @@ std::string Parse(int argc, char** argv, Flags* flags) {
       return arg + " takes a non-negative integer, not '" + value + "'";
     };
     std::string error;
-    if (arg == "--model") flags->model = value;
-    else if (arg == "--input") flags->input = value;
-    else if (arg == "--json-in") flags->json_in = value;
-    else if (arg == "--json-in-ids") flags->json_in_ids = value;
-    else if (arg == "--json-out") flags->json_out = value;
-    else if (arg == "--num-beams") error = number(&flags->num_beams);
-    else if (arg == "--max-new-tokens") error = number(&flags->max_new_tokens);
-    else if (arg == "--min-new-tokens") error = number(&flags->min_new_tokens.emplace());
-    else if (arg == "--no-repeat-ngram-size") error = number(&flags->no_repeat_ngram_size);
-    else error = "unknown flag " + arg;
+    if (arg == "--model")
+      flags->model = value;
+    else if (arg == "--input")
+      flags->input = value;
+    else if (arg == "--json-in")
+      flags->json_in = value;
+    else if (arg == "--json-in-ids")
+      flags->json_in_ids = value;
+    else if (arg == "--json-out")
+      flags->json_out = value;
+    else if (arg == "--num-beams")
+      error = number(&flags->num_beams);
+    else if (arg == "--max-new-tokens")
+      error = number(&flags->max_new_tokens);
+    else if (arg == "--min-new-tokens")
+      error = number(&flags->min_new_tokens.emplace());
+    else if (arg == "--no-repeat-ngram-size")
+      error = number(&flags->no_repeat_ngram_size);
+    else
+      error = "unknown flag " + arg;
     if (!error.empty()) return error;
   }
   const int inputs = !flags->input.empty() + !flags->json_in.empty() + !flags->json_in_ids.empty();
@@ -130,10 +140,10 @@ int Run(const Flags& flags) {
   auto seconds_since = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-  auto manager = modelpool::SummarizationModelManager::Create(
-      {.model_dir = flags.model,
-       .max_num_beams = flags.num_beams,
-       .max_new_tokens = flags.max_new_tokens});
+  auto manager =
+      modelpool::SummarizationModelManager::Create({.model_dir = flags.model,
+                                                    .max_num_beams = flags.num_beams,
+                                                    .max_new_tokens = flags.max_new_tokens});
   if (!manager.ok()) return Fail(manager.status());
   auto lease = (*manager)->Acquire(absl::Minutes(5));
   if (!lease.ok()) return Fail(lease.status());

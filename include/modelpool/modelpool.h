@@ -20,7 +20,6 @@
 #include "modelpool/pool/pool_sizing.h"
 #include "modelpool/pool/pool_stats.h"
 #include "modelpool/text/tokenizer.h"
-
 #include "modelpool/workers/generic_worker_pool.h"
 #include "modelpool/workers/ordered_stream.h"
 #include "modelpool/workers/worker_pool.h"

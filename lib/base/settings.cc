@@ -18,7 +18,8 @@ std::optional<std::string> ProcessEnv(const std::string& name) {
   return std::string(value);
 }
 
-absl::Status BadVariable(absl::string_view name, absl::string_view value, absl::string_view expected) {
+absl::Status BadVariable(absl::string_view name, absl::string_view value,
+                         absl::string_view expected) {
   return absl::InvalidArgumentError(
       absl::StrCat(name, "='", value, "' is not valid: expected ", expected));
 }
@@ -35,8 +36,7 @@ absl::StatusOr<bool> ParseBool(absl::string_view name, absl::string_view value) 
 absl::StatusOr<int64_t> ParseNonNegative(absl::string_view name, absl::string_view value,
                                          int64_t max) {
   int64_t parsed = 0;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(value), &parsed) || parsed < 0 ||
-      parsed > max) {
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(value), &parsed) || parsed < 0 || parsed > max) {
     return BadVariable(name, value, absl::StrCat("a whole number from 0 to ", max));
   }
   return parsed;
@@ -55,8 +55,8 @@ absl::StatusOr<Settings> Settings::FromEnv(Settings base, const EnvLookup& looku
   const EnvLookup& env = lookup ? lookup : EnvLookup(ProcessEnv);
   Settings s = std::move(base);
   if (auto v = env("MODELPOOL_MAX_INSTANCES")) {
-    MODELPOOL_ASSIGN_OR_RETURN(const int64_t n, ParseNonNegative("MODELPOOL_MAX_INSTANCES", *v,
-                                                                 1 << 20));
+    MODELPOOL_ASSIGN_OR_RETURN(const int64_t n,
+                               ParseNonNegative("MODELPOOL_MAX_INSTANCES", *v, 1 << 20));
     if (n < 1) return BadVariable("MODELPOOL_MAX_INSTANCES", *v, "at least 1");
     s.max_instances = static_cast<int>(n);
   }
@@ -81,9 +81,8 @@ absl::StatusOr<Settings> Settings::FromEnv(Settings base, const EnvLookup& looku
     s.dtype = *dtype;
   }
   if (auto v = env("MODELPOOL_VRAM_SAFETY_MARGIN_MB")) {
-    MODELPOOL_ASSIGN_OR_RETURN(const int64_t mb,
-                               ParseNonNegative("MODELPOOL_VRAM_SAFETY_MARGIN_MB", *v,
-                                                int64_t{1} << 30));
+    MODELPOOL_ASSIGN_OR_RETURN(const int64_t mb, ParseNonNegative("MODELPOOL_VRAM_SAFETY_MARGIN_MB",
+                                                                  *v, int64_t{1} << 30));
     s.vram_safety_margin_bytes = mb << 20;
   }
   if (auto v = env("MODELPOOL_WORKERS_PER_DEVICE")) {

@@ -22,8 +22,8 @@ class CudaDeviceInventory : public DeviceInventory {
     const cudaError_t error = cudaGetDeviceCount(&count);
     if (error != cudaSuccess) {
       (void)cudaGetLastError();  // clear it, so later runtime calls do not see it
-      Log(LogSeverity::kInfo, absl::StrCat("no usable GPU (CUDA runtime: ",
-                                           cudaGetErrorString(error), ")"));
+      Log(LogSeverity::kInfo,
+          absl::StrCat("no usable GPU (CUDA runtime: ", cudaGetErrorString(error), ")"));
       count = 0;
     }
     count_ = count;
@@ -33,8 +33,7 @@ class CudaDeviceInventory : public DeviceInventory {
 
   absl::StatusOr<GpuInfo> Gpu(int index) const override {
     if (index < 0 || index >= count_) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("no GPU ", index, ": this host has ", count_));
+      return absl::InvalidArgumentError(absl::StrCat("no GPU ", index, ": this host has ", count_));
     }
     int previous = 0;
     if (cudaGetDevice(&previous) != cudaSuccess) previous = -1;
@@ -48,8 +47,8 @@ class CudaDeviceInventory : public DeviceInventory {
     if (previous >= 0) (void)cudaSetDevice(previous);
     if (error != cudaSuccess) {
       (void)cudaGetLastError();
-      return absl::UnavailableError(absl::StrCat("cannot read cuda:", index, " memory: ",
-                                                 cudaGetErrorString(error)));
+      return absl::UnavailableError(
+          absl::StrCat("cannot read cuda:", index, " memory: ", cudaGetErrorString(error)));
     }
     info.name = props.name;
     info.free_bytes = static_cast<int64_t>(free_bytes);

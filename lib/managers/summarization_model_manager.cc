@@ -16,9 +16,12 @@ namespace {
 
 at::ScalarType TorchTypeOf(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return at::kFloat;
-    case DType::kFloat16: return at::kHalf;
-    case DType::kBFloat16: return at::kBFloat16;
+    case DType::kFloat32:
+      return at::kFloat;
+    case DType::kFloat16:
+      return at::kHalf;
+    case DType::kBFloat16:
+      return at::kBFloat16;
   }
   return at::kFloat;
 }
@@ -61,9 +64,10 @@ absl::StatusOr<std::unique_ptr<SummarizationModelManager>> SummarizationModelMan
   }
   if (options.max_batch_size < 1 || options.max_num_beams < 1 || options.max_input_tokens < 1 ||
       options.max_new_tokens < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ": max_batch_size, max_num_beams, max_input_tokens and max_new_tokens must be "
-              "at least 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name,
+                     ": max_batch_size, max_num_beams, max_input_tokens and max_new_tokens must be "
+                     "at least 1"));
   }
   Settings settings;
   if (options.settings.has_value()) {
@@ -74,8 +78,8 @@ absl::StatusOr<std::unique_ptr<SummarizationModelManager>> SummarizationModelMan
   std::shared_ptr<DeviceInventory> inventory =
       options.inventory ? options.inventory : DeviceInventory::System();
   if (settings.dtype == DType::kFloat16 && !options.dtype.has_value()) {
-    Log(LogSeverity::kWarning, absl::StrCat(name, ": ignoring the float16 dtype of the settings: ",
-                                            kFloat16Refused));
+    Log(LogSeverity::kWarning,
+        absl::StrCat(name, ": ignoring the float16 dtype of the settings: ", kFloat16Refused));
   }
   MODELPOOL_RETURN_IF_ERROR(StayOffGpusTorchCannotUse(name, *inventory, settings));
 
@@ -87,9 +91,7 @@ absl::StatusOr<std::unique_ptr<SummarizationModelManager>> SummarizationModelMan
   return manager;
 }
 
-std::string SummarizationModelManager::model_name() const {
-  return FolderName(options_.model_dir);
-}
+std::string SummarizationModelManager::model_name() const { return FolderName(options_.model_dir); }
 
 DType SummarizationModelManager::DTypeFor(const Device& device) const {
   if (options_.dtype.has_value()) return *options_.dtype;
@@ -122,11 +124,10 @@ int64_t SummarizationModelManager::EstimateInstanceBytes() const {
   // The largest transient tensors: the encoder's attention scores with their bias, its
   // feed-forward activations, and the float32 scores over the vocabulary of every beam.
   const int64_t tokens = limits.max_batch_size * limits.max_input_tokens;
-  const int64_t workspace =
-      3 * limits.max_batch_size * c.num_heads * limits.max_input_tokens * limits.max_input_tokens *
-          element +
-      2 * tokens * (c.gated ? 2 : 1) * c.d_ff * element +
-      4 * limits.max_rows() * c.vocab_size * 4;
+  const int64_t workspace = 3 * limits.max_batch_size * c.num_heads * limits.max_input_tokens *
+                                limits.max_input_tokens * element +
+                            2 * tokens * (c.gated ? 2 : 1) * c.d_ff * element +
+                            4 * limits.max_rows() * c.vocab_size * 4;
   return T5Model::AllocatedBytes(c, dtype, limits) + workspace;
 }
 

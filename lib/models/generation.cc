@@ -24,13 +24,13 @@ void BanRepeatedNgrams(at::Tensor& scores, const at::Tensor& sequences, int64_t 
   const int64_t rows = sequences.size(0);
   const int64_t length = sequences.size(1);
   const int64_t vocab = scores.size(1);
-  if (length < n) return;  // no complete n-gram yet
+  if (length < n) return;                                                // no complete n-gram yet
   const at::Tensor windows = sequences.unfold(1, n, 1);                  // [rows, W, n]
   const at::Tensor last = sequences.narrow(1, length - (n - 1), n - 1);  // [rows, n - 1]
   const at::Tensor match = windows.narrow(2, 0, n - 1).eq(last.unsqueeze(1)).all(-1);
   // Matching windows name the token they continue with; the others point at a spare column.
-  const at::Tensor banned = at::where(match, windows.select(2, n - 1),
-                                      at::scalar_tensor(vocab, sequences.options()));
+  const at::Tensor banned =
+      at::where(match, windows.select(2, n - 1), at::scalar_tensor(vocab, sequences.options()));
   at::Tensor mask = at::zeros({rows, vocab + 1}, scores.options().dtype(at::kBool));
   mask.scatter_(1, banned, true);
   scores.masked_fill_(mask.narrow(1, 0, vocab), -std::numeric_limits<double>::infinity());
@@ -113,8 +113,8 @@ std::vector<std::vector<int32_t>> Beam(StepDecoder& decoder, int64_t batch, cons
   const int64_t beams = o.num_beams;
   const int64_t max_new = o.max_new_tokens;
   const int64_t width = max_new + 1;
-  const int64_t keep = std::max<int64_t>(2, 1 + static_cast<int64_t>(o.eos_token_ids.size())) *
-                       beams;
+  const int64_t keep =
+      std::max<int64_t>(2, 1 + static_cast<int64_t>(o.eos_token_ids.size())) * beams;
   const at::TensorOptions longs = LongOn(device);
   const at::TensorOptions floats = longs.dtype(at::kFloat);
   const at::TensorOptions bools = longs.dtype(at::kBool);
@@ -184,16 +184,15 @@ std::vector<std::vector<int32_t>> Beam(StepDecoder& decoder, int64_t batch, cons
     // Can the running beams still beat the worst finished hypothesis?
     const int64_t best_length =
         o.early_stopping == EarlyStopping::kNever && o.length_penalty > 0.0 ? max_new : len;
-    const at::Tensor best_possible =
-        running_scores.narrow(1, 0, 1) / std::pow(static_cast<double>(best_length),
-                                                  o.length_penalty);
+    const at::Tensor best_possible = running_scores.narrow(1, 0, 1) /
+                                     std::pow(static_cast<double>(best_length), o.length_penalty);
     const at::Tensor worst_finished =
         at::where(is_finished, std::get<0>(finished_scores.min(1, true)),
                   at::scalar_tensor(kExcluded, floats));
     improvable = improvable.logical_and(best_possible.gt(worst_finished).any(-1, true));
     if (len % o.steps_per_done_check == 0) {
-      const bool open = improvable.any().item<bool>() &&
-                        !(stop_when_full && is_finished.all().item<bool>());
+      const bool open =
+          improvable.any().item<bool>() && !(stop_when_full && is_finished.all().item<bool>());
       if (!open) break;
     }
   }

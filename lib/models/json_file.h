@@ -33,7 +33,8 @@ class JsonFile {
   const std::string& path() const { return path_; }
 
  private:
-  JsonFile(std::string path, nlohmann::json json) : path_(std::move(path)), json_(std::move(json)) {}
+  JsonFile(std::string path, nlohmann::json json)
+      : path_(std::move(path)), json_(std::move(json)) {}
   // The value at `key`, or null if absent; `NotFound` naming the key when absent and required.
   absl::StatusOr<const nlohmann::json*> Lookup(const std::string& key, bool required) const;
   absl::Status WrongType(const std::string& key, const char* expected) const;

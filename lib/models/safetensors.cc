@@ -50,8 +50,8 @@ const DTypeInfo& InfoOf(SafetensorsDType dtype) {
 }
 
 bool IsPlainFileName(const std::string& name) {
-  return !name.empty() && name != "." && name != ".." &&
-         name.find('/') == std::string::npos && name.find('\\') == std::string::npos;
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\\') == std::string::npos;
 }
 
 }  // namespace
@@ -96,8 +96,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
     file->mapping_size_ = size;
   }
   ::close(fd);  // the mapping stays valid
-  MODELPOOL_RETURN_IF_ERROR(file->ParseHeader(
-      absl::MakeConstSpan(static_cast<const uint8_t*>(file->mapping_), size)));
+  MODELPOOL_RETURN_IF_ERROR(
+      file->ParseHeader(absl::MakeConstSpan(static_cast<const uint8_t*>(file->mapping_), size)));
   return file;
 }
 
@@ -222,7 +222,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsCheckpoint>> SafetensorsCheckpoint::Op
   auto checkpoint = std::unique_ptr<SafetensorsCheckpoint>(new SafetensorsCheckpoint());
   std::error_code ec;
   if (fs::exists(dir / "model.safetensors", ec)) {
-    MODELPOOL_ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open((dir / "model.safetensors").string()));
+    MODELPOOL_ASSIGN_OR_RETURN(auto file,
+                               SafetensorsFile::Open((dir / "model.safetensors").string()));
     checkpoint->shards_.push_back(std::move(file));
     return checkpoint;
   }

@@ -31,8 +31,8 @@ absl::StatusOr<T5Activation> ParseActivation(const JsonFile& file, const std::st
   }
   if (name == "gelu") return T5Activation::kGelu;
   if (name == "silu" || name == "swish") return T5Activation::kSilu;
-  return Invalid(file, absl::StrCat(key, " \"", name,
-                                    "\" is not supported (relu, gelu, gelu_new, silu)"));
+  return Invalid(
+      file, absl::StrCat(key, " \"", name, "\" is not supported (relu, gelu, gelu_new, silu)"));
 }
 
 // `eos_token_id` is an integer or a list of them.
@@ -68,8 +68,8 @@ absl::StatusOr<T5Config> ParseConfig(const JsonFile& file) {
   T5Config c;
   MODELPOOL_ASSIGN_OR_RETURN(const std::string model_type, file.String("model_type", "t5"));
   if (model_type != "t5" && model_type != "mt5") {
-    return Invalid(file, absl::StrCat("model_type \"", model_type,
-                                      "\" is not a T5 model (t5 or mt5)"));
+    return Invalid(file,
+                   absl::StrCat("model_type \"", model_type, "\" is not a T5 model (t5 or mt5)"));
   }
   // Absent sizes take transformers' T5Config defaults (t5-small's), as transformers does.
   MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "vocab_size", &c.vocab_size, 32128));
@@ -109,9 +109,9 @@ absl::StatusOr<T5Config> ParseConfig(const JsonFile& file) {
                                       "\" is not ACT or gated-ACT (relu, gated-gelu, ...)"));
   }
   c.gated = prefix == "gated";
-  MODELPOOL_ASSIGN_OR_RETURN(c.activation,
-                             ParseActivation(file, "feed_forward_proj",
-                                             proj == "gated-gelu" ? "gelu_new" : act));
+  MODELPOOL_ASSIGN_OR_RETURN(
+      c.activation,
+      ParseActivation(file, "feed_forward_proj", proj == "gated-gelu" ? "gelu_new" : act));
 
   MODELPOOL_RETURN_IF_ERROR(ReadTokenIds(file, &c));
   return c;
@@ -120,8 +120,7 @@ absl::StatusOr<T5Config> ParseConfig(const JsonFile& file) {
 absl::StatusOr<T5GenerationDefaults> ParseGeneration(const JsonFile& file, T5Config* config) {
   T5GenerationDefaults g;
   MODELPOOL_RETURN_IF_ERROR(ReadTokenIds(file, config));
-  auto optional_int = [&](const std::string& key,
-                          std::optional<int64_t>* out) -> absl::Status {
+  auto optional_int = [&](const std::string& key, std::optional<int64_t>* out) -> absl::Status {
     if (!file.Has(key)) return absl::OkStatus();
     MODELPOOL_ASSIGN_OR_RETURN(*out, file.Int(key));
     return absl::OkStatus();
@@ -152,9 +151,8 @@ absl::StatusOr<T5GenerationDefaults> ParseGeneration(const JsonFile& file, T5Con
 absl::Status CheckIds(const std::string& path, const T5Config& c) {
   auto in_vocab = [&](const char* key, int64_t id) -> absl::Status {
     if (id < 0 || id >= c.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": ", key, " ", id,
-                                                     " is outside the vocabulary of ",
-                                                     c.vocab_size));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": ", key, " ", id, " is outside the vocabulary of ", c.vocab_size));
     }
     return absl::OkStatus();
   };

@@ -26,10 +26,14 @@ namespace {
 // The most negative value of `dtype`: what transformers adds to masked attention scores.
 double LowestOf(at::ScalarType dtype) {
   switch (dtype) {
-    case at::kBFloat16: return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
-    case at::kHalf: return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
-    case at::kDouble: return std::numeric_limits<double>::lowest();
-    default: return std::numeric_limits<float>::lowest();
+    case at::kBFloat16:
+      return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
+    case at::kHalf:
+      return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
+    case at::kDouble:
+      return std::numeric_limits<double>::lowest();
+    default:
+      return std::numeric_limits<float>::lowest();
   }
 }
 
@@ -101,10 +105,9 @@ int64_t T5Model::AllocatedBytes(const T5Config& c, at::ScalarType dtype, const T
   params += c.num_decoder_layers * (8 * inner * d + ff + 3 * d);
   params += 2 * c.relative_attention_num_buckets * c.num_heads + 2 * d;
   const int64_t per_position = c.num_decoder_layers * 2 * c.num_heads * c.d_kv;
-  const int64_t caches =
-      per_position * (limits.max_rows() * limits.max_new_tokens +
-                      limits.max_batch_size * limits.max_input_tokens) +
-      c.num_heads * limits.max_new_tokens * limits.max_new_tokens;
+  const int64_t caches = per_position * (limits.max_rows() * limits.max_new_tokens +
+                                         limits.max_batch_size * limits.max_input_tokens) +
+                         c.num_heads * limits.max_new_tokens * limits.max_new_tokens;
   return (params + caches) * static_cast<int64_t>(c10::elementSize(dtype));
 }
 
@@ -126,8 +129,8 @@ absl::Status T5Model::LoadWeights(const SafetensorsCheckpoint& checkpoint, bool 
                           std::initializer_list<const char*> parts) -> absl::StatusOr<at::Tensor> {
     std::vector<at::Tensor> tensors;
     for (const char* part : parts) {
-      MODELPOOL_ASSIGN_OR_RETURN(at::Tensor t, read(absl::StrCat(prefix, part, ".weight"),
-                                                    {inner, d}));
+      MODELPOOL_ASSIGN_OR_RETURN(at::Tensor t,
+                                 read(absl::StrCat(prefix, part, ".weight"), {inner, d}));
       tensors.push_back(std::move(t));
     }
     return cat(tensors);
@@ -172,12 +175,10 @@ absl::Status T5Model::LoadWeights(const SafetensorsCheckpoint& checkpoint, bool 
                                             config_.num_heads};
   MODELPOOL_ASSIGN_OR_RETURN(
       encoder_bias_table_,
-      read(LayerName("encoder", 0, "0.SelfAttention.relative_attention_bias.weight"),
-           table_shape));
+      read(LayerName("encoder", 0, "0.SelfAttention.relative_attention_bias.weight"), table_shape));
   MODELPOOL_ASSIGN_OR_RETURN(
       decoder_bias_table_,
-      read(LayerName("decoder", 0, "0.SelfAttention.relative_attention_bias.weight"),
-           table_shape));
+      read(LayerName("decoder", 0, "0.SelfAttention.relative_attention_bias.weight"), table_shape));
   MODELPOOL_ASSIGN_OR_RETURN(encoder_final_norm_, read("encoder.final_layer_norm.weight", {d}));
   MODELPOOL_ASSIGN_OR_RETURN(decoder_final_norm_, read("decoder.final_layer_norm.weight", {d}));
 
@@ -185,10 +186,10 @@ absl::Status T5Model::LoadWeights(const SafetensorsCheckpoint& checkpoint, bool 
     EncoderLayer layer;
     MODELPOOL_ASSIGN_OR_RETURN(layer.attention_norm,
                                read(LayerName("encoder", i, "0.layer_norm.weight"), {d}));
-    MODELPOOL_ASSIGN_OR_RETURN(layer.qkv, read_stacked(LayerName("encoder", i, "0.SelfAttention."),
-                                                       {"q", "k", "v"}));
-    MODELPOOL_ASSIGN_OR_RETURN(layer.o,
-                               read(LayerName("encoder", i, "0.SelfAttention.o.weight"), {d, inner}));
+    MODELPOOL_ASSIGN_OR_RETURN(
+        layer.qkv, read_stacked(LayerName("encoder", i, "0.SelfAttention."), {"q", "k", "v"}));
+    MODELPOOL_ASSIGN_OR_RETURN(
+        layer.o, read(LayerName("encoder", i, "0.SelfAttention.o.weight"), {d, inner}));
     MODELPOOL_ASSIGN_OR_RETURN(layer.ff_norm,
                                read(LayerName("encoder", i, "1.layer_norm.weight"), {d}));
     MODELPOOL_ASSIGN_OR_RETURN(layer.ff, read_ff(LayerName("encoder", i, "1.DenseReluDense.")));
@@ -198,20 +199,18 @@ absl::Status T5Model::LoadWeights(const SafetensorsCheckpoint& checkpoint, bool 
     DecoderLayer layer;
     MODELPOOL_ASSIGN_OR_RETURN(layer.self_norm,
                                read(LayerName("decoder", i, "0.layer_norm.weight"), {d}));
-    MODELPOOL_ASSIGN_OR_RETURN(layer.self_qkv,
-                               read_stacked(LayerName("decoder", i, "0.SelfAttention."),
-                                            {"q", "k", "v"}));
-    MODELPOOL_ASSIGN_OR_RETURN(layer.self_o,
-                               read(LayerName("decoder", i, "0.SelfAttention.o.weight"), {d, inner}));
+    MODELPOOL_ASSIGN_OR_RETURN(
+        layer.self_qkv, read_stacked(LayerName("decoder", i, "0.SelfAttention."), {"q", "k", "v"}));
+    MODELPOOL_ASSIGN_OR_RETURN(
+        layer.self_o, read(LayerName("decoder", i, "0.SelfAttention.o.weight"), {d, inner}));
     MODELPOOL_ASSIGN_OR_RETURN(layer.cross_norm,
                                read(LayerName("decoder", i, "1.layer_norm.weight"), {d}));
-    MODELPOOL_ASSIGN_OR_RETURN(layer.cross_q,
-                               read(LayerName("decoder", i, "1.EncDecAttention.q.weight"), {inner, d}));
-    MODELPOOL_ASSIGN_OR_RETURN(layer.cross_kv,
-                               read_stacked(LayerName("decoder", i, "1.EncDecAttention."),
-                                            {"k", "v"}));
-    MODELPOOL_ASSIGN_OR_RETURN(layer.cross_o,
-                               read(LayerName("decoder", i, "1.EncDecAttention.o.weight"), {d, inner}));
+    MODELPOOL_ASSIGN_OR_RETURN(
+        layer.cross_q, read(LayerName("decoder", i, "1.EncDecAttention.q.weight"), {inner, d}));
+    MODELPOOL_ASSIGN_OR_RETURN(
+        layer.cross_kv, read_stacked(LayerName("decoder", i, "1.EncDecAttention."), {"k", "v"}));
+    MODELPOOL_ASSIGN_OR_RETURN(
+        layer.cross_o, read(LayerName("decoder", i, "1.EncDecAttention.o.weight"), {d, inner}));
     MODELPOOL_ASSIGN_OR_RETURN(layer.ff_norm,
                                read(LayerName("decoder", i, "2.layer_norm.weight"), {d}));
     MODELPOOL_ASSIGN_OR_RETURN(layer.ff, read_ff(LayerName("decoder", i, "2.DenseReluDense.")));
@@ -236,14 +235,14 @@ absl::Status T5Model::LoadWeights(const SafetensorsCheckpoint& checkpoint, bool 
 void T5Model::AllocateCaches() {
   const at::TensorOptions options = at::TensorOptions().dtype(dtype_).device(device_);
   const int64_t layers = config_.num_decoder_layers;
-  self_cache_ = at::empty({layers, 2, limits_.max_rows(), config_.num_heads,
-                           limits_.max_new_tokens, config_.d_kv},
-                          options);
+  self_cache_ = at::empty(
+      {layers, 2, limits_.max_rows(), config_.num_heads, limits_.max_new_tokens, config_.d_kv},
+      options);
   cross_cache_ = at::empty({layers, 2, limits_.max_batch_size, config_.num_heads,
                             limits_.max_input_tokens, config_.d_kv},
                            options);
-  self_bias_ = PositionBias(decoder_bias_table_, limits_.max_new_tokens,
-                            limits_.max_new_tokens, /*bidirectional=*/false)
+  self_bias_ = PositionBias(decoder_bias_table_, limits_.max_new_tokens, limits_.max_new_tokens,
+                            /*bidirectional=*/false)
                    .contiguous();
 }
 
@@ -264,7 +263,8 @@ at::Tensor T5Model::RmsNorm(const at::Tensor& x, const at::Tensor& weight) const
 #ifdef MODELPOOL_HAVE_AT_RMS_NORM
   // One fused kernel instead of six; it rounds once where transformers rounds twice, which
   // matters only below float32.
-  if (dtype_ != at::kFloat) return at::rms_norm(x, {x.size(-1)}, weight, config_.layer_norm_epsilon);
+  if (dtype_ != at::kFloat)
+    return at::rms_norm(x, {x.size(-1)}, weight, config_.layer_norm_epsilon);
 #endif
   const at::Tensor variance = x.to(at::kFloat).pow(2).mean(-1, /*keepdim=*/true);
   at::Tensor y = x * at::rsqrt(variance + config_.layer_norm_epsilon);
@@ -275,11 +275,14 @@ at::Tensor T5Model::RmsNorm(const at::Tensor& x, const at::Tensor& weight) const
 at::Tensor T5Model::Feed(const at::Tensor& x, const FeedForward& ff) const {
   auto activate = [&](const at::Tensor& h) {
     switch (config_.activation) {
-      case T5Activation::kRelu: return at::relu(h);
+      case T5Activation::kRelu:
+        return at::relu(h);
       case T5Activation::kGeluTanh:
         return dtype_ == at::kFloat ? GeluNew(h) : at::gelu(h, "tanh");
-      case T5Activation::kGelu: return at::gelu(h);
-      case T5Activation::kSilu: return at::silu(h);
+      case T5Activation::kGelu:
+        return at::gelu(h);
+      case T5Activation::kSilu:
+        return at::silu(h);
     }
     return h;
   };
@@ -327,9 +330,9 @@ void T5Model::StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor& 
     cross_cache_[i].narrow(1, 0, batch_).narrow(3, 0, input_length_).copy_(kv);
   }
   const at::TensorOptions options = at::TensorOptions().dtype(dtype_).device(device_);
-  cross_mask_ = at::where(attention_mask.logical_not().view({batch_, 1, 1, input_length_}),
-                          at::scalar_tensor(LowestOf(dtype_), options),
-                          at::scalar_tensor(0.0, options));
+  cross_mask_ =
+      at::where(attention_mask.logical_not().view({batch_, 1, 1, input_length_}),
+                at::scalar_tensor(LowestOf(dtype_), options), at::scalar_tensor(0.0, options));
 }
 
 at::Tensor T5Model::Step(const at::Tensor& tokens, int64_t position) {
@@ -349,8 +352,7 @@ at::Tensor T5Model::Step(const at::Tensor& tokens, int64_t position) {
     const at::Tensor past = cache.narrow(3, 0, keys);  // [2, rows, heads, keys, d_kv]
     const at::Tensor scores =
         at::matmul(qkv.select(1, 0).unsqueeze(2), past[0].transpose(2, 3)) + self_bias;
-    const at::Tensor attention =
-        at::matmul(at::softmax(scores, -1), past[1]).view({rows, inner});
+    const at::Tensor attention = at::matmul(at::softmax(scores, -1), past[1]).view({rows, inner});
     h = h + at::linear(attention, layer.self_o);
 
     // The beams of a text query its keys together: [batch, heads, beams, d_kv].

@@ -17,7 +17,7 @@ namespace modelpool {
 
 // The shapes an instance is sized for: its caches are allocated once, at load.
 struct T5Limits {
-  int64_t max_batch_size = 32;   // texts per batch
+  int64_t max_batch_size = 32;  // texts per batch
   int64_t max_num_beams = 4;
   int64_t max_input_tokens = 512;
   int64_t max_new_tokens = 256;
@@ -94,8 +94,7 @@ class T5Model : public StepDecoder {
     FeedForward ff;
   };
 
-  T5Model(const T5Config& config, c10::Device device, at::ScalarType dtype,
-          const T5Limits& limits);
+  T5Model(const T5Config& config, c10::Device device, at::ScalarType dtype, const T5Limits& limits);
   // Reads every weight, or with `check_only` only checks them (leaving them undefined).
   absl::Status LoadWeights(const SafetensorsCheckpoint& checkpoint, bool check_only);
   void AllocateCaches();
@@ -121,9 +120,9 @@ class T5Model : public StepDecoder {
   std::vector<DecoderLayer> decoder_;
 
   // Note [T5 decoder caches]
-  at::Tensor self_bias_;   // [1, heads, max_new_tokens, max_new_tokens], causal
-  at::Tensor self_cache_;  // [layers, 2 (k, v), max_rows, heads, max_new_tokens, d_kv]
-  at::Tensor cross_cache_; // [layers, 2 (k, v), max_batch, heads, max_input_tokens, d_kv]
+  at::Tensor self_bias_;    // [1, heads, max_new_tokens, max_new_tokens], causal
+  at::Tensor self_cache_;   // [layers, 2 (k, v), max_rows, heads, max_new_tokens, d_kv]
+  at::Tensor cross_cache_;  // [layers, 2 (k, v), max_batch, heads, max_input_tokens, d_kv]
 
   // The batch being decoded.
   int64_t batch_ = 0;

@@ -59,7 +59,8 @@ absl::StatusOr<std::unique_ptr<T5SummarizationModel>> T5SummarizationModel::Load
     const T5Limits& limits) {
   if (limits.max_batch_size < 1 || limits.max_num_beams < 1 || limits.max_input_tokens < 1 ||
       limits.max_new_tokens < 1) {
-    return absl::InvalidArgumentError("T5 limits (batch, beams, input and new tokens) must be >= 1");
+    return absl::InvalidArgumentError(
+        "T5 limits (batch, beams, input and new tokens) must be >= 1");
   }
   std::optional<c10::Stream> stream;
 #ifdef MODELPOOL_TORCH_CUDA
@@ -93,11 +94,11 @@ absl::StatusOr<SearchOptions> T5SummarizationModel::Resolve(const GenerationOpti
   s.pad_token_id = config.pad_token_id;
   s.decoder_start_token_id = config.decoder_start_token_id;
   // max_length and min_length count the decoder start token.
-  s.max_new_tokens = o.max_new_tokens ? *o.max_new_tokens
+  s.max_new_tokens = o.max_new_tokens   ? *o.max_new_tokens
                      : g.max_new_tokens ? *g.max_new_tokens
                      : g.max_length     ? *g.max_length - 1
                                         : kDefaultMaxNewTokens;
-  s.min_new_tokens = o.min_new_tokens ? *o.min_new_tokens
+  s.min_new_tokens = o.min_new_tokens   ? *o.min_new_tokens
                      : g.min_new_tokens ? *g.min_new_tokens
                      : g.min_length     ? std::max<int64_t>(0, *g.min_length - 1)
                                         : 0;
@@ -140,11 +141,12 @@ absl::Status T5SummarizationModel::CheckRows(absl::Span<const std::vector<int32_
   const int64_t vocab = folder_->files.config.vocab_size;
   const int64_t max_length = model_->limits().max_input_tokens;
   for (size_t i = 0; i < rows.size(); ++i) {
-    if (rows[i].empty()) return absl::InvalidArgumentError(absl::StrCat("input row ", i, " is empty"));
+    if (rows[i].empty())
+      return absl::InvalidArgumentError(absl::StrCat("input row ", i, " is empty"));
     if (static_cast<int64_t>(rows[i].size()) > max_length) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("input row ", i, " has ", rows[i].size(), " ids; this instance takes up to ",
-                       max_length, " (the manager's max_input_tokens)"));
+      return absl::InvalidArgumentError(absl::StrCat("input row ", i, " has ", rows[i].size(),
+                                                     " ids; this instance takes up to ", max_length,
+                                                     " (the manager's max_input_tokens)"));
     }
     for (int32_t id : rows[i]) {
       if (id < 0 || id >= vocab) {
@@ -182,8 +184,8 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> T5SummarizationModel::Generate
   MODELPOOL_RETURN_IF_ERROR(CheckRows(input_ids));
   const T5Limits& limits = model_->limits();
   // Beams multiply the rows, and the caches hold max_rows() of them.
-  const size_t per_batch = static_cast<size_t>(
-      std::min(limits.max_batch_size, limits.max_rows() / search.num_beams));
+  const size_t per_batch =
+      static_cast<size_t>(std::min(limits.max_batch_size, limits.max_rows() / search.num_beams));
   std::vector<std::vector<int32_t>> out;
   out.reserve(input_ids.size());
   for (size_t begin = 0; begin < input_ids.size(); begin += per_batch) {
@@ -194,8 +196,7 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> T5SummarizationModel::Generate
         OnStream(stream_, "generating", [&]() -> absl::StatusOr<std::vector<std::vector<int32_t>>> {
           const auto [ids, mask] = Pad(rows);
           model_->StartDecoding(model_->Encode(ids, mask), mask, search.num_beams);
-          return GenerateIds(*model_, static_cast<int64_t>(rows.size()), search,
-                             model_->device());
+          return GenerateIds(*model_, static_cast<int64_t>(rows.size()), search, model_->device());
         }));
     for (std::vector<int32_t>& row : generated) out.push_back(std::move(row));
   }
@@ -211,13 +212,13 @@ absl::StatusOr<std::vector<std::string>> T5SummarizationModel::Summarize(
   }
   const int64_t limit = model_->limits().max_input_tokens;
   if (options.max_input_tokens < 0 || options.max_input_tokens > limit) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_input_tokens is ", options.max_input_tokens,
-                     "; this instance takes up to ", limit, " (0 means that limit)"));
+    return absl::InvalidArgumentError(absl::StrCat("max_input_tokens is ", options.max_input_tokens,
+                                                   "; this instance takes up to ", limit,
+                                                   " (0 means that limit)"));
   }
   EncodeOptions encode;
-  encode.max_length = options.max_input_tokens > 0 ? options.max_input_tokens
-                                                   : static_cast<int>(limit);
+  encode.max_length =
+      options.max_input_tokens > 0 ? options.max_input_tokens : static_cast<int>(limit);
   std::vector<std::vector<int32_t>> rows;
   rows.reserve(texts.size());
   for (const std::string& text : texts) {
@@ -263,9 +264,9 @@ absl::StatusOr<std::pair<at::Tensor, at::Tensor>> T5SummarizationModel::FirstSte
                     const auto [input, mask] = Pad(rows);
                     const at::Tensor hidden = model_->Encode(input, mask);
                     model_->StartDecoding(hidden, mask, 1);
-                    const at::Tensor start = at::full(
-                        {1}, folder_->files.config.decoder_start_token_id,
-                        at::TensorOptions().dtype(at::kLong).device(model_->device()));
+                    const at::Tensor start =
+                        at::full({1}, folder_->files.config.decoder_start_token_id,
+                                 at::TensorOptions().dtype(at::kLong).device(model_->device()));
                     const at::Tensor logits = model_->Step(start, 0);
                     return std::make_pair(hidden.to(at::kCPU, at::kFloat), logits.to(at::kCPU));
                   });

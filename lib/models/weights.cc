@@ -13,10 +13,14 @@ namespace {
 
 absl::StatusOr<at::ScalarType> TorchTypeOf(SafetensorsDType dtype, absl::string_view name) {
   switch (dtype) {
-    case SafetensorsDType::kF32: return at::kFloat;
-    case SafetensorsDType::kF16: return at::kHalf;
-    case SafetensorsDType::kBF16: return at::kBFloat16;
-    case SafetensorsDType::kF64: return at::kDouble;
+    case SafetensorsDType::kF32:
+      return at::kFloat;
+    case SafetensorsDType::kF16:
+      return at::kHalf;
+    case SafetensorsDType::kBF16:
+      return at::kBFloat16;
+    case SafetensorsDType::kF64:
+      return at::kDouble;
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("tensor ", name, " is ", SafetensorsDTypeName(dtype),

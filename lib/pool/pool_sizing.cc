@@ -51,9 +51,9 @@ absl::StatusOr<std::vector<Device>> SelectDevices(const Settings& settings,
     if (!settings.devices.front().is_cuda()) return on_cpu("devices lists the cpu");
     for (const Device& d : settings.devices) {
       if (d.index >= gpus) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            d.ToString(), " is listed in devices, but this host has ", gpus, " usable GPU",
-            gpus == 1 ? "" : "s"));
+        return absl::InvalidArgumentError(absl::StrCat(d.ToString(),
+                                                       " is listed in devices, but this host has ",
+                                                       gpus, " usable GPU", gpus == 1 ? "" : "s"));
       }
     }
     return settings.devices;
@@ -96,8 +96,8 @@ absl::StatusOr<PoolPlan> PlanPool(absl::string_view model_name, const Settings& 
     const int64_t usable = gpu.free_bytes - settings.vram_safety_margin_bytes;
     const int64_t fits = usable > 0 ? usable / instance_bytes : 0;
     room[i] = static_cast<int>(std::min<int64_t>(fits, 1 << 20)) + (placed.empty() ? 0 : placed[i]);
-    readings.push_back(absl::StrCat(devices[i].ToString(), " has ", FormatBytes(gpu.free_bytes),
-                                    " free"));
+    readings.push_back(
+        absl::StrCat(devices[i].ToString(), " has ", FormatBytes(gpu.free_bytes), " free"));
   }
   // Deal instances out one device at a time, so the cap spreads them evenly.
   std::vector<int> quota(devices.size(), 0);
@@ -113,10 +113,10 @@ absl::StatusOr<PoolPlan> PlanPool(absl::string_view model_name, const Settings& 
     }
   }
   if (assigned == 0) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        model_name, " needs ", FormatBytes(instance_bytes), " per instance plus a ",
-        FormatBytes(settings.vram_safety_margin_bytes), " safety margin, but ",
-        absl::StrJoin(readings, ", ")));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(model_name, " needs ", FormatBytes(instance_bytes), " per instance plus a ",
+                     FormatBytes(settings.vram_safety_margin_bytes), " safety margin, but ",
+                     absl::StrJoin(readings, ", ")));
   }
   for (size_t i = 0; i < devices.size(); ++i) {
     if (quota[i] > 0) plan.quotas.push_back({devices[i], quota[i]});

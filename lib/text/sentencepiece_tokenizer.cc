@@ -402,7 +402,8 @@ void SentencePieceTokenizer::Impl::Viterbi(const std::string& normalized,
     bool has_single_char_piece = false;
     // The walk needs no bound: the string ends with a NUL, which no piece holds.
     int32_t node = PieceTrie::kRoot;
-    for (int64_t key_pos = starts_at; trie.Walk(&node, static_cast<unsigned char>(text[key_pos]));) {
+    for (int64_t key_pos = starts_at;
+         trie.Walk(&node, static_cast<unsigned char>(text[key_pos]));) {
       ++key_pos;
       const PieceTrie::Slot& piece = trie.slot(node);
       const BestPath& kept = best[key_pos];
@@ -517,8 +518,7 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
   for (PieceTrie::Key& key : keys) {
     // sentencepiece's bonus that makes a user-defined symbol win, in its arithmetic.
     if (model.pieces[key.id].type == SentencePieceModel::kUserDefined) {
-      key.score = static_cast<float>(
-          static_cast<double>(key.bytes.size() * impl->max_score) - 0.1);
+      key.score = static_cast<float>(static_cast<double>(key.bytes.size() * impl->max_score) - 0.1);
     }
   }
   if (!impl->trie.Build(std::move(keys))) return Invalid(name, "too many pieces");

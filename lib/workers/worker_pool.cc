@@ -19,13 +19,11 @@ namespace {
 constexpr int64_t kRequestsPerWorker = 8;
 
 // Indices of `texts` cut into groups of similar length (longest first), about `size` each.
-std::vector<std::vector<int64_t>> GroupByLength(absl::Span<const std::string> texts,
-                                                int64_t size) {
+std::vector<std::vector<int64_t>> GroupByLength(absl::Span<const std::string> texts, int64_t size) {
   std::vector<int64_t> order(texts.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return texts[a].size() > texts[b].size();
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return texts[a].size() > texts[b].size(); });
   std::vector<std::vector<int64_t>> groups;
   for (size_t begin = 0; begin < order.size(); begin += static_cast<size_t>(size)) {
     const size_t end = std::min(order.size(), begin + static_cast<size_t>(size));
@@ -135,9 +133,10 @@ absl::StatusOr<Embeddings> WorkerPool::Embed(const std::string& model_id,
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> WorkerPool::Summarize(
-    const std::string& model_id, absl::Span<const std::string> texts,
-    const GenerationOptions& generation, const CorpusOptions& options) {
+absl::StatusOr<std::vector<std::string>> WorkerPool::Summarize(const std::string& model_id,
+                                                               absl::Span<const std::string> texts,
+                                                               const GenerationOptions& generation,
+                                                               const CorpusOptions& options) {
   const int workers = settings().worker_pool ? static_cast<int>(Status().workers.size()) : 1;
   const std::vector<std::vector<int64_t>> groups =
       GroupByLength(texts, RequestSize(options, static_cast<int64_t>(texts.size()), workers));

@@ -25,15 +25,15 @@ TEST_CASE("Settings::FromEnv keeps the defaults when nothing is set") {
 }
 
 TEST_CASE("Settings::FromEnv reads every variable") {
-  absl::StatusOr<Settings> s = Settings::FromEnv(
-      {}, Env({{"MODELPOOL_MAX_INSTANCES", "7"},
-               {"MODELPOOL_FORCE_GPU", "yes"},
-               {"MODELPOOL_DEVICES", "cuda:0,cuda:1"},
-               {"MODELPOOL_DTYPE", "bf16"},
-               {"MODELPOOL_VRAM_SAFETY_MARGIN_MB", "512"},
-               {"MODELPOOL_WORKERS_PER_DEVICE", "2"},
-               {"MODELPOOL_LOAD_BALANCING", "round_robin"},
-               {"MODELPOOL_WORKER_POOL", "off"}}));
+  absl::StatusOr<Settings> s =
+      Settings::FromEnv({}, Env({{"MODELPOOL_MAX_INSTANCES", "7"},
+                                 {"MODELPOOL_FORCE_GPU", "yes"},
+                                 {"MODELPOOL_DEVICES", "cuda:0,cuda:1"},
+                                 {"MODELPOOL_DTYPE", "bf16"},
+                                 {"MODELPOOL_VRAM_SAFETY_MARGIN_MB", "512"},
+                                 {"MODELPOOL_WORKERS_PER_DEVICE", "2"},
+                                 {"MODELPOOL_LOAD_BALANCING", "round_robin"},
+                                 {"MODELPOOL_WORKER_POOL", "off"}}));
   REQUIRE(s.ok());
   CHECK(s->max_instances == 7);
   CHECK(s->force_gpu);
@@ -47,11 +47,16 @@ TEST_CASE("Settings::FromEnv reads every variable") {
 
 TEST_CASE("Settings::FromEnv names the variable of a bad value") {
   const std::map<std::string, std::string> bad[] = {
-      {{"MODELPOOL_MAX_INSTANCES", "many"}},     {{"MODELPOOL_MAX_INSTANCES", "0"}},
-      {{"MODELPOOL_MAX_INSTANCES", "-2"}},       {{"MODELPOOL_FORCE_CPU", "maybe"}},
-      {{"MODELPOOL_FORCE_GPU", "2"}},            {{"MODELPOOL_DEVICES", "cuda:a"}},
-      {{"MODELPOOL_DTYPE", "int4"}},             {{"MODELPOOL_VRAM_SAFETY_MARGIN_MB", "1e3"}},
-      {{"MODELPOOL_WORKERS_PER_DEVICE", "0"}},   {{"MODELPOOL_LOAD_BALANCING", "random"}},
+      {{"MODELPOOL_MAX_INSTANCES", "many"}},
+      {{"MODELPOOL_MAX_INSTANCES", "0"}},
+      {{"MODELPOOL_MAX_INSTANCES", "-2"}},
+      {{"MODELPOOL_FORCE_CPU", "maybe"}},
+      {{"MODELPOOL_FORCE_GPU", "2"}},
+      {{"MODELPOOL_DEVICES", "cuda:a"}},
+      {{"MODELPOOL_DTYPE", "int4"}},
+      {{"MODELPOOL_VRAM_SAFETY_MARGIN_MB", "1e3"}},
+      {{"MODELPOOL_WORKERS_PER_DEVICE", "0"}},
+      {{"MODELPOOL_LOAD_BALANCING", "random"}},
       {{"MODELPOOL_WORKER_POOL", "sometimes"}},
   };
   for (const auto& vars : bad) {
@@ -65,8 +70,8 @@ TEST_CASE("Settings::FromEnv names the variable of a bad value") {
 }
 
 TEST_CASE("Settings::FromEnv rejects force_cpu together with force_gpu") {
-  absl::StatusOr<Settings> s = Settings::FromEnv(
-      {}, Env({{"MODELPOOL_FORCE_CPU", "1"}, {"MODELPOOL_FORCE_GPU", "1"}}));
+  absl::StatusOr<Settings> s =
+      Settings::FromEnv({}, Env({{"MODELPOOL_FORCE_CPU", "1"}, {"MODELPOOL_FORCE_GPU", "1"}}));
   REQUIRE_FALSE(s.ok());
   CHECK(s.status().code() == absl::StatusCode::kInvalidArgument);
 }

@@ -58,10 +58,8 @@ SearchOptions Options(int64_t max_new_tokens) {
 
 // Greedy: 2, 3, end. Token 4 repeats itself, or ends.
 const Probabilities kGreedyTable = {
-    {0, {1e-9, 0.006, 0.66, 0.24, 0.09}},
-    {2, {1e-9, 0.012, 0.09, 0.65, 0.24}},
-    {3, {1e-9, 0.65, 0.24, 0.03, 0.09}},
-    {4, {1e-9, 0.35, 0.21, 0.08, 0.58}},
+    {0, {1e-9, 0.006, 0.66, 0.24, 0.09}}, {2, {1e-9, 0.012, 0.09, 0.65, 0.24}},
+    {3, {1e-9, 0.65, 0.24, 0.03, 0.09}},  {4, {1e-9, 0.35, 0.21, 0.08, 0.58}},
     {1, {0.2, 0.2, 0.2, 0.2, 0.2}},  // what finished texts are fed
 };
 
@@ -74,8 +72,8 @@ TEST_CASE("Greedy search takes the most likely token until the end-of-sequence t
 
 TEST_CASE("Greedy search stops a finished text while the others go on to the maximum") {
   // Row 0 starts with 3 (then ends), row 1 with 4 (which repeats).
-  MarkovDecoder decoder(kGreedyTable, {{0, {1e-9, 0.01, 0.01, 0.97, 0.01}},
-                                       {1, {1e-9, 0.01, 0.01, 0.01, 0.97}}});
+  MarkovDecoder decoder(kGreedyTable,
+                        {{0, {1e-9, 0.01, 0.01, 0.97, 0.01}}, {1, {1e-9, 0.01, 0.01, 0.01, 0.97}}});
   const auto ids = GenerateIds(decoder, 2, Options(5), c10::kCPU);
   CHECK(ids == std::vector<Ids>{{3, 1}, {4, 4, 4, 4, 4}});
 }
@@ -108,10 +106,8 @@ TEST_CASE("max_new_tokens cuts a text that does not end") {
 // With length_penalty 1 the shorter "3 end" (-0.511) beats "2 3 end" (-0.667); with 2, the
 // longer one (-2.002 / 9 = -0.222 against -1.021 / 4 = -0.255) wins.
 const Probabilities kBeamTable = {
-    {0, {1e-9, 0.06, 0.5, 0.4, 0.04}},
-    {2, {1e-9, 0.1, 0.35, 0.3, 0.25}},
-    {3, {1e-9, 0.9, 0.05, 0.03, 0.02}},
-    {4, {1e-9, 0.5, 0.2, 0.2, 0.1}},
+    {0, {1e-9, 0.06, 0.5, 0.4, 0.04}},  {2, {1e-9, 0.1, 0.35, 0.3, 0.25}},
+    {3, {1e-9, 0.9, 0.05, 0.03, 0.02}}, {4, {1e-9, 0.5, 0.2, 0.2, 0.1}},
     {1, {0.2, 0.2, 0.2, 0.2, 0.2}},
 };
 
@@ -119,8 +115,8 @@ TEST_CASE("Beam search finds a likelier text than greedy search") {
   MarkovDecoder greedy_decoder(kBeamTable);
   CHECK(GenerateIds(greedy_decoder, 1, Options(4), c10::kCPU) == std::vector<Ids>{{2, 2, 2, 2}});
 
-  for (EarlyStopping stop : {EarlyStopping::kHeuristic, EarlyStopping::kWhenBeamsDone,
-                             EarlyStopping::kNever}) {
+  for (EarlyStopping stop :
+       {EarlyStopping::kHeuristic, EarlyStopping::kWhenBeamsDone, EarlyStopping::kNever}) {
     MarkovDecoder decoder(kBeamTable);
     SearchOptions o = Options(6);
     o.num_beams = 2;

@@ -30,11 +30,10 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> Parse(const std::vector<uint8_t
 
 std::string MessageOf(const absl::Status& status) { return std::string(status.message()); }
 
-const char* kValidHeader =
-    R"({"__metadata__":{"format":"pt"},)"
-    R"("a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
-    R"("b":{"dtype":"BF16","shape":[4],"data_offsets":[24,32]},)"
-    R"("empty":{"dtype":"F16","shape":[0,5],"data_offsets":[32,32]}})";
+const char* kValidHeader = R"({"__metadata__":{"format":"pt"},)"
+                           R"("a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},)"
+                           R"("b":{"dtype":"BF16","shape":[4],"data_offsets":[24,32]},)"
+                           R"("empty":{"dtype":"F16","shape":[0,5],"data_offsets":[32,32]}})";
 
 TEST_CASE("A valid file lists its tensors, metadata and data") {
   const std::vector<uint8_t> bytes = FileBytes(kValidHeader, 32);
@@ -66,20 +65,17 @@ TEST_CASE("Malformed headers are InvalidArgument naming the file and the tensor"
       {"not an object", "[1,2]", 0, "not a JSON object"},
       {"unknown dtype", R"({"a":{"dtype":"F12","shape":[1],"data_offsets":[0,4]}})", 4,
        "tensor 'a': unknown dtype 'F12'"},
-      {"negative dim", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4,
-       "negative"},
+      {"negative dim", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4, "negative"},
       {"size mismatch", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4,
        "need 8 bytes but data_offsets span 4"},
-      {"past the end", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 4,
-       "truncated"},
+      {"past the end", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 4, "truncated"},
       {"reversed", R"({"a":{"dtype":"U8","shape":[0],"data_offsets":[4,0]}})", 4, "end before"},
       {"overflow", R"({"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})",
        8, "too large"},
       {"overlap",
        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
        12, "overlap"},
-      {"bad offsets", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", 4,
-       "data_offsets"},
+      {"bad offsets", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", 4, "data_offsets"},
       {"bad metadata", R"({"__metadata__":{"k":1}})", 0, "__metadata__"},
   };
   for (const Case& c : cases) {
@@ -87,8 +83,8 @@ TEST_CASE("Malformed headers are InvalidArgument naming the file and the tensor"
     auto file = Parse(FileBytes(c.header, c.data));
     REQUIRE_FALSE(file.ok());
     CHECK(file.status().code() == absl::StatusCode::kInvalidArgument);
-    CHECK_THAT(MessageOf(file.status()), Catch::Contains("test.safetensors") &&
-                                             Catch::Contains(c.expect));
+    CHECK_THAT(MessageOf(file.status()),
+               Catch::Contains("test.safetensors") && Catch::Contains(c.expect));
   }
 }
 
@@ -109,7 +105,8 @@ class Folder {
   ~Folder() { testing::RemoveTree(path_); }
   void Write(const std::string& name, const std::vector<uint8_t>& bytes) const {
     std::ofstream(path_ / name, std::ios::binary)
-        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
   }
   void Write(const std::string& name, const std::string& text) const {
     std::ofstream(path_ / name) << text;

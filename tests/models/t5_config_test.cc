@@ -55,8 +55,8 @@ TEST_CASE("t5-small's config parses as a relu T5 with tied embeddings") {
 }
 
 TEST_CASE("gated-gelu is the tanh approximation with two input projections, as flan-t5 has") {
-  auto files = ReadT5Files(Folder(
-      "gated", Config(R"(, "feed_forward_proj": "gated-gelu", "tie_word_embeddings": false,
+  auto files = ReadT5Files(
+      Folder("gated", Config(R"(, "feed_forward_proj": "gated-gelu", "tie_word_embeddings": false,
                          "num_decoder_layers": 3)")));
   REQUIRE(files.ok());
   CHECK(files->config.gated);
@@ -67,17 +67,17 @@ TEST_CASE("gated-gelu is the tanh approximation with two input projections, as f
 }
 
 TEST_CASE("scale_decoder_outputs, as transformers 5 writes it, overrides the tied default") {
-  auto files = ReadT5Files(Folder(
-      "v5", Config(R"(, "tie_word_embeddings": true, "scale_decoder_outputs": false)")));
+  auto files = ReadT5Files(
+      Folder("v5", Config(R"(, "tie_word_embeddings": true, "scale_decoder_outputs": false)")));
   REQUIRE(files.ok());
   CHECK(files->config.tie_word_embeddings);
   CHECK_FALSE(files->config.scale_decoder_outputs);
 }
 
 TEST_CASE("generation_config.json sets generation defaults and overrides token ids") {
-  auto files = ReadT5Files(Folder(
-      "generation", Config(R"(, "eos_token_id": 1)"),
-      R"({"decoder_start_token_id": 3, "eos_token_id": [1, 7], "pad_token_id": 2,
+  auto files =
+      ReadT5Files(Folder("generation", Config(R"(, "eos_token_id": 1)"),
+                         R"({"decoder_start_token_id": 3, "eos_token_id": [1, 7], "pad_token_id": 2,
           "num_beams": 4, "max_length": 200, "min_new_tokens": 5, "length_penalty": 2.0,
           "early_stopping": "never", "no_repeat_ngram_size": 3})"));
   REQUIRE(files.ok());

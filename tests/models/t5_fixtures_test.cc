@@ -52,9 +52,9 @@ GenerationOptions OptionsOf(const Json& kwargs) {
   }
   if (kwargs.contains("early_stopping")) {
     const Json& e = kwargs["early_stopping"];
-    o.early_stopping = e.is_string()       ? EarlyStopping::kNever
-                       : e.get<bool>()     ? EarlyStopping::kWhenBeamsDone
-                                           : EarlyStopping::kHeuristic;
+    o.early_stopping = e.is_string()   ? EarlyStopping::kNever
+                       : e.get<bool>() ? EarlyStopping::kWhenBeamsDone
+                                       : EarlyStopping::kHeuristic;
   }
   return o;
 }

@@ -111,8 +111,9 @@ TEST_CASE("Missing or misshapen weights are errors naming the tensor") {
   folder = T5Folder::Open(WriteTinyT5("t5_misshapen", misshapen));
   REQUIRE_FALSE(folder.ok());
   CHECK(folder.status().code() == absl::StatusCode::kInvalidArgument);
-  CHECK_THAT(std::string(folder.status().message()),
-             Catch::Contains("encoder.block.0.layer.1.DenseReluDense.wo.weight has shape [16, 25]"));
+  CHECK_THAT(
+      std::string(folder.status().message()),
+      Catch::Contains("encoder.block.0.layer.1.DenseReluDense.wo.weight has shape [16, 25]"));
 
   TinyT5 untied;
   untied.tied = false;

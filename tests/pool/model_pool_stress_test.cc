@@ -112,7 +112,8 @@ TEST_CASE("Shrinking and growing under load never leases an instance twice") {
   std::vector<ThreadReport> reports(kThreads);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] { reports[t] = Hammer(**pool, in_use, 1 << 20, kCycles, 100 + t); });
+    threads.emplace_back(
+        [&, t] { reports[t] = Hammer(**pool, in_use, 1 << 20, kCycles, 100 + t); });
   }
   std::thread resizer([&] {
     for (int i = 0; !stop.load(); ++i) {

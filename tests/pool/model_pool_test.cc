@@ -29,7 +29,8 @@ struct Fixture {
 
   std::unique_ptr<ModelPool<Counted>> MakePool(int max_instances) {
     auto pool = ModelPool<Counted>::Create(
-        {.max_instances = max_instances, .factory = [this]() -> absl::StatusOr<std::unique_ptr<Counted>> {
+        {.max_instances = max_instances,
+         .factory = [this]() -> absl::StatusOr<std::unique_ptr<Counted>> {
            return std::make_unique<Counted>(made++, &live);
          }});
     REQUIRE(pool.ok());
@@ -40,9 +41,14 @@ struct Fixture {
 TEST_CASE("Create rejects a missing factory and a negative size") {
   CHECK(ModelPool<Counted>::Create({.max_instances = 1}).status().code() ==
         absl::StatusCode::kInvalidArgument);
-  CHECK(ModelPool<Counted>::Create({.max_instances = -1, .factory = [] {
-          return absl::StatusOr<std::unique_ptr<Counted>>(absl::UnknownError("unused"));
-        }}).status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(ModelPool<Counted>::Create({.max_instances = -1,
+                                    .factory =
+                                        [] {
+                                          return absl::StatusOr<std::unique_ptr<Counted>>(
+                                              absl::UnknownError("unused"));
+                                        }})
+            .status()
+            .code() == absl::StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("Acquire creates instances on demand up to max_instances") {
@@ -205,9 +211,11 @@ TEST_CASE("A failed creation passes the slot on to the next waiter") {
          return std::make_unique<Counted>(1, &live);
        }});
   REQUIRE(pool.ok());
-  auto first = std::async(std::launch::async, [&] { return (*pool)->Acquire(absl::Seconds(10)).status(); });
+  auto first =
+      std::async(std::launch::async, [&] { return (*pool)->Acquire(absl::Seconds(10)).status(); });
   REQUIRE(Eventually([&] { return calls.load() == 1; }));
-  auto second = std::async(std::launch::async, [&] { return (*pool)->Acquire(absl::Seconds(10)).ok(); });
+  auto second =
+      std::async(std::launch::async, [&] { return (*pool)->Acquire(absl::Seconds(10)).ok(); });
   REQUIRE(Eventually([&] { return (*pool)->Stats().waiting == 1; }));
   release_factory.set_value();
   CHECK(first.get().code() == absl::StatusCode::kUnavailable);
@@ -278,9 +286,8 @@ TEST_CASE("A waiter that has waited the hand-off bound gets the next released in
   });
   REQUIRE(Eventually([&] { return pool->Stats().waiting == 1; }));
   const absl::Time queued = absl::Now();
-  REQUIRE(Eventually([&] {
-    return absl::Now() - queued > pool_internal::PoolState<Counted>::kHandOffAfter;
-  }));
+  REQUIRE(Eventually(
+      [&] { return absl::Now() - queued > pool_internal::PoolState<Counted>::kHandOffAfter; }));
   held->Release();
   // Handed straight to the waiter, even if it has not woken yet: the newcomer finds none free.
   CHECK(pool->TryAcquire().status().code() == absl::StatusCode::kDeadlineExceeded);
@@ -333,7 +340,8 @@ TEST_CASE("Growing lets a waiter create an instance at once") {
   auto pool = f.MakePool(1);
   auto held = pool->Acquire(absl::Seconds(1));
   REQUIRE(held.ok());
-  auto waiter = std::async(std::launch::async, [&] { return pool->Acquire(absl::Seconds(30)).ok(); });
+  auto waiter =
+      std::async(std::launch::async, [&] { return pool->Acquire(absl::Seconds(30)).ok(); });
   REQUIRE(Eventually([&] { return pool->Stats().waiting == 1; }));
   pool->Resize(2);
   CHECK(waiter.get());
@@ -377,16 +385,17 @@ TEST_CASE("No instance is created or destroyed while the pool's lock is held") {
     auto probe = std::async(std::launch::async, [&] { return raw->Stats().total; });
     if (probe.wait_for(std::chrono::seconds(5)) == std::future_status::ready) ++lock_free_checks;
   };
-  auto pool = ModelPool<Counted>::Create(
-      {.max_instances = 1,
-       .factory = [&]() -> absl::StatusOr<std::unique_ptr<Counted>> {
-         lock_is_free();
-         return std::make_unique<Counted>(0, &live);
-       },
-       .destroyer = [&](std::unique_ptr<Counted> c) {
-         lock_is_free();
-         c.reset();
-       }});
+  auto pool =
+      ModelPool<Counted>::Create({.max_instances = 1,
+                                  .factory = [&]() -> absl::StatusOr<std::unique_ptr<Counted>> {
+                                    lock_is_free();
+                                    return std::make_unique<Counted>(0, &live);
+                                  },
+                                  .destroyer =
+                                      [&](std::unique_ptr<Counted> c) {
+                                        lock_is_free();
+                                        c.reset();
+                                      }});
   REQUIRE(pool.ok());
   raw = pool->get();
   { auto lease = raw->Acquire(absl::Seconds(1), /*destroy_after_use=*/true); }

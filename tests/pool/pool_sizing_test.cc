@@ -86,8 +86,8 @@ TEST_CASE("PlanPool counts instances a GPU already holds") {
 TEST_CASE("PlanPool with room for no instance is ResourceExhausted with the figures") {
   FakeDeviceInventory inventory;
   inventory.AddGpu("A", 16 * kGiB, 3 * kGiB);
-  auto plan = PlanPool("bert-large", GpuSettings(4, 2 * kGiB), inventory, {Device::Cuda(0)},
-                       2 * kGiB);
+  auto plan =
+      PlanPool("bert-large", GpuSettings(4, 2 * kGiB), inventory, {Device::Cuda(0)}, 2 * kGiB);
   REQUIRE_FALSE(plan.ok());
   CHECK(plan.status().code() == absl::StatusCode::kResourceExhausted);
   const std::string message(plan.status().message());

@@ -29,8 +29,8 @@ struct TinyT5 {
   int64_t d_ff = 24;
   int64_t num_layers = 2;
   uint64_t seed = 7;
-  std::set<std::string> drop;                  // tensors left out of the file
-  std::map<std::string, std::string> rename;   // tensors stored under another name
+  std::set<std::string> drop;                           // tensors left out of the file
+  std::map<std::string, std::string> rename;            // tensors stored under another name
   std::map<std::string, std::vector<int64_t>> reshape;  // tensors stored with another shape
 };
 
@@ -38,14 +38,21 @@ struct TinyT5 {
 // folder named `name` under the temporary directory; returns the folder.
 inline std::string WriteTinyT5(const std::string& name, const TinyT5& t) {
   const std::filesystem::path dir = TempDir(name);
-  nlohmann::json config = {
-      {"model_type", "t5"}, {"vocab_size", t.vocab_size}, {"d_model", t.d_model},
-      {"d_kv", t.d_kv}, {"d_ff", t.d_ff}, {"num_heads", t.num_heads},
-      {"num_layers", t.num_layers}, {"num_decoder_layers", t.num_layers},
-      {"relative_attention_num_buckets", 8}, {"relative_attention_max_distance", 20},
-      {"feed_forward_proj", t.gated ? "gated-gelu" : "relu"},
-      {"tie_word_embeddings", t.tied}, {"decoder_start_token_id", 0}, {"pad_token_id", 0},
-      {"eos_token_id", 1}};
+  nlohmann::json config = {{"model_type", "t5"},
+                           {"vocab_size", t.vocab_size},
+                           {"d_model", t.d_model},
+                           {"d_kv", t.d_kv},
+                           {"d_ff", t.d_ff},
+                           {"num_heads", t.num_heads},
+                           {"num_layers", t.num_layers},
+                           {"num_decoder_layers", t.num_layers},
+                           {"relative_attention_num_buckets", 8},
+                           {"relative_attention_max_distance", 20},
+                           {"feed_forward_proj", t.gated ? "gated-gelu" : "relu"},
+                           {"tie_word_embeddings", t.tied},
+                           {"decoder_start_token_id", 0},
+                           {"pad_token_id", 0},
+                           {"eos_token_id", 1}};
   std::ofstream(dir / "config.json") << config.dump(2);
   std::ofstream(dir / "generation_config.json")
       << R"({"decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0})";
@@ -86,8 +93,10 @@ inline std::string WriteTinyT5(const std::string& name, const TinyT5& t) {
     ff(d + "2.DenseReluDense.");
     norm(d + "2.layer_norm.weight");
   }
-  add("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", {8, t.num_heads}, 1.0);
-  add("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", {8, t.num_heads}, 1.0);
+  add("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", {8, t.num_heads},
+      1.0);
+  add("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", {8, t.num_heads},
+      1.0);
   norm("encoder.final_layer_norm.weight");
   norm("decoder.final_layer_norm.weight");
 

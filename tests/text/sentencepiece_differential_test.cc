@@ -6,8 +6,8 @@
 // lib/text/sentencepiece_tokenizer.cc): where the ids differ, the span where they do must hold
 // normal pieces only on both sides, and ours must score at least as high as the library's.
 
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <random>

@@ -17,15 +17,16 @@ namespace modelpool::testing {
 // What a fake model does with a request.
 struct FakeRequest {
   int value = 0;
-  absl::Duration work;      // how long it "computes"
-  bool fail = false;        // returns an error
-  bool throw_error = false; // throws
+  absl::Duration work;       // how long it "computes"
+  bool fail = false;         // returns an error
+  bool throw_error = false;  // throws
 };
 
 // A model instance that sleeps, fails on command and records where it ran.
 class FakeModel {
  public:
-  FakeModel(Device device, absl::Duration per_request) : device_(device), per_request_(per_request) {}
+  FakeModel(Device device, absl::Duration per_request)
+      : device_(device), per_request_(per_request) {}
 
   absl::StatusOr<int> Run(const FakeRequest& request) {
     ++calls;

@@ -77,17 +77,21 @@ TEST_CASE("Higher priority runs first on a worker; equal priorities in order") {
   std::mutex order_mu;
   std::vector<int> order;
   auto record = [&](int tag, int priority) {
-    return s.pool->SubmitTask<FakeModel, int>("fake", [&, tag](FakeModel&) -> absl::StatusOr<int> {
-      std::lock_guard<std::mutex> lock(order_mu);
-      order.push_back(tag);
-      return tag;
-    }, {.priority = priority});
+    return s.pool->SubmitTask<FakeModel, int>("fake",
+                                              [&, tag](FakeModel&) -> absl::StatusOr<int> {
+                                                std::lock_guard<std::mutex> lock(order_mu);
+                                                order.push_back(tag);
+                                                return tag;
+                                              },
+                                              {.priority = priority});
   };
-  auto blocker = s.pool->SubmitTask<FakeModel, int>("fake", [open](FakeModel&) -> absl::StatusOr<int> {
-    open.wait();
-    return 0;
-  });
-  REQUIRE(Eventually([&] { return s.pool->Status().workers[0].state == WorkerStatus::State::kBusy; }));
+  auto blocker =
+      s.pool->SubmitTask<FakeModel, int>("fake", [open](FakeModel&) -> absl::StatusOr<int> {
+        open.wait();
+        return 0;
+      });
+  REQUIRE(
+      Eventually([&] { return s.pool->Status().workers[0].state == WorkerStatus::State::kBusy; }));
   std::vector<Result> results;
   results.push_back(record(1, 0));
   results.push_back(record(2, 5));
@@ -182,7 +186,8 @@ TEST_CASE("A request whose deadline passes before it starts ends with DeadlineEx
 TEST_CASE("Shutdown while busy ends every request and does not hang") {
   Setup s;
   std::vector<Result> results;
-  for (int i = 0; i < 100; ++i) results.push_back(s.Submit({.value = i, .work = absl::Milliseconds(10)}));
+  for (int i = 0; i < 100; ++i)
+    results.push_back(s.Submit({.value = i, .work = absl::Milliseconds(10)}));
   REQUIRE(Eventually([&] { return s.pool->Status().models[0].succeeded > 0; }));
   const absl::Time start = absl::Now();
   s.pool->Shutdown(absl::Milliseconds(30));
@@ -204,16 +209,19 @@ TEST_CASE("Shutdown while busy ends every request and does not hang") {
   CHECK(other == 0);
   CHECK(ok + cancelled == 100);
   CHECK(s.Submit({.value = 1}).get().status().code() == absl::StatusCode::kCancelled);
-  for (const WorkerStatus& w : s.pool->Status().workers) CHECK(w.state == WorkerStatus::State::kStopped);
+  for (const WorkerStatus& w : s.pool->Status().workers)
+    CHECK(w.state == WorkerStatus::State::kStopped);
 }
 
 TEST_CASE("Unknown models and mismatched types are refused clearly") {
   Setup s;
-  auto unknown = s.pool->SubmitTask<FakeModel, int>("nope", [](FakeModel&) { return absl::StatusOr<int>(1); });
+  auto unknown =
+      s.pool->SubmitTask<FakeModel, int>("nope", [](FakeModel&) { return absl::StatusOr<int>(1); });
   CHECK(unknown.get().status().code() == absl::StatusCode::kNotFound);
   auto wrong = s.pool->SubmitTask<int, int>("fake", [](int&) { return absl::StatusOr<int>(1); });
   CHECK(wrong.get().status().code() == absl::StatusCode::kInvalidArgument);
-  CHECK(s.pool->RegisterModel<FakeModel>("fake", s.manager).code() == absl::StatusCode::kAlreadyExists);
+  CHECK(s.pool->RegisterModel<FakeModel>("fake", s.manager).code() ==
+        absl::StatusCode::kAlreadyExists);
 }
 
 TEST_CASE("A full queue refuses with ResourceExhausted") {
@@ -222,7 +230,8 @@ TEST_CASE("A full queue refuses with ResourceExhausted") {
   Setup s(options, 1, LoadBalancing::kLeastBusy, true, /*max_queued=*/3);
   std::vector<Result> results;
   results.push_back(s.Submit({.value = 0, .work = absl::Milliseconds(100)}));
-  REQUIRE(Eventually([&] { return s.pool->Status().workers[0].state == WorkerStatus::State::kBusy; }));
+  REQUIRE(
+      Eventually([&] { return s.pool->Status().workers[0].state == WorkerStatus::State::kBusy; }));
   for (int i = 1; i <= 3; ++i) results.push_back(s.Submit({.value = i}));
   CHECK(s.Submit({.value = 9}).get().status().code() == absl::StatusCode::kResourceExhausted);
   for (auto& r : results) CHECK(r.get().ok());

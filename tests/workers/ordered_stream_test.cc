@@ -35,7 +35,8 @@ struct Setup {
 absl::StatusOr<std::vector<int>> DoubleBatch(FakeModel& model, const std::vector<int>& inputs) {
   std::vector<int> out;
   for (int x : inputs) {
-    absl::StatusOr<int> y = model.Run({.value = x, .work = absl::Microseconds(20), .fail = x > 0 && x % 1000 == 0});
+    absl::StatusOr<int> y =
+        model.Run({.value = x, .work = absl::Microseconds(20), .fail = x > 0 && x % 1000 == 0});
     if (!y.ok()) return y.status();
     out.push_back(*y);
   }
@@ -56,11 +57,10 @@ TEST_CASE("MapBatches returns every output in input order and reports progress")
   }
   std::vector<int64_t> progress;
   auto out = s.pool->MapBatches<FakeModel, int, int>(
-      "fake", batches, DoubleBatch,
-      {.on_progress = [&](int64_t done, int64_t total) {
-         CHECK(total == static_cast<int64_t>(expected.size()));
-         progress.push_back(done);
-       }});
+      "fake", batches, DoubleBatch, {.on_progress = [&](int64_t done, int64_t total) {
+        CHECK(total == static_cast<int64_t>(expected.size()));
+        progress.push_back(done);
+      }});
   REQUIRE(out.ok());
   CHECK(*out == expected);
   REQUIRE(progress.size() == batches.size());

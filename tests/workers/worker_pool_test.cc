@@ -25,8 +25,9 @@ Settings CpuSettings(bool worker_pool) {
 }
 
 std::vector<std::string> Corpus(int n) {
-  const std::vector<std::string> words = {"river", "stone", "quiet", "light", "market", "écoute",
-                                          "北京", "table", "run", "moon", "zero-width\u200b"};
+  const std::vector<std::string> words = {"river",           "stone", "quiet", "light", "market",
+                                          "écoute",          "北京",  "table", "run",   "moon",
+                                          "zero-width\u200b"};
   std::vector<std::string> corpus;
   for (int i = 0; i < n; ++i) {
     std::string text;
@@ -80,8 +81,8 @@ TEST_CASE("EmbedBatches and Submit return each batch's own vectors") {
   auto embedder = Embedder();
   auto pool = MakePool(true);
   REQUIRE(pool->RegisterModel<EmbeddingModel>("tiny", embedder).ok());
-  std::vector<std::vector<std::string>> batches = {
-      {corpus.begin(), corpus.begin() + 10}, {corpus.begin() + 10, corpus.end()}};
+  std::vector<std::vector<std::string>> batches = {{corpus.begin(), corpus.begin() + 10},
+                                                   {corpus.begin() + 10, corpus.end()}};
   absl::StatusOr<std::vector<Embeddings>> out = pool->EmbedBatches("tiny", batches);
   REQUIRE(out.ok());
   REQUIRE(out->size() == 2);
@@ -124,9 +125,10 @@ TEST_CASE("A stream of texts gives the same vectors as one call, in order") {
 }
 
 TEST_CASE("Summarize over the workers gives the manager's summaries, in input order") {
-  auto manager = SummarizationModelManager::Create(
-      {.model_dir = kData + "/models/t5-tiny-relu", .max_batch_size = 4, .max_new_tokens = 16,
-       .settings = CpuSettings(true)});
+  auto manager = SummarizationModelManager::Create({.model_dir = kData + "/models/t5-tiny-relu",
+                                                    .max_batch_size = 4,
+                                                    .max_new_tokens = 16,
+                                                    .settings = CpuSettings(true)});
   REQUIRE(manager.ok());
   std::shared_ptr<SummarizationModelManager> summarizer(*std::move(manager));
   const std::vector<std::string> docs = Corpus(12);

@@ -2,10 +2,10 @@
 #define MODELPOOL_BASE_DEVICE_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace modelpool {
 

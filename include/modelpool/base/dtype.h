@@ -1,9 +1,8 @@
 #ifndef MODELPOOL_BASE_DTYPE_H_
 #define MODELPOOL_BASE_DTYPE_H_
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace modelpool {
 

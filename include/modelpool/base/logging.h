@@ -2,6 +2,7 @@
 #define MODELPOOL_BASE_LOGGING_H_
 
 #include <functional>
+
 #include "absl/strings/string_view.h"
 
 namespace modelpool {

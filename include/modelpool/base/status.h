@@ -3,19 +3,19 @@
 
 #include <exception>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 // MODELPOOL_RETURN_IF_ERROR(expr)
 //
 // Evaluates `expr`, an `absl::Status`, and returns it from the enclosing function if not OK.
-#define MODELPOOL_RETURN_IF_ERROR(expr)                         \
-  do {                                                          \
-    ::absl::Status modelpool_status_ = (expr);                  \
-    if (!modelpool_status_.ok()) return modelpool_status_;      \
+#define MODELPOOL_RETURN_IF_ERROR(expr)                    \
+  do {                                                     \
+    ::absl::Status modelpool_status_ = (expr);             \
+    if (!modelpool_status_.ok()) return modelpool_status_; \
   } while (false)
 
 // MODELPOOL_ASSIGN_OR_RETURN(lhs, expr)

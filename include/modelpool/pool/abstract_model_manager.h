@@ -79,8 +79,8 @@ class AbstractModelManager {
     }
     std::sort(by_load.begin(), by_load.end());
     for (const auto& [load, i] : by_load) {
-      absl::StatusOr<Lease<T>> lease = pools_[i].pool->Acquire(absl::ZeroDuration(),
-                                                                destroy_after_use);
+      absl::StatusOr<Lease<T>> lease =
+          pools_[i].pool->Acquire(absl::ZeroDuration(), destroy_after_use);
       if (lease.ok() || lease.status().code() != absl::StatusCode::kDeadlineExceeded) {
         return lease;
       }
@@ -162,9 +162,8 @@ class AbstractModelManager {
     MODELPOOL_RETURN_IF_ERROR(CheckInitialized());
     std::vector<int> placed;
     for (const DevicePool& p : pools_) placed.push_back(p.pool->Stats().total);
-    MODELPOOL_ASSIGN_OR_RETURN(const PoolPlan plan,
-                               PlanPool(model_name(), settings_, *inventory_, devices(),
-                                        instance_bytes(), placed));
+    MODELPOOL_ASSIGN_OR_RETURN(const PoolPlan plan, PlanPool(model_name(), settings_, *inventory_,
+                                                             devices(), instance_bytes(), placed));
     for (DevicePool& p : pools_) p.pool->Resize(plan.QuotaOf(p.device));
     return absl::OkStatus();
   }
@@ -208,9 +207,9 @@ class AbstractModelManager {
     }
     MODELPOOL_ASSIGN_OR_RETURN(const PoolPlan plan, PlanPool(model_name(), settings_, *inventory_,
                                                              devices, instance_bytes()));
-    Log(LogSeverity::kInfo, absl::StrCat(model_name(), ": up to ", plan.total(),
-                                         " instances (", plan.ToString(), "), ",
-                                         FormatBytes(instance_bytes()), " each (estimated)"));
+    Log(LogSeverity::kInfo,
+        absl::StrCat(model_name(), ": up to ", plan.total(), " instances (", plan.ToString(), "), ",
+                     FormatBytes(instance_bytes()), " each (estimated)"));
     for (const Device& device : devices) {
       MODELPOOL_ASSIGN_OR_RETURN(
           auto pool, ModelPool<T>::Create({.max_instances = plan.QuotaOf(device),
@@ -277,9 +276,8 @@ class AbstractModelManager {
       MutexLock size_lock(&size_mu_);
       measured_bytes_ = bytes;
     }
-    Log(LogSeverity::kInfo, absl::StrCat(model_name(), ": one instance takes ",
-                                         FormatBytes(bytes), " on ", device.ToString(),
-                                         " (measured)"));
+    Log(LogSeverity::kInfo, absl::StrCat(model_name(), ": one instance takes ", FormatBytes(bytes),
+                                         " on ", device.ToString(), " (measured)"));
     if (absl::Status resized = RecomputePoolSize(); !resized.ok()) {
       Log(LogSeverity::kWarning, absl::StrCat(model_name(), ": ", resized.message()));
     }

@@ -72,9 +72,7 @@ class [[nodiscard]] Lease {
   friend class pool_internal::PoolState<T>;
 
   Lease(pool_internal::PoolState<T>* state, std::unique_ptr<T> instance, bool destroy_after_use)
-      : state_(state),
-        instance_(std::move(instance)),
-        destroy_after_use_(destroy_after_use) {}
+      : state_(state), instance_(std::move(instance)), destroy_after_use_(destroy_after_use) {}
 
   void End(bool destroy) noexcept {
     if (instance_ == nullptr) return;

@@ -190,8 +190,7 @@ class PoolState {
   // Holds `mu_`; on leaving, unlocks it and then signals the waiters woken meanwhile.
   class ABSL_SCOPED_LOCKABLE StateLock {
    public:
-    explicit StateLock(PoolState* state) ABSL_EXCLUSIVE_LOCK_FUNCTION(state->mu_)
-        : state_(state) {
+    explicit StateLock(PoolState* state) ABSL_EXCLUSIVE_LOCK_FUNCTION(state->mu_) : state_(state) {
       state_->mu_.Lock();
     }
     StateLock(const StateLock&) = delete;
@@ -363,9 +362,9 @@ class PoolState {
   }
 
   absl::Status BusyError(absl::Duration timeout) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "no model instance became free within ", absl::FormatDuration(timeout), " (",
-        in_use_, " of at most ", max_instances_, " in use, ", waiting_, " waiting)"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("no model instance became free within ", absl::FormatDuration(timeout), " (",
+                     in_use_, " of at most ", max_instances_, " in use, ", waiting_, " waiting)"));
   }
 
   void Enqueue(Waiter* waiter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -394,10 +393,10 @@ class PoolState {
 
   mutable Mutex mu_;
   std::vector<std::unique_ptr<T>> idle_ ABSL_GUARDED_BY(mu_);  // most recently used last
-  Waiter* head_ ABSL_GUARDED_BY(mu_) = nullptr;  // the oldest waiter
+  Waiter* head_ ABSL_GUARDED_BY(mu_) = nullptr;                // the oldest waiter
   Waiter* tail_ ABSL_GUARDED_BY(mu_) = nullptr;
   absl::InlinedVector<Waiter*, 2> to_signal_ ABSL_GUARDED_BY(mu_);  // woken, not yet signalled
-  int waiting_ ABSL_GUARDED_BY(mu_) = 0;          // waiters in the queue
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;                            // waiters in the queue
   int threads_waiting_ ABSL_GUARDED_BY(mu_) = 0;  // threads in WaitInLine, queued or leaving
   int total_ ABSL_GUARDED_BY(mu_) = 0;
   int in_use_ ABSL_GUARDED_BY(mu_) = 0;

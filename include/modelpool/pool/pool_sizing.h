@@ -3,10 +3,10 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "modelpool/base/device.h"
 #include "modelpool/base/settings.h"
 #include "modelpool/devices/device_inventory.h"

@@ -288,9 +288,9 @@ class GenericWorkerPool {
       if (!out.ok()) {
         // A batch skipped after another failed is not the cause: report the cause.
         if (first_error.ok() || first_error.code() == absl::StatusCode::kCancelled) {
-          first_error = absl::Status(out.status().code(), absl::StrCat("batch ", i, " of ",
-                                                                       futures.size(), ": ",
-                                                                       out.status().message()));
+          first_error = absl::Status(
+              out.status().code(),
+              absl::StrCat("batch ", i, " of ", futures.size(), ": ", out.status().message()));
         }
         continue;
       }

@@ -80,8 +80,8 @@ class OrderedStream {
           absl::Now() + timeout);
       if (s.closed) return absl::FailedPreconditionError("the stream is closed");
       if (!room) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "the stream holds ", options_.max_in_flight, " inputs not yet taken by Next()"));
+        return absl::DeadlineExceededError(absl::StrCat("the stream holds ", options_.max_in_flight,
+                                                        " inputs not yet taken by Next()"));
       }
       if (s.pending.empty()) s.pending_start = s.pushed;
       s.pending_cost += cost_(input);
@@ -202,8 +202,8 @@ class OrderedStream {
           absl::StatusOr<std::vector<Out>> out =
               CallCatching("a stream batch", [&] { return fn(instance, *inputs); });
           if (out.ok() && out->size() != count) {
-            out = absl::InternalError(absl::StrCat("a batch of ", count, " inputs gave ",
-                                                   out->size(), " outputs"));
+            out = absl::InternalError(
+                absl::StrCat("a batch of ", count, " inputs gave ", out->size(), " outputs"));
           }
           absl::Status status = UnsharedCopy(out.status());  // it stays on this thread
           state->Finish(start, count, std::move(out));
