@@ -9,7 +9,6 @@
 #include "modelpool/base/settings.h"
 #include "modelpool/base/status.h"
 #include "modelpool/devices/device_inventory.h"
-#include "modelpool/devices/fake_device_inventory.h"
 #include "modelpool/managers/embedding_model_manager.h"
 #include "modelpool/managers/summarization_model_manager.h"
 #include "modelpool/models/embedding_model.h"

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
-#include "modelpool/base/mutex.h"
+#include "modelpool/base/internal/mutex.h"
 
 namespace modelpool {
 namespace {

@@ -1,4 +1,4 @@
-#include "modelpool/base/parallel_for.h"
+#include "lib/base/parallel_for.h"
 
 #include <algorithm>
 #include <atomic>
@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "modelpool/base/mutex.h"
+#include "modelpool/base/internal/mutex.h"
 
 namespace modelpool {
 namespace {

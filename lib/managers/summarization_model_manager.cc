@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "c10/core/ScalarType.h"
 #include "lib/managers/torch_devices.h"
-#include "lib/models/t5_summarization_model.h"
+#include "lib/models/t5/t5_summarization_model.h"
 #include "modelpool/base/logging.h"
 #include "modelpool/base/status.h"
 

@@ -9,8 +9,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "lib/models/json_file.h"
-#include "lib/models/weights.h"
+#include "lib/models/formats/json_file.h"
+#include "lib/models/formats/weights.h"
 #include "modelpool/base/logging.h"
 #include "modelpool/base/status.h"
 

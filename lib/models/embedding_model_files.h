@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "modelpool/models/safetensors.h"
+#include "lib/models/formats/safetensors.h"
 
 namespace modelpool {
 

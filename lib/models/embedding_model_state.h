@@ -5,7 +5,7 @@
 #include <memory>
 #include <optional>
 
-#include "lib/models/bert_encoder.h"
+#include "lib/models/bert/bert_encoder.h"
 #include "lib/models/embedding_model_files.h"
 #include "modelpool/models/embedding_model.h"
 #include "modelpool/text/tokenizer.h"

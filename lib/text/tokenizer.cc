@@ -5,7 +5,7 @@
 #include <system_error>
 
 #include "absl/status/status.h"
-#include "modelpool/base/parallel_for.h"
+#include "lib/base/parallel_for.h"
 #include "modelpool/text/sentencepiece_tokenizer.h"
 #include "modelpool/text/wordpiece_tokenizer.h"
 

@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "modelpool/base/internal/mutex.h"
 #include "modelpool/base/logging.h"
-#include "modelpool/base/mutex.h"
 #include "modelpool/pool/pool_sizing.h"
 
 namespace modelpool {

@@ -1,4 +1,4 @@
-#include "modelpool/base/parallel_for.h"
+#include "lib/base/parallel_for.h"
 
 #include <atomic>
 #include <catch2/catch.hpp>

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "modelpool/models/safetensors.h"
+#include "lib/models/formats/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto file = modelpool::SafetensorsFile::FromBuffer(absl::MakeConstSpan(data, size), "fuzz");

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "lib/models/embedding_model_files.h"
+#include "modelpool/base/internal/mutex.h"
 #include "modelpool/base/logging.h"
-#include "modelpool/base/mutex.h"
 #include "modelpool/devices/fake_device_inventory.h"
 #include "modelpool/text/tokenizer.h"
 #include "tests/testing/bert_reference.h"

@@ -1,4 +1,4 @@
-#include "modelpool/models/safetensors.h"
+#include "lib/models/formats/safetensors.h"
 
 #include <catch2/catch.hpp>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "lib/models/t5_config.h"
+#include "lib/models/t5/t5_config.h"
 
 #include <catch2/catch.hpp>
 #include <filesystem>

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "ATen/ATen.h"
-#include "lib/models/t5_summarization_model.h"
+#include "lib/models/t5/t5_summarization_model.h"
 #include "nlohmann/json.hpp"
 
 // Last: libtorch's glog defines CHECK too, and Catch's must win.

@@ -1,4 +1,4 @@
-#include "lib/models/t5_model.h"
+#include "lib/models/t5/t5_model.h"
 
 #include <fstream>
 #include <memory>
@@ -7,7 +7,7 @@
 
 #include "ATen/ATen.h"
 #include "c10/core/InferenceMode.h"
-#include "lib/models/t5_summarization_model.h"
+#include "lib/models/t5/t5_summarization_model.h"
 #include "tests/testing/tiny_t5.h"
 
 // Last: libtorch's glog defines CHECK too, and Catch's must win.

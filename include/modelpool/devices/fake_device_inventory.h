@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "modelpool/base/mutex.h"
+#include "modelpool/base/internal/mutex.h"
 #include "modelpool/devices/device_inventory.h"
 
 namespace modelpool {

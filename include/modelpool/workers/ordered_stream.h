@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "modelpool/base/mutex.h"
+#include "modelpool/base/internal/mutex.h"
 #include "modelpool/workers/generic_worker_pool.h"
 
 namespace modelpool {

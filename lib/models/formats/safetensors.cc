@@ -1,4 +1,4 @@
-#include "modelpool/models/safetensors.h"
+#include "lib/models/formats/safetensors.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -14,7 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "lib/models/json_file.h"
+#include "lib/models/formats/json_file.h"
 #include "modelpool/base/status.h"
 #include "nlohmann/json.hpp"
 

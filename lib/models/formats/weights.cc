@@ -1,4 +1,4 @@
-#include "lib/models/weights.h"
+#include "lib/models/formats/weights.h"
 
 #include <cstring>
 #include <string>

@@ -1,5 +1,5 @@
-#ifndef MODELPOOL_BASE_PARALLEL_FOR_H_
-#define MODELPOOL_BASE_PARALLEL_FOR_H_
+#ifndef MODELPOOL_LIB_BASE_PARALLEL_FOR_H_
+#define MODELPOOL_LIB_BASE_PARALLEL_FOR_H_
 
 #include <cstdint>
 #include <functional>
@@ -25,4 +25,4 @@ void ParallelFor(int64_t n, int64_t min_chunk, const std::function<void(int64_t,
 
 }  // namespace modelpool
 
-#endif  // MODELPOOL_BASE_PARALLEL_FOR_H_
+#endif  // MODELPOOL_LIB_BASE_PARALLEL_FOR_H_

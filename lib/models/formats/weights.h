@@ -1,5 +1,5 @@
-#ifndef MODELPOOL_LIB_MODELS_WEIGHTS_H_
-#define MODELPOOL_LIB_MODELS_WEIGHTS_H_
+#ifndef MODELPOOL_LIB_MODELS_FORMATS_WEIGHTS_H_
+#define MODELPOOL_LIB_MODELS_FORMATS_WEIGHTS_H_
 
 #include <cstdint>
 #include <vector>
@@ -9,7 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "c10/core/Device.h"
 #include "c10/core/ScalarType.h"
-#include "modelpool/models/safetensors.h"
+#include "lib/models/formats/safetensors.h"
 
 namespace modelpool {
 
@@ -31,4 +31,4 @@ absl::StatusOr<at::Tensor> ReadTensor(const SafetensorsCheckpoint& checkpoint,
 
 }  // namespace modelpool
 
-#endif  // MODELPOOL_LIB_MODELS_WEIGHTS_H_
+#endif  // MODELPOOL_LIB_MODELS_FORMATS_WEIGHTS_H_

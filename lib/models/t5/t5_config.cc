@@ -1,11 +1,11 @@
-#include "lib/models/t5_config.h"
+#include "lib/models/t5/t5_config.h"
 
 #include <filesystem>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "lib/models/json_file.h"
+#include "lib/models/formats/json_file.h"
 #include "modelpool/base/status.h"
 
 namespace modelpool {

@@ -1,5 +1,5 @@
-#ifndef MODELPOOL_LIB_MODELS_JSON_FILE_H_
-#define MODELPOOL_LIB_MODELS_JSON_FILE_H_
+#ifndef MODELPOOL_LIB_MODELS_FORMATS_JSON_FILE_H_
+#define MODELPOOL_LIB_MODELS_FORMATS_JSON_FILE_H_
 
 #include <cstdint>
 #include <optional>
@@ -45,4 +45,4 @@ class JsonFile {
 
 }  // namespace modelpool
 
-#endif  // MODELPOOL_LIB_MODELS_JSON_FILE_H_
+#endif  // MODELPOOL_LIB_MODELS_FORMATS_JSON_FILE_H_

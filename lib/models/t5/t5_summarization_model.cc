@@ -1,4 +1,4 @@
-#include "lib/models/t5_summarization_model.h"
+#include "lib/models/t5/t5_summarization_model.h"
 
 #include <algorithm>
 #include <cmath>

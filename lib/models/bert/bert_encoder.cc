@@ -1,4 +1,4 @@
-#include "lib/models/bert_encoder.h"
+#include "lib/models/bert/bert_encoder.h"
 
 #include <ATen/ops/arange.h>
 #include <ATen/ops/cat.h>
@@ -16,7 +16,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "lib/models/weights.h"
+#include "lib/models/formats/weights.h"
 
 #if TORCH_VERSION_MAJOR >= 2
 #include <ATen/ops/scaled_dot_product_attention.h>

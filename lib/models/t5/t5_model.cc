@@ -1,4 +1,4 @@
-#include "lib/models/t5_model.h"
+#include "lib/models/t5/t5_model.h"
 
 #include <cmath>
 #include <limits>
@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "c10/util/BFloat16.h"
 #include "c10/util/Half.h"
-#include "lib/models/weights.h"
+#include "lib/models/formats/weights.h"
 #include "modelpool/base/status.h"
 #include "torch/version.h"
 

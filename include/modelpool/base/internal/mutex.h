@@ -1,5 +1,5 @@
-#ifndef MODELPOOL_BASE_MUTEX_H_
-#define MODELPOOL_BASE_MUTEX_H_
+#ifndef MODELPOOL_BASE_INTERNAL_MUTEX_H_
+#define MODELPOOL_BASE_INTERNAL_MUTEX_H_
 
 #include <chrono>
 #include <condition_variable>
@@ -122,4 +122,4 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
 
 }  // namespace modelpool
 
-#endif  // MODELPOOL_BASE_MUTEX_H_
+#endif  // MODELPOOL_BASE_INTERNAL_MUTEX_H_

@@ -1,5 +1,5 @@
-#ifndef MODELPOOL_LIB_MODELS_GENERATION_H_
-#define MODELPOOL_LIB_MODELS_GENERATION_H_
+#ifndef MODELPOOL_LIB_MODELS_GENERATION_GENERATION_H_
+#define MODELPOOL_LIB_MODELS_GENERATION_GENERATION_H_
 
 #include <cstdint>
 #include <vector>
@@ -56,4 +56,4 @@ std::vector<std::vector<int32_t>> GenerateIds(StepDecoder& decoder, int64_t batc
 
 }  // namespace modelpool
 
-#endif  // MODELPOOL_LIB_MODELS_GENERATION_H_
+#endif  // MODELPOOL_LIB_MODELS_GENERATION_GENERATION_H_

@@ -1,5 +1,5 @@
-#ifndef MODELPOOL_LIB_MODELS_T5_MODEL_H_
-#define MODELPOOL_LIB_MODELS_T5_MODEL_H_
+#ifndef MODELPOOL_LIB_MODELS_T5_T5_MODEL_H_
+#define MODELPOOL_LIB_MODELS_T5_T5_MODEL_H_
 
 #include <cstdint>
 #include <memory>
@@ -9,9 +9,9 @@
 #include "absl/status/statusor.h"
 #include "c10/core/Device.h"
 #include "c10/core/ScalarType.h"
-#include "lib/models/generation.h"
-#include "lib/models/t5_config.h"
-#include "modelpool/models/safetensors.h"
+#include "lib/models/formats/safetensors.h"
+#include "lib/models/generation/generation.h"
+#include "lib/models/t5/t5_config.h"
 
 namespace modelpool {
 
@@ -133,4 +133,4 @@ class T5Model : public StepDecoder {
 
 }  // namespace modelpool
 
-#endif  // MODELPOOL_LIB_MODELS_T5_MODEL_H_
+#endif  // MODELPOOL_LIB_MODELS_T5_T5_MODEL_H_

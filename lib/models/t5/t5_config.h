@@ -1,5 +1,5 @@
-#ifndef MODELPOOL_LIB_MODELS_T5_CONFIG_H_
-#define MODELPOOL_LIB_MODELS_T5_CONFIG_H_
+#ifndef MODELPOOL_LIB_MODELS_T5_T5_CONFIG_H_
+#define MODELPOOL_LIB_MODELS_T5_T5_CONFIG_H_
 
 #include <cstdint>
 #include <optional>
@@ -76,4 +76,4 @@ absl::StatusOr<T5Files> ReadT5Files(const std::string& model_dir);
 
 }  // namespace modelpool
 
-#endif  // MODELPOOL_LIB_MODELS_T5_CONFIG_H_
+#endif  // MODELPOOL_LIB_MODELS_T5_T5_CONFIG_H_

@@ -1,5 +1,5 @@
-#ifndef MODELPOOL_LIB_MODELS_BERT_ENCODER_H_
-#define MODELPOOL_LIB_MODELS_BERT_ENCODER_H_
+#ifndef MODELPOOL_LIB_MODELS_BERT_BERT_ENCODER_H_
+#define MODELPOOL_LIB_MODELS_BERT_BERT_ENCODER_H_
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
@@ -60,4 +60,4 @@ class BertEncoder {
 
 }  // namespace modelpool
 
-#endif  // MODELPOOL_LIB_MODELS_BERT_ENCODER_H_
+#endif  // MODELPOOL_LIB_MODELS_BERT_BERT_ENCODER_H_

@@ -1,5 +1,5 @@
-#ifndef MODELPOOL_LIB_MODELS_T5_SUMMARIZATION_MODEL_H_
-#define MODELPOOL_LIB_MODELS_T5_SUMMARIZATION_MODEL_H_
+#ifndef MODELPOOL_LIB_MODELS_T5_T5_SUMMARIZATION_MODEL_H_
+#define MODELPOOL_LIB_MODELS_T5_T5_SUMMARIZATION_MODEL_H_
 
 #include <cstdint>
 #include <memory>
@@ -12,10 +12,10 @@
 #include "c10/core/Device.h"
 #include "c10/core/ScalarType.h"
 #include "c10/core/Stream.h"
-#include "lib/models/generation.h"
-#include "lib/models/t5_config.h"
-#include "lib/models/t5_model.h"
-#include "modelpool/models/safetensors.h"
+#include "lib/models/formats/safetensors.h"
+#include "lib/models/generation/generation.h"
+#include "lib/models/t5/t5_config.h"
+#include "lib/models/t5/t5_model.h"
 #include "modelpool/models/summarization_model.h"
 #include "modelpool/text/tokenizer.h"
 
@@ -76,4 +76,4 @@ class T5SummarizationModel : public SummarizationModel {
 
 }  // namespace modelpool
 
-#endif  // MODELPOOL_LIB_MODELS_T5_SUMMARIZATION_MODEL_H_
+#endif  // MODELPOOL_LIB_MODELS_T5_T5_SUMMARIZATION_MODEL_H_

@@ -1,4 +1,4 @@
-#include "lib/models/generation.h"
+#include "lib/models/generation/generation.h"
 
 #include <algorithm>
 #include <cmath>

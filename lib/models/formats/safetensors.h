@@ -1,5 +1,5 @@
-#ifndef MODELPOOL_MODELS_SAFETENSORS_H_
-#define MODELPOOL_MODELS_SAFETENSORS_H_
+#ifndef MODELPOOL_LIB_MODELS_FORMATS_SAFETENSORS_H_
+#define MODELPOOL_LIB_MODELS_FORMATS_SAFETENSORS_H_
 
 #include <cstdint>
 #include <map>
@@ -117,4 +117,4 @@ class SafetensorsCheckpoint {
 
 }  // namespace modelpool
 
-#endif  // MODELPOOL_MODELS_SAFETENSORS_H_
+#endif  // MODELPOOL_LIB_MODELS_FORMATS_SAFETENSORS_H_
