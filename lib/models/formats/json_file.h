@@ -24,6 +24,9 @@ class JsonFile {
   bool Has(const std::string& key) const;
   // The value at `key`, or `fallback` when the key is absent or null; wrong types are errors.
   absl::StatusOr<int64_t> Int(const std::string& key, std::optional<int64_t> fallback = {}) const;
+  // As `Int`, but a value below 1 is `InvalidArgument` naming the file and the key.
+  absl::StatusOr<int64_t> PositiveInt(const std::string& key,
+                                      std::optional<int64_t> fallback = {}) const;
   absl::StatusOr<double> Number(const std::string& key, std::optional<double> fallback = {}) const;
   absl::StatusOr<bool> Bool(const std::string& key, std::optional<bool> fallback = {}) const;
   absl::StatusOr<std::string> String(const std::string& key,
