@@ -16,7 +16,9 @@ export PYTHONUNBUFFERED=1
 
 step_build() {
   cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMODELPOOL_BUILD_BENCHMARKS=ON \
-    -DMODELPOOL_BUILD_EXAMPLES=ON >/tmp/configure.log 2>&1 || { tail -30 /tmp/configure.log; return 1; }
+    -DMODELPOOL_BUILD_EXAMPLES=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" \
+    >/tmp/configure.log 2>&1 || { tail -30 /tmp/configure.log; return 1; }
+  grep -E "modelpool:" /tmp/configure.log
   cmake --build $build -j"$(nproc)" -- -k 0 >/tmp/build.log 2>&1 ||
     { grep -E "error|FAILED" /tmp/build.log | head -60; tail -5 /tmp/build.log; return 1; }
 }
@@ -69,6 +71,33 @@ step_sweep_embed() {
     $build/benchmarks/embed_bench --model $models/bert-large --corpus $corpus/corpus.txt \
       --repeat 3 --max-batch-tokens $tokens | grep modelpool_embed
   done
+}
+
+# The same corpus with the fused kernels off (Note [Fused BERT epilogues]), then the profile of
+# both: kernel time against wall time, and the kernels that take it.
+step_ablate_embed() {
+  step_bert_large
+  MODELPOOL_FUSED_KERNELS=0 $build/benchmarks/embed_bench --model $models/bert-large \
+    --corpus $corpus/corpus.txt --repeat 3 | grep modelpool_embed
+}
+step_profile_embed() {
+  step_bert_large
+  [ -x $build/benchmarks/embed_profile ] || { echo "embed_profile was not built"; return 1; }
+  $build/benchmarks/embed_profile --model $models/bert-large --corpus $corpus/corpus.txt \
+    --trace /tmp/embed_trace.json && gzip -c /tmp/embed_trace.json >"$out/embed_trace.json.gz"
+  MODELPOOL_FUSED_KERNELS=0 $build/benchmarks/embed_profile --model $models/bert-large \
+    --corpus $corpus/corpus.txt
+}
+# In-process scaling on one GPU: one worker, then two workers on the same GPU.
+step_workers_one_gpu() {
+  step_bert_large
+  nvidia-smi dmon -s u -d 1 >"$out/dmon_workers.txt" 2>&1 &
+  local dmon=$!
+  for n in 1 2; do
+    $build/benchmarks/worker_bench --model $models/bert-large --corpus $corpus/corpus.txt \
+      --repeat 3 --workers-per-device $n | grep -E '"gpus"|workers'
+  done
+  kill $dmon
 }
 
 step_bench_workers() {

@@ -45,9 +45,9 @@ std::vector<std::string> Names(const std::vector<Entry>& entries) {
 
 absl::Status Unsupported(const JsonFile& config, const std::string& model_type, const char* task,
                          const std::vector<std::string>& supported) {
-  return absl::InvalidArgumentError(absl::StrCat(config.path(), ": model_type '", model_type,
-                                                 "' is not supported for ", task, " (supported: ",
-                                                 absl::StrJoin(supported, ", "), ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(config.path(), ": model_type '", model_type, "' is not supported for ", task,
+                   " (supported: ", absl::StrJoin(supported, ", "), ")"));
 }
 
 }  // namespace

@@ -24,7 +24,8 @@ class SharedPerDevice {
   // The value for `key`, made by `make` unless a holder keeps one alive. When `make` fails
   // (or throws), nothing is kept and the next `Get` tries again.
   absl::StatusOr<std::shared_ptr<const T>> Get(
-      const std::string& key, const std::function<absl::StatusOr<std::shared_ptr<const T>>()>& make) {
+      const std::string& key,
+      const std::function<absl::StatusOr<std::shared_ptr<const T>>()>& make) {
     std::shared_ptr<Slot> slot;
     {
       MutexLock lock(&mu_);

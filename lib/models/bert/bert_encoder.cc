@@ -14,6 +14,7 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <optional>
 #include <string>
@@ -25,8 +26,14 @@
 #include "modelpool/base/status.h"
 
 #if TORCH_VERSION_MAJOR >= 2
+#include <ATen/ops/_addmm_activation.h>
 #include <ATen/ops/_flash_attention_forward.h>
 #include <ATen/ops/_scaled_dot_product_efficient_attention.h>
+#endif
+#ifdef MODELPOOL_CUDA_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+
+#include "lib/models/kernels/residual_layer_norm.h"
 #endif
 
 namespace modelpool {
@@ -54,6 +61,26 @@ AttentionKernel ChooseAttention(c10::Device device, c10::ScalarType dtype, int64
   }
 #endif
   return AttentionKernel::kMath;
+}
+
+// Note [Fused BERT epilogues]
+// On CUDA in half precision, the work between the matrix products rides along with them:
+// the intermediate projection's bias and GELU (or ReLU) run in cuBLASLt's epilogue
+// (at::_addmm_activation; its GELU is the tanh form, within half precision's rounding of
+// the exact one), and each residual add with its LayerNorm is one kernel of our own (Note
+// [Residual LayerNorm kernel]). The projections' biases are fused by at::linear already.
+// MODELPOOL_FUSED_KERNELS=0 turns both off, to compare or to fall back.
+bool CanFuse(c10::Device device, c10::ScalarType dtype, const BertConfig& config) {
+#if defined(MODELPOOL_CUDA_KERNELS) && TORCH_VERSION_MAJOR >= 2
+  static const bool allowed = [] {
+    const char* value = std::getenv("MODELPOOL_FUSED_KERNELS");
+    return value == nullptr || std::string(value) != "0";
+  }();
+  const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
+  return device.is_cuda() && half && allowed && kernels::CanResidualLayerNorm(config.hidden_size);
+#else
+  return false;
+#endif
 }
 
 const char* KernelName(AttentionKernel kernel) {
@@ -91,11 +118,13 @@ class BertEncoder : public Encoder {
     at::Tensor out_norm_weight, out_norm_bias;
   };
 
-  BertEncoder(const BertConfig& config, AttentionKernel kernel)
-      : config_(config), kernel_(kernel) {}
+  BertEncoder(const BertConfig& config, AttentionKernel kernel, bool fused)
+      : config_(config), kernel_(kernel), fused_(fused) {}
 
   at::Tensor Forward(const PackedRows& batch) const override;
-  std::string attention_kernel() const override { return KernelName(kernel_); }
+  std::string attention_kernel() const override {
+    return absl::StrCat(KernelName(kernel_), fused_ ? ", fused epilogues" : "");
+  }
 
   // Set by BertArchitecture::Load.
   at::Tensor word_embeddings;
@@ -110,9 +139,15 @@ class BertEncoder : public Encoder {
   at::Tensor Attention(const at::Tensor& qkv, const PackedRows& batch,
                        const at::Tensor& padding_bias) const;
   at::Tensor Activation(const at::Tensor& x) const;
+  // The intermediate projection of `x` with its bias and nonlinearity.
+  at::Tensor Intermediate(const at::Tensor& x, const Layer& layer) const;
+  // LayerNorm(y + residual), written over `y`.
+  at::Tensor AddNorm(at::Tensor y, const at::Tensor& residual, const at::Tensor& weight,
+                     const at::Tensor& bias) const;
 
   const BertConfig config_;
   const AttentionKernel kernel_;
+  const bool fused_;  // Note [Fused BERT epilogues]
 };
 
 at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
@@ -286,8 +321,8 @@ std::shared_ptr<const Encoder> BertArchitecture::Load(const SafetensorsCheckpoin
                                                       c10::Device device,
                                                       c10::ScalarType dtype) const {
   TORCH_CHECK(!stored_names_.empty(), "BertArchitecture::Load before Bind");
-  auto encoder =
-      std::make_shared<BertEncoder>(config_, ChooseAttention(device, dtype, config_.head_dim()));
+  auto encoder = std::make_shared<BertEncoder>(
+      config_, ChooseAttention(device, dtype, config_.head_dim()), CanFuse(device, dtype, config_));
   const c10::Device host(c10::DeviceType::CPU);
   auto read = [&](const std::string& name, c10::ScalarType type, c10::Device where) {
     absl::StatusOr<at::Tensor> tensor = ReadTensor(checkpoint, stored_names_.at(name), type, where);
