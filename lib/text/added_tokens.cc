@@ -9,8 +9,7 @@ namespace modelpool::text_internal {
 void AddedTokenMatcher::Add(const AddedToken& token) {
   if (token.content.empty()) return;
   first_bytes_[static_cast<unsigned char>(token.content[0])] = true;
-  patterns_.push_back(
-      {token.content, token.id, token.lstrip, token.rstrip, token.single_word});
+  patterns_.push_back({token.content, token.id, token.lstrip, token.rstrip, token.single_word});
   // Longest first, so the first pattern that matches at a position is the longest one.
   std::stable_sort(patterns_.begin(), patterns_.end(), [](const Pattern& a, const Pattern& b) {
     return a.content.size() > b.content.size();
