@@ -81,9 +81,8 @@ absl::Status BpeModel::Build(absl::flat_hash_map<std::string, int32_t> vocab,
     const int32_t new_id = IdOf(a + b);
     for (const auto& [token, id] : {std::pair{&a, a_id}, {&b, b_id}}) {
       if (id < 0) {
-        return absl::InvalidArgumentError("merge " + std::to_string(rank + 1) + " (" + a + " " +
-                                          b + ") names " + *token +
-                                          ", which is not in the vocabulary");
+        return absl::InvalidArgumentError("merge " + std::to_string(rank + 1) + " (" + a + " " + b +
+                                          ") names " + *token + ", which is not in the vocabulary");
       }
     }
     if (new_id < 0) {
@@ -91,8 +90,7 @@ absl::Status BpeModel::Build(absl::flat_hash_map<std::string, int32_t> vocab,
                                         ") makes " + a + b + ", which is not in the vocabulary");
     }
     // A repeated pair keeps its last rank, as the reference's map does.
-    merges_.insert_or_assign(PairKey(a_id, b_id),
-                             MergeRank{static_cast<int32_t>(rank), new_id});
+    merges_.insert_or_assign(PairKey(a_id, b_id), MergeRank{static_cast<int32_t>(rank), new_id});
   }
   const std::array<std::string, 256>& chars = ByteLevelChars();
   for (int b = 0; b < 256; ++b) {

@@ -63,7 +63,7 @@ class BpeModel {
   std::vector<std::string> tokens_;  // by id; empty where none
   std::vector<bool> has_token_;
   absl::flat_hash_map<uint64_t, MergeRank> merges_;
-  std::array<int32_t, 256> byte_ids_{};  // the token of each byte's character, or -1
+  std::array<int32_t, 256> byte_ids_{};      // the token of each byte's character, or -1
   std::array<int32_t, 256> fallback_ids_{};  // <0xXX>, or -1
   int32_t unk_id_ = -1;
   Options options_;

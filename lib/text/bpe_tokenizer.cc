@@ -92,8 +92,8 @@ absl::Status ParseByteLevel(const std::string& file, const Json& section, bool* 
 
 // The vocabulary of `model.vocab` or vocab.json: an object of token to id.
 absl::StatusOr<absl::flat_hash_map<std::string, int32_t>> ParseVocab(const std::string& file,
-                                                                   const std::string& field,
-                                                                   const Json& vocab) {
+                                                                     const std::string& field,
+                                                                     const Json& vocab) {
   if (!vocab.is_object()) return InvalidFile(file, field + " is not an object");
   if (vocab.empty()) return InvalidFile(file, field + " is empty");
   absl::flat_hash_map<std::string, int32_t> out;
@@ -197,9 +197,8 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromTokenizerJson(
     if (absl::Status built = impl->model.Build(std::move(vocab), merges, options); !built.ok()) {
       return InvalidFile(file, "model: " + std::string(built.message()));
     }
-    MODELPOOL_ASSIGN_OR_RETURN(
-        impl->normalizer,
-        text_internal::Normalizer::FromJson(file, json.value("normalizer", Json())));
+    MODELPOOL_ASSIGN_OR_RETURN(impl->normalizer, text_internal::Normalizer::FromJson(
+                                                     file, json.value("normalizer", Json())));
     MODELPOOL_RETURN_IF_ERROR(ParseByteLevel(file, json.value("pre_tokenizer", Json()),
                                              &impl->add_prefix_space, &impl->use_regex));
     MODELPOOL_RETURN_IF_ERROR(text_internal::ParsePostProcessor(
@@ -256,10 +255,9 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromVocabAndMerges(
     MODELPOOL_ASSIGN_OR_RETURN(map_json, text_internal::ReadJsonObject(special_tokens_map));
   }
   auto impl = std::make_unique<Impl>();
-  const std::string tokenizer_class =
-      text_internal::StringOr(config_json, "tokenizer_class", "");
-  const bool roberta = tokenizer_class.find("GPT2") == std::string::npos &&
-                       vocab.contains("<s>") && vocab.contains("</s>");
+  const std::string tokenizer_class = text_internal::StringOr(config_json, "tokenizer_class", "");
+  const bool roberta = tokenizer_class.find("GPT2") == std::string::npos && vocab.contains("<s>") &&
+                       vocab.contains("</s>");
   const Json add_prefix_space = config_json.value("add_prefix_space", Json());
   impl->add_prefix_space = add_prefix_space.is_boolean() && add_prefix_space.get<bool>();
   int32_t next_id = 0;
@@ -289,7 +287,8 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromVocabAndMerges(
     return it != vocab.end() ? it->second : next_id++;
   };
   for (const Default& d : defaults) {
-    std::optional<AddedToken> token = SpecialToken(config_json, map_json, d.key, d.content, d.lstrip);
+    std::optional<AddedToken> token =
+        SpecialToken(config_json, map_json, d.key, d.content, d.lstrip);
     if (!token.has_value()) continue;
     token->id = id_of(token->content);
     special_ids[d.key] = token->id;
@@ -304,10 +303,12 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromVocabAndMerges(
       try {
         token.id = std::stoi(key);
       } catch (const std::exception&) {
-        return InvalidFile(tokenizer_config_json, "added_tokens_decoder key " + key + " is not an id");
+        return InvalidFile(tokenizer_config_json,
+                           "added_tokens_decoder key " + key + " is not an id");
       }
       if (token.id < 0 || token.id >= (1 << 24)) {
-        return InvalidFile(tokenizer_config_json, "added_tokens_decoder id " + key + " is out of range");
+        return InvalidFile(tokenizer_config_json,
+                           "added_tokens_decoder id " + key + " is out of range");
       }
       token.content = text_internal::StringOr(value, "content", "");
       token.lstrip = value.value("lstrip", false);
@@ -338,15 +339,13 @@ std::vector<int32_t> BpeTokenizer::Encode(std::string_view text, const EncodeOpt
   const Impl& impl = *impl_;
   std::string storage;
   text = text_internal::ValidUtf8(text, &storage);
-  return text_internal::FrameIds(impl.before, impl.after, options, truncated,
-                                 [&](std::vector<int32_t>* ids) {
-                                   ids->reserve(ids->size() + text.size() / 3 + 2);
-                                   text_internal::SplitOffAddedTokens(
-                                       text, impl.added, impl.normalizer, ids,
-                                       [&](std::string_view piece, bool) {
-                                         impl.EncodePiece(piece, ids);
-                                       });
-                                 });
+  return text_internal::FrameIds(
+      impl.before, impl.after, options, truncated, [&](std::vector<int32_t>* ids) {
+        ids->reserve(ids->size() + text.size() / 3 + 2);
+        text_internal::SplitOffAddedTokens(
+            text, impl.added, impl.normalizer, ids,
+            [&](std::string_view piece, bool) { impl.EncodePiece(piece, ids); });
+      });
 }
 
 std::string BpeTokenizer::Decode(absl::Span<const int32_t> ids, bool skip_special_tokens) const {

@@ -44,7 +44,8 @@ inline bool SplitCharsMap(std::string_view charsmap, DartsTrie* trie,
                           std::string_view* replacements) {
   if (charsmap.size() <= 4) return false;
   const auto* p = reinterpret_cast<const unsigned char*>(charsmap.data());
-  const uint32_t trie_size = p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
+  const uint32_t trie_size =
+      p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
   if (trie_size > charsmap.size() - 4) return false;
   *trie = DartsTrie(charsmap.substr(4, trie_size));
   *replacements = charsmap.substr(4 + trie_size);

@@ -17,8 +17,8 @@ namespace modelpool::text_internal {
 // `normalized` split off the normalized text, then the model's own pre-tokenizer and model on
 // each remaining piece, and the post-processor's special tokens with truncation.
 struct AddedVocabulary {
-  AddedTokenMatcher raw;         // matched before normalization
-  AddedTokenMatcher normalized;  // matched in normalized text, by their normalized form
+  AddedTokenMatcher raw;             // matched before normalization
+  AddedTokenMatcher normalized;      // matched in normalized text, by their normalized form
   std::vector<std::string> content;  // by id; empty where none
   std::vector<bool> special;         // by id
 

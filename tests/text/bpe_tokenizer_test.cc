@@ -47,7 +47,8 @@ std::string TinyJson(const std::string& merges, const std::string& extra = "") {
 }
 
 TEST_CASE("BpeTokenizer merges byte pairs by rank and frames the text with <s> </s>") {
-  auto tokenizer = BpeTokenizer::FromTokenizerJson(WriteTemp("tiny.json", TinyJson(R"(["a b", "\u0120 ab"])")));
+  auto tokenizer =
+      BpeTokenizer::FromTokenizerJson(WriteTemp("tiny.json", TinyJson(R"(["a b", "\u0120 ab"])")));
   REQUIRE(tokenizer.ok());
   CHECK((*tokenizer)->Encode("ab ab", kSpecial) == std::vector<int32_t>{0, 5, 6, 1});
   CHECK((*tokenizer)->Encode("ba", kPlain) == std::vector<int32_t>{3, 2});
@@ -59,7 +60,8 @@ TEST_CASE("BpeTokenizer merges byte pairs by rank and frames the text with <s> <
 }
 
 TEST_CASE("BpeTokenizer finds added tokens in the raw text, <mask> taking the spaces before it") {
-  auto tokenizer = BpeTokenizer::FromTokenizerJson(WriteTemp("tiny.json", TinyJson(R"(["a b", "\u0120 ab"])")));
+  auto tokenizer =
+      BpeTokenizer::FromTokenizerJson(WriteTemp("tiny.json", TinyJson(R"(["a b", "\u0120 ab"])")));
   REQUIRE(tokenizer.ok());
   CHECK((*tokenizer)->Encode("ab  <mask></s>", kPlain) == std::vector<int32_t>{5, 7, 1});
   CHECK((*tokenizer)->Encode("<s>ab", kPlain) == std::vector<int32_t>{0, 5});
