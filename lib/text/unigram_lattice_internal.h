@@ -204,13 +204,11 @@ void ViterbiForward(const PieceTrie<Score>& trie, const std::string& text_in, Sc
     }
     const Score score_till_here = best[starts_at].score;
     const int64_t char_length = std::min<int64_t>(
-        Utf8Length(static_cast<unsigned char>(text_in[starts_at])),
-        size - starts_at);
+        Utf8Length(static_cast<unsigned char>(text_in[starts_at])), size - starts_at);
     bool has_single_char_piece = false;
-    // The walk needs no bound: the string ends with a NUL, which no piece holds.
     int32_t node = PieceTrie<Score>::kRoot;
     for (int64_t key_pos = starts_at;
-         trie.Walk(&node, static_cast<unsigned char>(text[key_pos]));) {
+         key_pos < size && trie.Walk(&node, static_cast<unsigned char>(text[key_pos]));) {
       ++key_pos;
       const typename PieceTrie<Score>::Slot& piece = trie.slot(node);
       const BestPath<Score>& kept = best[key_pos];
