@@ -47,7 +47,7 @@ double SerdeParseDouble(std::string_view number) {
     const int64_t magnitude = exponent < 0 ? -exponent : exponent;
     if (magnitude <= 308) {
       const double pow = std::pow(10.0, static_cast<double>(magnitude));  // exact to 1e22, then
-      f = exponent >= 0 ? f * pow : f / pow;                               // as serde's table
+      f = exponent >= 0 ? f * pow : f / pow;                              // as serde's table
       break;
     }
     if (f == 0.0 || exponent >= 0) break;

@@ -270,9 +270,8 @@ absl::StatusOr<std::unique_ptr<UnigramTokenizer>> UnigramTokenizer::FromTokenize
     }
     impl->unk_id = unk.get<int32_t>();
     impl->byte_fallback = model.value("byte_fallback", false);
-    MODELPOOL_ASSIGN_OR_RETURN(
-        impl->normalizer,
-        text_internal::Normalizer::FromJson(file, json.value("normalizer", Json())));
+    MODELPOOL_ASSIGN_OR_RETURN(impl->normalizer, text_internal::Normalizer::FromJson(
+                                                     file, json.value("normalizer", Json())));
     MODELPOOL_RETURN_IF_ERROR(impl->ParsePreTokenizer(file, json.value("pre_tokenizer", Json())));
     MODELPOOL_RETURN_IF_ERROR(text_internal::ParsePostProcessor(
         file, json.value("post_processor", Json()), &impl->before, &impl->after));
@@ -329,7 +328,8 @@ std::vector<int32_t> UnigramTokenizer::Encode(std::string_view text, const Encod
       });
 }
 
-std::string UnigramTokenizer::Decode(absl::Span<const int32_t> ids, bool skip_special_tokens) const {
+std::string UnigramTokenizer::Decode(absl::Span<const int32_t> ids,
+                                     bool skip_special_tokens) const {
   const Impl& impl = *impl_;
   std::string text;
   bool first = true;

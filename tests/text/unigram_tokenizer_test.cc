@@ -64,8 +64,9 @@ TEST_CASE("UnigramTokenizer falls back to bytes for unknown characters with byte
   std::string bytes;
   for (const char* name : {"<0x78>", "<0x79>"}) bytes += std::string(R"(, [")") + name + R"(", 0])";
   auto tokenizer = UnigramTokenizer::FromTokenizerJson(WriteTemp(
-      "bytes.json", TinyJson(R"(, "byte_fallback": true)").replace(
-                        TinyJson("").find(R"(["a", -4]])"), 10, R"(["a", -4])" + bytes + "]")));
+      "bytes.json",
+      TinyJson(R"(, "byte_fallback": true)")
+          .replace(TinyJson("").find(R"(["a", -4]])"), 10, R"(["a", -4])" + bytes + "]")));
   REQUIRE(tokenizer.ok());
   // "▁" "xy" is unknown: its bytes x and y exist as <0x78> <0x79>; "z" has none: unk.
   CHECK((*tokenizer)->Encode("xy", kPlain) == std::vector<int32_t>{2, 7, 8});
@@ -98,8 +99,9 @@ TEST_CASE("UnigramTokenizer names what it refuses") {
             "Replace regex");
   }
   SECTION("a broken charsmap") {
-    refused(TinyJson("", R"(, "normalizer": {"type": "Precompiled", "precompiled_charsmap": "AAAA"})"),
-            "precompiled_charsmap");
+    refused(
+        TinyJson("", R"(, "normalizer": {"type": "Precompiled", "precompiled_charsmap": "AAAA"})"),
+        "precompiled_charsmap");
   }
   SECTION("another pre-tokenizer") {
     refused(TinyJson("").replace(TinyJson("").find(R"("type": "Metaspace")"), 19,
@@ -113,8 +115,8 @@ TEST_CASE("UnigramTokenizer gives the ids of tokenizers (trained, NFKC, XLM-R la
   const auto expected = LoadFixture("bpe_expected.json");
   REQUIRE(corpus.has_value());
   REQUIRE(expected.has_value());
-  auto tokenizer = UnigramTokenizer::FromTokenizerJson(TextDataPath("unigram/tokenizer.json"),
-                                                       TextDataPath("unigram/tokenizer_config.json"));
+  auto tokenizer = UnigramTokenizer::FromTokenizerJson(
+      TextDataPath("unigram/tokenizer.json"), TextDataPath("unigram/tokenizer_config.json"));
   INFO(tokenizer.status());
   REQUIRE(tokenizer.ok());
   CHECK((*tokenizer)->model_max_length() == 512);
