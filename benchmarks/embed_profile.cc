@@ -43,9 +43,10 @@ int main(int argc, char** argv) {
   modelpool::Settings settings;
   settings.devices = {modelpool::Device::Cuda(0)};
   settings.max_instances = 1;
-  auto manager = modelpool::EmbeddingModelManager::Create(
-      {.model_dir = model, .dtype = dtype, .max_batch_tokens = max_batch_tokens,
-       .settings = settings});
+  auto manager = modelpool::EmbeddingModelManager::Create({.model_dir = model,
+                                                           .dtype = dtype,
+                                                           .max_batch_tokens = max_batch_tokens,
+                                                           .settings = settings});
   if (!manager.ok()) Fail(manager.status());
   auto lease = (*manager)->Acquire(absl::Minutes(10));
   if (!lease.ok()) Fail(lease.status());

@@ -2,7 +2,8 @@
 // the Hugging Face `tokenizers` library and `sentencepiece`?
 //
 //   tokenizer_bench --corpus corpus.txt --vocab vocab.txt --spiece spiece.model
-//                   [--repeat 3] [--peer "python3 benchmarks/peers/hf_tokenize.py ..."]
+//                   [--bpe tokenizer.json] [--repeat 3] [--peer "python3
+//                   benchmarks/peers/hf_tokenize.py ..."]
 //
 // corpus.txt and vocab.txt are what make_corpus.py writes (one document per line). Prints one
 // JSON line per measurement (the best of --repeat runs) and, with --peer, one line per ratio
@@ -20,6 +21,7 @@
 
 #include "benchmarks/flags.h"
 #include "benchmarks/peer.h"
+#include "modelpool/text/bpe_tokenizer.h"
 #include "modelpool/text/sentencepiece_tokenizer.h"
 #include "modelpool/text/wordpiece_tokenizer.h"
 
@@ -49,10 +51,12 @@ Measurement Best(int repeat, const Encode& encode) {
 
 int main(int argc, char** argv) {
   modelpool::bench::Flags flags(
-      argc, argv, "--corpus FILE --vocab FILE --spiece FILE [--repeat N] [--peer CMD]");
+      argc, argv,
+      "--corpus FILE --vocab FILE --spiece FILE [--bpe tokenizer.json] [--repeat N] [--peer CMD]");
   const std::vector<std::string> texts = flags.ReadLines(flags.Required("--corpus"));
   const std::string vocab_path = flags.Required("--vocab");
   const std::string spiece_path = flags.Required("--spiece");
+  const std::string bpe_path = flags.String("--bpe");
   const int repeat = static_cast<int>(flags.Int("--repeat", 3));
   const std::string peer = flags.String("--peer");
   flags.CheckAllKnown();
@@ -60,14 +64,21 @@ int main(int argc, char** argv) {
   if (!wordpiece.ok()) flags.Fail(wordpiece.status());
   auto sentencepiece = modelpool::SentencePieceTokenizer::FromFile(spiece_path);
   if (!sentencepiece.ok()) flags.Fail(sentencepiece.status());
+  std::vector<std::pair<const char*, const modelpool::Tokenizer*>> tokenizers = {
+      {"wordpiece", wordpiece->get()}, {"sentencepiece", sentencepiece->get()}};
+  std::unique_ptr<modelpool::BpeTokenizer> bpe;
+  if (!bpe_path.empty()) {
+    auto loaded = modelpool::BpeTokenizer::FromTokenizerJson(bpe_path);
+    if (!loaded.ok()) flags.Fail(loaded.status());
+    bpe = std::move(*loaded);
+    tokenizers.push_back({"bpe", bpe.get()});
+  }
 
   // Whole documents, as the peers encode them: no truncation.
   const modelpool::EncodeOptions options{.max_length = 0, .truncation = false};
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   std::vector<nlohmann::json> ours;
-  for (const auto& [name, tokenizer] :
-       {std::pair<const char*, const modelpool::Tokenizer*>{"wordpiece", wordpiece->get()},
-        {"sentencepiece", sentencepiece->get()}}) {
+  for (const auto& [name, tokenizer] : tokenizers) {
     const Measurement single = Best(repeat, [&, tokenizer = tokenizer] {
       int64_t tokens = 0;
       for (const std::string& text : texts) tokens += tokenizer->Encode(text, options).size();

@@ -31,6 +31,9 @@ step_fixtures() {
   [ -f tools/make_bert_fixtures.py ] && python3 tools/make_bert_fixtures.py
   tar czf "$out/fixtures.tgz" tests/data
 }
+# The BPE and Unigram fixtures through Python's tokenizers and transformers (RobertaTokenizerFast,
+# BartTokenizer, XLMRobertaTokenizerFast): the same ids as the committed bpe_expected.json.
+step_fixtures_bpe() { python3 tools/make_bpe_fixtures.py tests/data/text; }
 step_tests() { ctest --test-dir $build --output-on-failure -j4 2>&1 | tail -40; }
 step_models() {
   step_corpus
@@ -40,9 +43,8 @@ step_models() {
 }
 step_bench_tokenizer() {
   step_corpus
-  $build/benchmarks/tokenizer_bench --corpus $corpus/corpus.txt --vocab $corpus/vocab.txt \
-    --spiece tests/data/text/t5-small/spiece.model --repeat 3 \
-    --peer "python3 benchmarks/peers/hf_tokenize.py --corpus $corpus/corpus.txt --vocab $corpus/vocab.txt --spiece tests/data/text/t5-small/spiece.model --repeat 3"
+  local files="--corpus $corpus/corpus.txt --vocab $corpus/vocab.txt --spiece tests/data/text/t5-small/spiece.model --bpe tests/data/text/bpe/tokenizer.json --repeat 3"
+  $build/benchmarks/tokenizer_bench $files --peer "python3 benchmarks/peers/hf_tokenize.py $files"
 }
 step_bench_generate() {
   step_models

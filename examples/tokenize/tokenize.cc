@@ -2,7 +2,8 @@
 //
 //   tokenize --tokenizer PATH [--max-length N] [--no-special-tokens] --json-in texts.json
 //
-// PATH is a model folder (spiece.model, tokenizer.json or vocab.txt) or one such file;
+// PATH is a model folder (tokenizer.json, spiece.model, vocab.json + merges.txt or vocab.txt)
+// or one such file;
 // texts.json is a JSON array of strings. Prints a JSON array with the ids of each text.
 // Exit status 2, with a message on stderr, for bad arguments or files.
 

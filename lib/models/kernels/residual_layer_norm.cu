@@ -123,10 +123,14 @@ template <typename T>
 int LaunchFor(const void* x, const void* residual, const void* weight, const void* bias, void* out,
               int64_t rows, int width, float eps, cudaStream_t stream) {
   const int vectors_per_lane = (width / 8 + 31) / 32;
-  if (vectors_per_lane <= 1) return Launch<T, 1>(x, residual, weight, bias, out, rows, width, eps, stream);
-  if (vectors_per_lane <= 2) return Launch<T, 2>(x, residual, weight, bias, out, rows, width, eps, stream);
-  if (vectors_per_lane <= 4) return Launch<T, 4>(x, residual, weight, bias, out, rows, width, eps, stream);
-  if (vectors_per_lane <= 8) return Launch<T, 8>(x, residual, weight, bias, out, rows, width, eps, stream);
+  if (vectors_per_lane <= 1)
+    return Launch<T, 1>(x, residual, weight, bias, out, rows, width, eps, stream);
+  if (vectors_per_lane <= 2)
+    return Launch<T, 2>(x, residual, weight, bias, out, rows, width, eps, stream);
+  if (vectors_per_lane <= 4)
+    return Launch<T, 4>(x, residual, weight, bias, out, rows, width, eps, stream);
+  if (vectors_per_lane <= 8)
+    return Launch<T, 8>(x, residual, weight, bias, out, rows, width, eps, stream);
   return Launch<T, 32>(x, residual, weight, bias, out, rows, width, eps, stream);
 }
 
