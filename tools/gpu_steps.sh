@@ -16,11 +16,13 @@ export PYTHONUNBUFFERED=1
 
 step_build() {
   cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMODELPOOL_BUILD_BENCHMARKS=ON \
-    -DMODELPOOL_BUILD_EXAMPLES=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" \
+    -DMODELPOOL_BUILD_EXAMPLES=ON -DMODELPOOL_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" \
     >/tmp/configure.log 2>&1 || { tail -30 /tmp/configure.log; return 1; }
   grep -E "modelpool:" /tmp/configure.log
   cmake --build $build -j"$(nproc)" -- -k 0 >/tmp/build.log 2>&1 ||
     { grep -E "error|FAILED" /tmp/build.log | head -60; tail -5 /tmp/build.log; return 1; }
+  grep -c "MODELPOOL_CUDA_KERNELS" $build/build.ninja | sed 's/^/build.ninja lines defining MODELPOOL_CUDA_KERNELS: /'
+  nm -DC $build/lib/libmodelpool.so* 2>/dev/null | grep -m2 ResidualLayerNorm
 }
 step_corpus() { [ -f $corpus/corpus.txt ] || python3 .device/bench/make_corpus.py $corpus; }
 step_fixtures() {

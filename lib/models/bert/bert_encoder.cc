@@ -46,10 +46,11 @@ namespace {
 // - kFlashVarlen: flash attention over the packed rows with their cumulative lengths
 //   (Note [Packed batches]): no padding, no mask. CUDA, PyTorch 2, float16 or bfloat16, head
 //   sizes that are multiples of 8 up to 256.
-// - kEfficientPadded: other CUDA cases (float32): memory-efficient attention over rows padded
-//   to the longest, padding keys masked by an additive bias.
-// - kMath: the CPU, and libtorch 1.13, which has neither kernel: matrix products and softmax
-//   over padded rows.
+// - kEfficientPadded: other CUDA cases (float32), where the head size is a multiple of 16
+//   bytes: memory-efficient attention over rows padded to the longest, padding keys masked by
+//   an additive bias.
+// - kMath: the CPU, libtorch 1.13 (which has neither kernel), and head sizes neither kernel
+//   takes: matrix products and softmax over padded rows.
 enum class AttentionKernel { kFlashVarlen, kEfficientPadded, kMath };
 
 AttentionKernel ChooseAttention(c10::Device device, c10::ScalarType dtype, int64_t head_dim) {
@@ -57,7 +58,8 @@ AttentionKernel ChooseAttention(c10::Device device, c10::ScalarType dtype, int64
   if (device.is_cuda()) {
     const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
     if (half && head_dim % 8 == 0 && head_dim <= 256) return AttentionKernel::kFlashVarlen;
-    return AttentionKernel::kEfficientPadded;
+    const int64_t per_16_bytes = 16 / static_cast<int64_t>(c10::elementSize(dtype));
+    if (head_dim % per_16_bytes == 0) return AttentionKernel::kEfficientPadded;
   }
 #endif
   return AttentionKernel::kMath;
