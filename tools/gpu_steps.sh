@@ -104,6 +104,22 @@ step_workers_one_gpu() {
   kill $dmon
 }
 
+step_t5_large() {
+  step_corpus
+  [ -d $models/t5-large ] ||
+    python3 .device/bench/peers/make_random_models.py $corpus $models --only t5-large
+}
+# Summaries through the WorkerPool: one worker, two workers on one GPU, every GPU, and
+# transformers' generate on one GPU.
+step_workers_summarize() {
+  step_t5_large
+  nvidia-smi dmon -s u -d 1 >"$out/dmon_summarize.txt" 2>&1 &
+  local dmon=$!
+  $build/benchmarks/summarize_workers_bench --model $models/t5-large --corpus $corpus/corpus.txt \
+    --peer "python3 .device/bench/peers/hf_generate.py $models/t5-large $corpus/corpus.txt"
+  kill $dmon
+}
+
 step_bench_workers() {
   step_bert_large
   nvidia-smi dmon -s u -d 1 >"$out/dmon.txt" 2>&1 &
