@@ -64,14 +64,14 @@ double Measure(const Args& args, const std::vector<std::string>& texts, int gpus
   for (int i = 0; i < gpus; ++i) settings.devices.push_back(modelpool::Device::Cuda(i));
   settings.workers_per_device = workers;
   settings.max_instances = gpus * workers;
-  auto manager = modelpool::SummarizationModelManager::Create(
-      {.model_dir = args.model,
-       .dtype = args.dtype,
-       .max_batch_size = args.batch,
-       .max_num_beams = args.beams,
-       .max_input_tokens = args.input_tokens,
-       .max_new_tokens = args.new_tokens,
-       .settings = settings});
+  auto manager =
+      modelpool::SummarizationModelManager::Create({.model_dir = args.model,
+                                                    .dtype = args.dtype,
+                                                    .max_batch_size = args.batch,
+                                                    .max_num_beams = args.beams,
+                                                    .max_input_tokens = args.input_tokens,
+                                                    .max_new_tokens = args.new_tokens,
+                                                    .settings = settings});
   if (!manager.ok()) Fail(manager.status());
   auto pool = modelpool::WorkerPool::Create({.settings = settings});
   if (!pool.ok()) Fail(pool.status());
@@ -84,9 +84,8 @@ double Measure(const Args& args, const std::vector<std::string>& texts, int gpus
   generation.max_new_tokens = args.new_tokens;
   generation.min_new_tokens = args.new_tokens;
   const modelpool::CorpusOptions corpus{.texts_per_request = args.batch};
-  const std::vector<std::string> warm_up(texts.begin(),
-                                         texts.begin() + std::min<size_t>(texts.size(),
-                                                                          args.batch * gpus * workers));
+  const std::vector<std::string> warm_up(
+      texts.begin(), texts.begin() + std::min<size_t>(texts.size(), args.batch * gpus * workers));
   if (auto out = (*pool)->Summarize("bench", warm_up, generation, corpus); !out.ok())
     Fail(out.status());
   std::vector<double> runs;

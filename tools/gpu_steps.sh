@@ -22,7 +22,7 @@ step_build() {
   cmake --build $build -j"$(nproc)" -- -k 0 >/tmp/build.log 2>&1 ||
     { grep -E "error|FAILED" /tmp/build.log | head -60; tail -5 /tmp/build.log; return 1; }
   grep -c "MODELPOOL_CUDA_KERNELS" $build/build.ninja | sed 's/^/build.ninja lines defining MODELPOOL_CUDA_KERNELS: /'
-  nm -DC $build/lib/libmodelpool.so* 2>/dev/null | grep -m2 ResidualLayerNorm
+  nm -C $build/lib/libmodelpool.a 2>/dev/null | grep -m1 " T .*ResidualLayerNorm" || true
 }
 step_corpus() { [ -f $corpus/corpus.txt ] || python3 .device/bench/make_corpus.py $corpus; }
 step_fixtures() {

@@ -179,15 +179,44 @@ at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
   for (const Layer& layer : layers) {
     const at::Tensor qkv = at::linear(x, layer.qkv_weight, layer.qkv_bias);
     const at::Tensor context = Attention(qkv, batch, padding_bias);
-    x = at::layer_norm(
-        at::linear(context, layer.attention_out_weight, layer.attention_out_bias).add_(x), {hidden},
-        layer.attention_norm_weight, layer.attention_norm_bias, eps);
-    const at::Tensor intermediate =
-        Activation(at::linear(x, layer.intermediate_weight, layer.intermediate_bias));
-    x = at::layer_norm(at::linear(intermediate, layer.out_weight, layer.out_bias).add_(x), {hidden},
-                       layer.out_norm_weight, layer.out_norm_bias, eps);
+    x = AddNorm(at::linear(context, layer.attention_out_weight, layer.attention_out_bias), x,
+                layer.attention_norm_weight, layer.attention_norm_bias);
+    x = AddNorm(at::linear(Intermediate(x, layer), layer.out_weight, layer.out_bias), x,
+                layer.out_norm_weight, layer.out_norm_bias);
   }
   return x;
+}
+
+at::Tensor BertEncoder::Intermediate(const at::Tensor& x, const Layer& layer) const {
+#if TORCH_VERSION_MAJOR >= 2
+  if (fused_) {
+    const BertActivation act = config_.hidden_act;
+    if (act == BertActivation::kGelu || act == BertActivation::kGeluTanh ||
+        act == BertActivation::kRelu) {
+      return at::_addmm_activation(layer.intermediate_bias, x, layer.intermediate_weight.t(),
+                                   /*beta=*/1, /*alpha=*/1,
+                                   /*use_gelu=*/act != BertActivation::kRelu);
+    }
+  }
+#endif
+  return Activation(at::linear(x, layer.intermediate_weight, layer.intermediate_bias));
+}
+
+at::Tensor BertEncoder::AddNorm(at::Tensor y, const at::Tensor& residual, const at::Tensor& weight,
+                                const at::Tensor& bias) const {
+  const int64_t hidden = config_.hidden_size;
+#ifdef MODELPOOL_CUDA_KERNELS
+  if (fused_) {
+    const int error = kernels::ResidualLayerNorm(
+        y.scalar_type() == at::kHalf ? kernels::HalfType::kFloat16 : kernels::HalfType::kBFloat16,
+        y.const_data_ptr(), residual.const_data_ptr(), weight.const_data_ptr(),
+        bias.const_data_ptr(), y.data_ptr(), y.size(0), hidden,
+        static_cast<float>(config_.layer_norm_eps), at::cuda::getCurrentCUDAStream().stream());
+    TORCH_CHECK(error == 0, "the residual LayerNorm kernel failed to launch: CUDA error ", error);
+    return y;
+  }
+#endif
+  return at::layer_norm(y.add_(residual), {hidden}, weight, bias, config_.layer_norm_eps);
 }
 
 at::Tensor BertEncoder::Attention(const at::Tensor& qkv, const PackedRows& batch,
