@@ -81,8 +81,11 @@ step_sweep_embed() {
 # both: kernel time against wall time, and the kernels that take it.
 step_ablate_embed() {
   step_bert_large
-  MODELPOOL_FUSED_KERNELS=0 $build/benchmarks/embed_bench --model $models/bert-large \
-    --corpus $corpus/corpus.txt --repeat 3 | grep modelpool_embed
+  for env in MODELPOOL_FUSED_KERNELS=0 MODELPOOL_BERT_ATTENTION=efficient; do
+    echo "$env"
+    env $env $build/benchmarks/embed_bench --model $models/bert-large \
+      --corpus $corpus/corpus.txt --repeat 3 | grep modelpool_embed
+  done
 }
 step_profile_embed() {
   step_bert_large
@@ -126,6 +129,15 @@ step_bench_workers() {
   local dmon=$!
   $build/benchmarks/worker_bench --model $models/bert-large --corpus $corpus/corpus.txt --repeat 3 \
     --peer "python3 .device/bench/peers/st_embed.py $models/bert-large $corpus/corpus.txt --batch-sizes 128"
+  kill $dmon
+}
+# Every GPU with two workers each (and one GPU with two).
+step_workers_two_per_device() {
+  step_bert_large
+  nvidia-smi dmon -s u -d 1 >"$out/dmon_two_per_device.txt" 2>&1 &
+  local dmon=$!
+  $build/benchmarks/worker_bench --model $models/bert-large --corpus $corpus/corpus.txt \
+    --repeat 3 --workers-per-device 2
   kill $dmon
 }
 # Each test case of the binaries that crash here, alone, then a backtrace of the binary.

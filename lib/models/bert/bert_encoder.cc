@@ -27,6 +27,7 @@
 
 #if TORCH_VERSION_MAJOR >= 2
 #include <ATen/ops/_addmm_activation.h>
+#include <ATen/ops/_efficient_attention_forward.h>
 #include <ATen/ops/_flash_attention_forward.h>
 #include <ATen/ops/_scaled_dot_product_efficient_attention.h>
 #endif
@@ -46,18 +47,27 @@ namespace {
 // - kFlashVarlen: flash attention over the packed rows with their cumulative lengths
 //   (Note [Packed batches]): no padding, no mask. CUDA, PyTorch 2, float16 or bfloat16, head
 //   sizes that are multiples of 8 up to 256.
+// - kEfficientVarlen: the memory-efficient kernel over the same packed rows (its tiles are
+//   smaller than flash attention's, which suits short rows). MODELPOOL_BERT_ATTENTION=efficient
+//   picks it where flash attention would run; "flash" (the default) keeps flash attention.
 // - kEfficientPadded: other CUDA cases (float32), where the head size is a multiple of 16
 //   bytes: memory-efficient attention over rows padded to the longest, padding keys masked by
 //   an additive bias.
 // - kMath: the CPU, libtorch 1.13 (which has neither kernel), and head sizes neither kernel
 //   takes: matrix products and softmax over padded rows.
-enum class AttentionKernel { kFlashVarlen, kEfficientPadded, kMath };
+enum class AttentionKernel { kFlashVarlen, kEfficientVarlen, kEfficientPadded, kMath };
 
 AttentionKernel ChooseAttention(c10::Device device, c10::ScalarType dtype, int64_t head_dim) {
 #if TORCH_VERSION_MAJOR >= 2
   if (device.is_cuda()) {
     const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
-    if (half && head_dim % 8 == 0 && head_dim <= 256) return AttentionKernel::kFlashVarlen;
+    if (half && head_dim % 8 == 0 && head_dim <= 256) {
+      static const bool efficient = [] {
+        const char* value = std::getenv("MODELPOOL_BERT_ATTENTION");
+        return value != nullptr && std::string(value) == "efficient";
+      }();
+      return efficient ? AttentionKernel::kEfficientVarlen : AttentionKernel::kFlashVarlen;
+    }
     const int64_t per_16_bytes = 16 / static_cast<int64_t>(c10::elementSize(dtype));
     if (head_dim % per_16_bytes == 0) return AttentionKernel::kEfficientPadded;
   }
@@ -89,6 +99,8 @@ const char* KernelName(AttentionKernel kernel) {
   switch (kernel) {
     case AttentionKernel::kFlashVarlen:
       return "flash (varlen)";
+    case AttentionKernel::kEfficientVarlen:
+      return "memory-efficient (varlen)";
     case AttentionKernel::kEfficientPadded:
       return "memory-efficient (padded)";
     case AttentionKernel::kMath:
@@ -164,7 +176,9 @@ at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
 
   // Padded kernels mask padding keys with one additive bias for every layer: [rows, 1, 1, L].
   at::Tensor padding_bias;
-  if (kernel_ != AttentionKernel::kFlashVarlen && batch.tokens != batch.rows * batch.max_length) {
+  const bool varlen =
+      kernel_ == AttentionKernel::kFlashVarlen || kernel_ == AttentionKernel::kEfficientVarlen;
+  if (!varlen && batch.tokens != batch.rows * batch.max_length) {
     const int64_t length = batch.max_length;
     const at::Tensor is_padding = at::arange(length, batch.lengths.options())
                                       .unsqueeze(0)
@@ -232,6 +246,17 @@ at::Tensor BertEncoder::Attention(const at::Tensor& qkv, const PackedRows& batch
                            packed.select(1, 0), packed.select(1, 1), packed.select(1, 2), starts,
                            starts, batch.max_length, batch.max_length, /*dropout_p=*/0.0,
                            /*is_causal=*/false, /*return_debug_mask=*/false, scale))
+        .view({batch.tokens, hidden});
+  }
+  if (kernel_ == AttentionKernel::kEfficientVarlen) {
+    // One "batch" of all tokens, [1, tokens, heads, head_dim], split by the row starts.
+    const at::Tensor packed = qkv.view({1, batch.tokens, 3, heads, head_dim});
+    const at::Tensor starts = batch.starts.to(at::kInt);
+    return std::get<0>(at::_efficient_attention_forward(
+                           packed.select(2, 0), packed.select(2, 1), packed.select(2, 2),
+                           /*bias=*/std::nullopt, starts, starts, batch.max_length,
+                           batch.max_length, /*dropout_p=*/0.0, /*custom_mask_type=*/0,
+                           /*compute_log_sumexp=*/false, scale))
         .view({batch.tokens, hidden});
   }
 #endif
