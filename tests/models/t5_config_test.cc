@@ -84,17 +84,17 @@ TEST_CASE("generation_config.json sets generation defaults and overrides token i
   CHECK(files->config.decoder_start_token_id == 3);
   CHECK(files->config.eos_token_ids == std::vector<int64_t>{1, 7});
   CHECK(files->config.pad_token_id == 2);
-  const T5GenerationDefaults& g = files->generation;
+  const GenerationDefaults& g = files->generation;
   CHECK(g.num_beams == 4);
   CHECK(g.max_length == 200);
   CHECK(g.min_new_tokens == 5);
   CHECK(g.length_penalty == 2.0);
-  CHECK(g.early_stopping == "never");
+  CHECK(g.early_stopping == EarlyStopping::kNever);
   CHECK(g.no_repeat_ngram_size == 3);
 
   auto boolean = ReadT5Files(Folder("early_true", Config(""), R"({"early_stopping": true})"));
   REQUIRE(boolean.ok());
-  CHECK(boolean->generation.early_stopping == "true");
+  CHECK(boolean->generation.early_stopping == EarlyStopping::kWhenBeamsDone);
 }
 
 TEST_CASE("Malformed configs are errors naming the file and the key") {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "ATen/ATen.h"
-#include "lib/models/t5/t5_summarization_model.h"
+#include "lib/models/t5/t5_folder.h"
 #include "nlohmann/json.hpp"
 
 // Last: libtorch's glog defines CHECK too, and Catch's must win.
@@ -27,7 +27,7 @@ Json ReadFixture(const std::string& name) {
   return Json::parse(in);
 }
 
-std::unique_ptr<T5SummarizationModel> LoadFixtureModel(const std::string& name, int64_t batch) {
+std::unique_ptr<EncoderDecoderSummarizer> LoadFixtureModel(const std::string& name, int64_t batch) {
   auto folder = T5Folder::Read(kDataDir + "/models/" + name);
   REQUIRE(folder.ok());
   SummarizerLimits limits;
@@ -35,7 +35,7 @@ std::unique_ptr<T5SummarizationModel> LoadFixtureModel(const std::string& name, 
   limits.max_num_beams = 4;
   limits.max_input_tokens = 64;
   limits.max_new_tokens = 32;
-  auto model = T5SummarizationModel::Load(*folder, c10::kCPU, at::kFloat, limits);
+  auto model = (*folder)->LoadSummarizer(c10::kCPU, at::kFloat, limits);
   REQUIRE(model.ok());
   return std::move(*model);
 }

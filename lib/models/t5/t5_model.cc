@@ -1,7 +1,6 @@
 #include "lib/models/t5/t5_model.h"
 
 #include <cmath>
-#include <limits>
 #include <numbers>
 #include <string>
 #include <utility>
@@ -9,8 +8,7 @@
 #include "ATen/ATen.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "c10/util/BFloat16.h"
-#include "c10/util/Half.h"
+#include "lib/models/attention_bias.h"
 #include "lib/models/formats/weights.h"
 #include "modelpool/base/status.h"
 #include "torch/version.h"
@@ -22,20 +20,6 @@
 
 namespace modelpool {
 namespace {
-
-// The most negative value of `dtype`: what transformers adds to masked attention scores.
-double LowestOf(at::ScalarType dtype) {
-  switch (dtype) {
-    case at::kBFloat16:
-      return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
-    case at::kHalf:
-      return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
-    case at::kDouble:
-      return std::numeric_limits<double>::lowest();
-    default:
-      return std::numeric_limits<float>::lowest();
-  }
-}
 
 // transformers' T5Attention._relative_position_bucket, operation for operation, so that the
 // buckets (a float log truncated to an integer) come out the same on the same device.
