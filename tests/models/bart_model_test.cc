@@ -240,15 +240,22 @@ TEST_CASE("BART: forced BOS starts every text and forced EOS ends it at the leng
   }
 }
 
-TEST_CASE("BART: requests beyond the positions or the limits are InvalidArgument") {
+TEST_CASE("BART: an instance's lengths stop at the positions; requests beyond are refused") {
   auto folder = BartFolder::Read(WriteTinyBart("bart_positions", TinyBart{}));
   REQUIRE(folder.ok());
-  SummarizerLimits too_long = SmallLimits();
-  too_long.max_input_tokens = 41;  // max_position_embeddings is 40
-  auto model = (*folder)->LoadSummarizer(c10::kCPU, at::kFloat, too_long);
-  REQUIRE_FALSE(model.ok());
-  CHECK(model.status().code() == absl::StatusCode::kInvalidArgument);
-  CHECK_THAT(std::string(model.status().message()), Catch::Contains("max_position_embeddings"));
+  SummarizerLimits long_limits = SmallLimits();
+  long_limits.max_input_tokens = 512;  // max_position_embeddings is 40
+  long_limits.max_new_tokens = 256;
+  auto model = (*folder)->LoadSummarizer(c10::kCPU, at::kFloat, long_limits);
+  REQUIRE(model.ok());
+  CHECK((*model)->Generate({std::vector<int32_t>(40, 5)}).ok());
+  auto too_long = (*model)->Generate({std::vector<int32_t>(41, 5)});
+  CHECK(too_long.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(too_long.status().message()), Catch::Contains("up to 40"));
+  GenerationOptions long_output;
+  long_output.max_new_tokens = 41;
+  CHECK((*model)->Generate({{0, 5, 2}}, long_output).status().code() ==
+        absl::StatusCode::kInvalidArgument);
 
   auto small = LoadModel(WriteTinyBart("bart_limits", TinyBart{}));
   GenerationOptions beams;

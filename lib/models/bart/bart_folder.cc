@@ -1,5 +1,6 @@
 #include "lib/models/bart/bart_folder.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -72,15 +73,15 @@ absl::StatusOr<std::shared_ptr<const BartWeights>> BartFolder::LoadWeights(
 
 absl::StatusOr<std::unique_ptr<EncoderDecoder>> BartFolder::MakeModel(
     c10::Device device, at::ScalarType dtype, const SummarizerLimits& limits) const {
+  // Inputs and outputs cannot be longer than the positions the model has: the instance's
+  // limits stop there, and longer requests are refused as any beyond its limits are.
   const int64_t positions = files_.config.max_position_embeddings;
-  if (limits.max_input_tokens > positions || limits.max_new_tokens > positions) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        model_dir(), ": max_input_tokens ", limits.max_input_tokens, " and max_new_tokens ",
-        limits.max_new_tokens, " must be at most max_position_embeddings ", positions));
-  }
+  SummarizerLimits within = limits;
+  within.max_input_tokens = std::min(limits.max_input_tokens, positions);
+  within.max_new_tokens = std::min(limits.max_new_tokens, positions);
   MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const BartWeights> weights,
                              LoadWeights(device, dtype));
-  return std::make_unique<BartModel>(files_.config, std::move(weights), device, dtype, limits);
+  return std::make_unique<BartModel>(files_.config, std::move(weights), device, dtype, within);
 }
 
 }  // namespace modelpool

@@ -42,8 +42,7 @@ class BartFolder : public EncoderDecoderFolder {
   const BartFiles& files() const { return files_; }
 
  protected:
-  // `InvalidArgument` when `limits` ask for more input or new tokens than the model has
-  // positions for.
+  // The instance's input and new tokens stop at max_position_embeddings, below `limits`.
   absl::StatusOr<std::unique_ptr<EncoderDecoder>> MakeModel(
       c10::Device device, at::ScalarType dtype, const SummarizerLimits& limits) const override;
 

@@ -10,8 +10,11 @@ namespace modelpool {
 absl::StatusOr<std::unique_ptr<SummarizationModel>> EncoderDecoderFolder::Load(
     const Device& device, DType dtype, const SummarizerLimits& limits) const {
   MODELPOOL_RETURN_IF_ERROR(CheckDType(dtype));
+  // CPU kernels for float16 matrix products are missing or slow: float32 there, as for
+  // embeddings.
+  const DType computed = !device.is_cuda() && dtype == DType::kFloat16 ? DType::kFloat32 : dtype;
   MODELPOOL_ASSIGN_OR_RETURN(std::unique_ptr<EncoderDecoderSummarizer> model,
-                             LoadSummarizer(ToTorchDevice(device), ToTorchType(dtype), limits));
+                             LoadSummarizer(ToTorchDevice(device), ToTorchType(computed), limits));
   // A GPU instance holds its workspace from now on, so that its footprint can be measured.
   if (device.is_cuda()) MODELPOOL_RETURN_IF_ERROR(model->WarmUp());
   return std::unique_ptr<SummarizationModel>(std::move(model));

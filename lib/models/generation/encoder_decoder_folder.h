@@ -28,7 +28,8 @@ class EncoderDecoderFolder : public SummarizerFolder {
  public:
   const std::string& model_dir() const override { return spec_->model_dir; }
 
-  // `CheckDType`, then `LoadSummarizer`, then on a GPU `WarmUp`.
+  // `CheckDType`, then `LoadSummarizer` (float16 on the CPU computes in float32), then on a
+  // GPU `WarmUp`.
   absl::StatusOr<std::unique_ptr<SummarizationModel>> Load(
       const Device& device, DType dtype, const SummarizerLimits& limits) const override;
 
