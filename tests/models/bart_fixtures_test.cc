@@ -10,6 +10,7 @@
 #include "ATen/ATen.h"
 #include "lib/models/bart/bart_folder.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/generation_reference.h"
 #include "tests/testing/temp_dir.h"
 
 // Last: libtorch's glog defines CHECK too, and Catch's must win.
@@ -20,6 +21,9 @@ namespace {
 
 using Json = nlohmann::json;
 using Rows = std::vector<std::vector<int32_t>>;
+using testing::FloatTensor;
+using testing::Generated;
+using testing::OptionsOf;
 
 const std::string kDataDir = std::string(MODELPOOL_SOURCE_DIR) + "/tests/data";
 constexpr int32_t kEos = 2;
@@ -48,34 +52,6 @@ std::unique_ptr<EncoderDecoderSummarizer> LoadFixtureModel(const std::string& na
   return std::move(*model);
 }
 
-// The options a case asked for, as GenerationOptions says them.
-GenerationOptions OptionsOf(const Json& o) {
-  GenerationOptions options;
-  if (o.contains("max_new_tokens")) options.max_new_tokens = o["max_new_tokens"].get<int>();
-  if (o.contains("min_new_tokens")) options.min_new_tokens = o["min_new_tokens"].get<int>();
-  if (o.contains("num_beams")) options.num_beams = o["num_beams"].get<int>();
-  if (o.contains("length_penalty")) options.length_penalty = o["length_penalty"].get<double>();
-  if (o.contains("no_repeat_ngram_size")) {
-    options.no_repeat_ngram_size = o["no_repeat_ngram_size"].get<int>();
-  }
-  if (o.contains("early_stopping")) {
-    const Json& e = o["early_stopping"];
-    options.early_stopping = e.is_string()   ? EarlyStopping::kNever
-                             : e.get<bool>() ? EarlyStopping::kWhenBeamsDone
-                                             : EarlyStopping::kHeuristic;
-  }
-  return options;
-}
-
-// transformers' output row as Generate() returns it: without the decoder start token (which is
-// BART's end-of-sequence id too), cut after the first end-of-sequence id.
-std::vector<int32_t> Generated(const std::vector<int32_t>& sequence) {
-  std::vector<int32_t> ids(sequence.begin() + 1, sequence.end());
-  const auto end = std::find(ids.begin(), ids.end(), kEos);
-  if (end != ids.end()) ids.erase(end + 1, ids.end());
-  return ids;
-}
-
 TEST_CASE("BART ids equal transformers' in float32, for every recorded configuration") {
   const Json fixture = ReadFixture("generate.json");
   REQUIRE_FALSE(fixture.at("models").empty());
@@ -95,7 +71,7 @@ TEST_CASE("BART ids equal transformers' in float32, for every recorded configura
       REQUIRE(ids->size() == expected.size());
       for (size_t i = 0; i < expected.size(); ++i) {
         INFO("input " << i);
-        const std::vector<int32_t> want = Generated(expected[i]);
+        const std::vector<int32_t> want = Generated(expected[i], kEos);
         CHECK((*ids)[i] == want);
         if (!want.empty() && want.back() == kEos &&
             static_cast<int64_t>(want.size()) < resolved->max_new_tokens) {
@@ -125,15 +101,6 @@ TEST_CASE("BART's defaults are the folder's, as transformers ran them") {
     CHECK(resolved->forced_eos_token_ids ==
           std::vector<int64_t>{d.at("forced_eos_token_id").get<int64_t>()});
   }
-}
-
-at::Tensor FloatTensor(const Json& values) {
-  if (values.at(0).is_array()) {
-    std::vector<at::Tensor> rows;
-    for (const Json& row : values) rows.push_back(FloatTensor(row));
-    return at::stack(rows);
-  }
-  return at::tensor(values.get<std::vector<float>>());
 }
 
 TEST_CASE("BART's encoder output and first decoder logits equal transformers' in float32") {
@@ -183,7 +150,7 @@ TEST_CASE("The summarize command uses the folder's generation defaults") {
     REQUIRE(got.size() == expected.size());
     for (size_t i = 0; i < expected.size(); ++i) {
       INFO("input " << i);
-      CHECK(got[i] == Generated(expected[i]));
+      CHECK(got[i] == Generated(expected[i], kEos));
     }
   }
 }

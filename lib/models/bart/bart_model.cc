@@ -202,30 +202,22 @@ BartModel::BartModel(const BartConfig& config, std::shared_ptr<const BartWeights
       dtype_(dtype),
       limits_(limits),
       weights_(std::move(weights)),
-      w_(*weights_) {
+      w_(*weights_),
+      caches_(config.decoder_layers, config.decoder_attention_heads,
+              config.d_model / config.decoder_attention_heads, limits,
+              at::TensorOptions().dtype(dtype).device(device)) {
   TORCH_CHECK(limits.max_input_tokens <= config.max_position_embeddings &&
                   limits.max_new_tokens <= config.max_position_embeddings,
               "BART limits beyond max_position_embeddings");
-  const at::TensorOptions options = at::TensorOptions().dtype(dtype_).device(device_);
-  const int64_t heads = config_.decoder_attention_heads;
-  const int64_t head_dim = config_.d_model / heads;
-  self_cache_ = at::empty(
-      {config_.decoder_layers, 2, limits_.max_rows(), heads, limits_.max_new_tokens, head_dim},
-      options);
-  cross_cache_ = at::empty({config_.decoder_layers, 2, limits_.max_batch_size, heads,
-                            limits_.max_input_tokens, head_dim},
-                           options);
 }
 
 BartModel::~BartModel() = default;
 
 int64_t BartModel::CacheBytes(const BartConfig& c, at::ScalarType dtype,
                               const SummarizerLimits& limits) {
-  const int64_t per_position = c.decoder_layers * 2 * c.d_model;
-  return per_position *
-         (limits.max_rows() * limits.max_new_tokens +
-          limits.max_batch_size * limits.max_input_tokens) *
-         static_cast<int64_t>(c10::elementSize(dtype));
+  return DecoderCaches::Bytes(c.decoder_layers, c.decoder_attention_heads,
+                              c.d_model / c.decoder_attention_heads, limits,
+                              static_cast<int64_t>(c10::elementSize(dtype)));
 }
 
 at::Tensor BartModel::Norm(const at::Tensor& x, const BartWeights::LayerNorm& norm) const {
@@ -315,56 +307,31 @@ at::Tensor BartModel::Encode(const at::Tensor& input_ids, const at::Tensor& atte
 
 void BartModel::StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor& attention_mask,
                               int64_t num_beams) {
-  batch_ = encoder_hidden.size(0);
-  input_length_ = encoder_hidden.size(1);
-  beams_ = num_beams;
-  const int64_t heads = config_.decoder_attention_heads;
-  const int64_t head_dim = config_.d_model / heads;
+  caches_.Start(attention_mask, num_beams);
   for (size_t i = 0; i < w_.decoder.size(); ++i) {
-    const BartWeights::Linear& kv_proj = w_.decoder[i].cross_kv;
-    const at::Tensor kv = at::linear(encoder_hidden, kv_proj.weight, kv_proj.bias)
-                              .view({batch_, input_length_, 2, heads, head_dim})
-                              .permute({2, 0, 3, 1, 4});
-    cross_cache_[i].narrow(1, 0, batch_).narrow(3, 0, input_length_).copy_(kv);
+    const BartWeights::Linear& kv = w_.decoder[i].cross_kv;
+    caches_.SetCross(static_cast<int64_t>(i), at::linear(encoder_hidden, kv.weight, kv.bias));
   }
-  const at::TensorOptions options = at::TensorOptions().dtype(dtype_).device(device_);
-  cross_mask_ =
-      at::where(attention_mask.logical_not().view({batch_, 1, 1, input_length_}),
-                at::scalar_tensor(LowestOf(dtype_), options), at::scalar_tensor(0.0, options));
 }
 
 at::Tensor BartModel::Step(const at::Tensor& tokens, int64_t position) {
-  const int64_t rows = batch_ * beams_;
-  const int64_t d = config_.d_model;
+  const int64_t rows = caches_.rows();
   const int64_t heads = config_.decoder_attention_heads;
-  const int64_t head_dim = d / heads;
+  const int64_t head_dim = config_.d_model / heads;
   const double scaling = std::pow(static_cast<double>(head_dim), -0.5);
-  const int64_t keys = position + 1;
   at::Tensor h = Norm(Embed(tokens, w_.decoder_embedding, w_.decoder_positions, position, 1),
                       w_.decoder_embedding_norm);  // [rows, d_model]
   for (size_t i = 0; i < w_.decoder.size(); ++i) {
     const BartWeights::DecoderLayer& layer = w_.decoder[i];
-    const at::Tensor cache = self_cache_[i].narrow(1, 0, rows);  // [2, rows, heads, T, head_dim]
+    const int64_t l = static_cast<int64_t>(i);
     const at::Tensor qkv =
         at::linear(h, layer.self_qkv.weight, layer.self_qkv.bias).view({rows, 3, heads, head_dim});
-    cache.select(3, position).copy_(qkv.narrow(1, 1, 2).transpose(0, 1));
-    const at::Tensor past = cache.narrow(3, 0, keys);  // [2, rows, heads, keys, head_dim]
-    const at::Tensor scores =
-        at::matmul(qkv.select(1, 0).unsqueeze(2), past[0].transpose(2, 3)) * scaling;
-    const at::Tensor attention = at::matmul(at::softmax(scores, -1), past[1]).view({rows, d});
+    const at::Tensor attention = caches_.SelfAttention(l, qkv, position, scaling, at::Tensor());
     h = Norm(h + at::linear(attention, layer.self_out.weight, layer.self_out.bias),
              layer.self_norm);
-
-    // The beams of a text query its keys together: [batch, heads, beams, head_dim].
-    const at::Tensor cross = cross_cache_[i].narrow(1, 0, batch_).narrow(3, 0, input_length_);
-    const at::Tensor q = at::linear(h, layer.cross_q.weight, layer.cross_q.bias)
-                             .view({batch_, beams_, heads, head_dim})
-                             .permute({0, 2, 1, 3});
-    const at::Tensor cross_scores = at::matmul(q, cross[0].transpose(2, 3)) * scaling + cross_mask_;
-    const at::Tensor cross_attention = at::matmul(at::softmax(cross_scores, -1), cross[1])
-                                           .permute({0, 2, 1, 3})
-                                           .reshape({rows, d});
-    h = Norm(h + at::linear(cross_attention, layer.cross_out.weight, layer.cross_out.bias),
+    const at::Tensor q = at::linear(h, layer.cross_q.weight, layer.cross_q.bias);
+    h = Norm(h + at::linear(caches_.CrossAttention(l, q, scaling), layer.cross_out.weight,
+                            layer.cross_out.bias),
              layer.cross_norm);
     h = Norm(h + Feed(h, layer.fc1, layer.fc2), layer.final_norm);
   }
@@ -374,8 +341,7 @@ at::Tensor BartModel::Step(const at::Tensor& tokens, int64_t position) {
 }
 
 void BartModel::Reorder(const at::Tensor& parents, int64_t length) {
-  const at::Tensor live = self_cache_.narrow(2, 0, batch_ * beams_).narrow(4, 0, length);
-  live.copy_(live.index_select(2, parents));
+  caches_.Reorder(parents, length);
 }
 
 }  // namespace modelpool

@@ -11,6 +11,7 @@
 #include "c10/core/ScalarType.h"
 #include "lib/models/bart/bart_config.h"
 #include "lib/models/formats/safetensors.h"
+#include "lib/models/generation/decoder_caches.h"
 #include "lib/models/generation/encoder_decoder.h"
 #include "lib/models/summarizer_folder.h"
 
@@ -73,8 +74,8 @@ struct BartWeights {
 // BartModel
 //
 // A BART encoder-decoder (transformers' BartForConditionalGeneration, inference only) on one
-// device: shared weights and the instance's own decoder caches, laid out as T5's (Note [T5
-// decoder caches] in t5_model.cc), behind the `EncoderDecoder` interface.
+// device: shared weights and the instance's own decoder caches (Note [Decoder caches]), behind
+// the `EncoderDecoder` interface.
 class BartModel : public EncoderDecoder {
  public:
   // An instance on the device of `weights` (loaded for `config` in `dtype`), with its caches
@@ -117,14 +118,7 @@ class BartModel : public EncoderDecoder {
   const std::shared_ptr<const BartWeights> weights_;
   const BartWeights& w_;
 
-  at::Tensor self_cache_;   // [layers, 2 (k, v), max_rows, heads, max_new_tokens, head_dim]
-  at::Tensor cross_cache_;  // [layers, 2 (k, v), max_batch, heads, max_input_tokens, head_dim]
-
-  // The batch being decoded.
-  int64_t batch_ = 0;
-  int64_t beams_ = 0;
-  int64_t input_length_ = 0;
-  at::Tensor cross_mask_;  // [batch, 1, 1, input_length]: 0, or the lowest value at padding
+  DecoderCaches caches_;  // Note [Decoder caches]
 };
 
 }  // namespace modelpool
