@@ -265,6 +265,10 @@ def make_folder(name, spec, out, tokenizer, inputs):
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
     model, factor = make_model(spec, tokenizer.get_vocab_size(with_added_tokens=True), inputs)
+    # Saved with token ids only: the folder's generation keys are written at the end.
+    from transformers import GenerationConfig
+    model.generation_config = GenerationConfig(bos_token_id=BOS, pad_token_id=PAD, eos_token_id=EOS,
+                                               decoder_start_token_id=EOS)
     model.save_pretrained(path, safe_serialization=True)
     for file in TOKENIZER_FILES:
         source = os.path.join(TOKENIZER_DIR, file)
