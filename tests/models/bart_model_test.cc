@@ -1,5 +1,6 @@
 #include "lib/models/bart/bart_model.h"
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -256,6 +257,18 @@ TEST_CASE("BART: an instance's lengths stop at the positions; requests beyond ar
   long_output.max_new_tokens = 41;
   CHECK((*model)->Generate({{0, 5, 2}}, long_output).status().code() ==
         absl::StatusCode::kInvalidArgument);
+
+  // The footprint is that of the instance, whose lengths stop at the positions; absurd
+  // limits saturate instead of overflowing.
+  SummarizerLimits within = long_limits;
+  within.max_input_tokens = 40;
+  within.max_new_tokens = 40;
+  CHECK((*folder)->InstanceBytes(DType::kFloat32, long_limits) ==
+        (*folder)->InstanceBytes(DType::kFloat32, within));
+  SummarizerLimits absurd = long_limits;
+  absurd.max_batch_size = int64_t{1} << 40;
+  absurd.max_num_beams = int64_t{1} << 40;
+  CHECK((*folder)->InstanceBytes(DType::kFloat32, absurd) == std::numeric_limits<int64_t>::max());
 
   auto small = LoadModel(WriteTinyBart("bart_limits", TinyBart{}));
   GenerationOptions beams;

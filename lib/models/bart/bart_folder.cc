@@ -52,16 +52,28 @@ int64_t BartFolder::WeightBytes(DType dtype) const {
   return BartWeights::Bytes(files_.config, ToTorchType(dtype));
 }
 
-int64_t BartFolder::InstanceBytes(DType dtype, const SummarizerLimits& limits) const {
+SummarizerLimits BartFolder::WithinPositions(const SummarizerLimits& limits) const {
+  // Inputs and outputs cannot be longer than the positions the model has: the instance's
+  // limits stop there, and longer requests are refused as any beyond its limits are.
+  const int64_t positions = files_.config.max_position_embeddings;
+  SummarizerLimits within = limits;
+  within.max_input_tokens = std::min(limits.max_input_tokens, positions);
+  within.max_new_tokens = std::min(limits.max_new_tokens, positions);
+  return within;
+}
+
+int64_t BartFolder::InstanceBytes(DType dtype, const SummarizerLimits& asked) const {
   const BartConfig& c = files_.config;
-  const int64_t element = static_cast<int64_t>(c10::elementSize(ToTorchType(dtype)));
+  const SummarizerLimits limits = WithinPositions(asked);
+  const double element = static_cast<double>(c10::elementSize(ToTorchType(dtype)));
   // The largest transient tensors: the encoder's attention scores, its feed-forward
   // activations, and the float32 scores over the vocabulary of every beam.
-  const int64_t tokens = limits.max_batch_size * limits.max_input_tokens;
-  const int64_t workspace =
+  const double tokens = static_cast<double>(limits.max_batch_size) * limits.max_input_tokens;
+  const double workspace =
       3 * tokens * c.encoder_attention_heads * limits.max_input_tokens * element +
-      2 * tokens * c.encoder_ffn_dim * element + ScoresBytes(limits);
-  return BartModel::CacheBytes(c, ToTorchType(dtype), limits) + workspace;
+      2 * tokens * c.encoder_ffn_dim * element;
+  return SaturatedBytes(workspace + static_cast<double>(ScoresBytes(limits)) +
+                        static_cast<double>(BartModel::CacheBytes(c, ToTorchType(dtype), limits)));
 }
 
 absl::StatusOr<std::shared_ptr<const BartWeights>> BartFolder::LoadWeights(
@@ -73,15 +85,10 @@ absl::StatusOr<std::shared_ptr<const BartWeights>> BartFolder::LoadWeights(
 
 absl::StatusOr<std::unique_ptr<EncoderDecoder>> BartFolder::MakeModel(
     c10::Device device, at::ScalarType dtype, const SummarizerLimits& limits) const {
-  // Inputs and outputs cannot be longer than the positions the model has: the instance's
-  // limits stop there, and longer requests are refused as any beyond its limits are.
-  const int64_t positions = files_.config.max_position_embeddings;
-  SummarizerLimits within = limits;
-  within.max_input_tokens = std::min(limits.max_input_tokens, positions);
-  within.max_new_tokens = std::min(limits.max_new_tokens, positions);
   MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const BartWeights> weights,
                              LoadWeights(device, dtype));
-  return std::make_unique<BartModel>(files_.config, std::move(weights), device, dtype, within);
+  return std::make_unique<BartModel>(files_.config, std::move(weights), device, dtype,
+                                     WithinPositions(limits));
 }
 
 }  // namespace modelpool

@@ -48,6 +48,8 @@ class BartFolder : public EncoderDecoderFolder {
 
  private:
   BartFolder() = default;
+  // `limits` with the input and new tokens at most max_position_embeddings.
+  SummarizerLimits WithinPositions(const SummarizerLimits& limits) const;
 
   BartFiles files_;
   std::unique_ptr<SafetensorsCheckpoint> checkpoint_;

@@ -28,10 +28,11 @@ DecoderCaches::DecoderCaches(int64_t layers, int64_t heads, int64_t head_dim,
 
 int64_t DecoderCaches::Bytes(int64_t layers, int64_t heads, int64_t head_dim,
                              const SummarizerLimits& limits, int64_t element_bytes) {
-  return layers * 2 * heads * head_dim *
-         (limits.max_rows() * limits.max_new_tokens +
-          limits.max_batch_size * limits.max_input_tokens) *
-         element_bytes;
+  const double positions =
+      static_cast<double>(limits.max_batch_size) * limits.max_num_beams * limits.max_new_tokens +
+      static_cast<double>(limits.max_batch_size) * limits.max_input_tokens;
+  return SaturatedBytes(static_cast<double>(layers) * 2 * heads * head_dim * positions *
+                        static_cast<double>(element_bytes));
 }
 
 void DecoderCaches::Start(const at::Tensor& attention_mask, int64_t beams) {

@@ -27,7 +27,8 @@ absl::StatusOr<std::unique_ptr<EncoderDecoderSummarizer>> EncoderDecoderFolder::
 }
 
 int64_t EncoderDecoderFolder::ScoresBytes(const SummarizerLimits& limits) const {
-  return 4 * limits.max_rows() * spec_->vocab_size * 4;
+  return SaturatedBytes(4.0 * limits.max_batch_size * limits.max_num_beams *
+                        static_cast<double>(spec_->vocab_size) * 4);
 }
 
 absl::StatusOr<std::shared_ptr<const Tokenizer>> EncoderDecoderFolder::ReadTokenizer(
