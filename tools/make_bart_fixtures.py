@@ -299,7 +299,7 @@ def make_folder(name, spec, out, tokenizer, inputs):
                  "cases": cases}
     numerics = {"name": name, "input_ids": inputs[0],
                 "encoder_last_hidden_state": hidden.tolist(), "first_step_logits": logits.tolist()}
-    log(made=name, eos_scale=factor, files=sorted(os.listdir(path)))
+    log(made=name, folder=path, eos_scale=factor, files=sorted(os.listdir(path)))
     return generated, numerics
 
 

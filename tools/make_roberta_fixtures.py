@@ -131,11 +131,13 @@ def make(name, spec, out, versions):
     st = bert.load_reference(path, model, spec)
     cases = reference_cases(st, name, spec)
     os.makedirs(os.path.join(out, "roberta"), exist_ok=True)
-    bert.write_json(os.path.join(out, "roberta", name + ".json"), {
+    reference = os.path.join(out, "roberta", name + ".json")
+    bert.write_json(reference, {
         "model": name, "made_with": versions, "max_seq_length": MAX_LENGTH, "dimension": 48,
         "pooling": spec["pooling"], "normalize": spec["normalize"],
         "include_prompt": spec["include_prompt"], "cases": cases})
-    log(made=name, cases=len(cases), vocab=len(tokenizer), files=sorted(os.listdir(path)))
+    log(made=name, folder=path, reference=reference, cases=len(cases), vocab=len(tokenizer),
+        files=sorted(os.listdir(path)))
 
 
 def main():
