@@ -1,16 +1,18 @@
-// How fast does a T5 summarize next to transformers' generate() on the same GPU?
+// How fast does an encoder-decoder (T5, BART) summarize next to transformers' generate() on the
+// same GPU?
 //
 //   generate_bench --model /tmp/models/t5-large --corpus /tmp/corpus/corpus.txt
-//       --peer "python3 .device/bench/peers/hf_generate.py /tmp/models/t5-large
-//       /tmp/corpus/corpus.txt"
+//       --peer "python3 tools/hf_generate_peer.py /tmp/models/t5-large /tmp/corpus/corpus.txt"
 //
-// The inputs are the `--batch` longest documents, prefixed with "summarize: " and cut at
-// `--input-tokens` tokens; every text gets exactly `--new-tokens` tokens (min = max), so the
-// time does not depend on the random weights. Cases as the peer's: batch 1 greedy (latency),
+// The inputs are the `--batch` longest documents, with the folder's summarization prefix
+// ("summarize: " for T5, none for BART) and cut at `--input-tokens` tokens; every text gets
+// exactly `--new-tokens` tokens (min = max), so the time does not depend on the random
+// weights; other settings are the folder's. Cases as the peer's: batch 1 greedy (latency),
 // then the batch greedy and with 4 beams. The peer runs first, before our model takes memory.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <string>
 #include <utility>
@@ -21,6 +23,7 @@
 #include "benchmarks/peer.h"
 #include "modelpool/managers/summarization_model_manager.h"
 #include "modelpool/text/tokenizer.h"
+#include "nlohmann/json.hpp"
 
 namespace modelpool {
 namespace {
@@ -37,6 +40,20 @@ struct Args {
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "generate_bench: %s\n", std::string(status.ToString()).c_str());
   return 1;
+}
+
+// What Summarize() puts before a text of this folder: config.json's summarization prefix, else
+// T5's "summarize: ", else none (as tools/seq2seq_inputs.py, which the peer uses).
+std::string SummarizationPrefix(const std::string& model_dir) {
+  std::ifstream in(model_dir + "/config.json");
+  const nlohmann::json config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object()) return "";
+  const nlohmann::json::json_pointer where("/task_specific_params/summarization/prefix");
+  if (config.contains(where) && config.at(where).is_string()) {
+    return config.at(where).get<std::string>();
+  }
+  const std::string type = config.value("model_type", "");
+  return type == "t5" || type == "mt5" ? "summarize: " : "";
 }
 
 int Run(const Args& args) {
@@ -73,9 +90,9 @@ int Run(const Args& args) {
   if (!tokenizer.ok()) return Fail(tokenizer.status());
   EncodeOptions encode;
   encode.max_length = args.input_tokens;
+  const std::string prefix = SummarizationPrefix(args.model);
   std::vector<std::vector<int32_t>> inputs;
-  for (const std::string& doc : docs)
-    inputs.push_back((*tokenizer)->Encode("summarize: " + doc, encode));
+  for (const std::string& doc : docs) inputs.push_back((*tokenizer)->Encode(prefix + doc, encode));
 
   const auto load_start = std::chrono::steady_clock::now();
   auto lease = (*manager)->Acquire(absl::Minutes(10));

@@ -1,6 +1,8 @@
 // How often are our generated ids those of transformers, in the same dtype on the same GPU?
+// Any encoder-decoder folder (T5, BART): the architecture is the folder's, and so is every
+// setting the reference did not pass to generate().
 //
-//   python3 tools/t5_reference_ids.py MODEL_DIR CORPUS_TXT /tmp/ref.json --dtype bfloat16
+//   python3 tools/reference_generate_ids.py MODEL_DIR CORPUS_TXT /tmp/ref.json --dtype bfloat16
 //   generate_parity --model MODEL_DIR --reference /tmp/ref.json --dtype bfloat16
 //
 // For every case the reference recorded (its inputs, generate() options and output ids), prints

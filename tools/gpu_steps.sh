@@ -3,6 +3,7 @@
 # folder in .device/ (see the device recipe: get-debs.sh). Builds modelpool against the
 # machine's PyTorch libtorch and runs the named steps in order, e.g.
 #   tools/gpu_steps.sh build fixtures tests bench_tokenizer bench_generate
+#   tools/gpu_steps.sh fixtures_models     # the BART, RoBERTa and XLM-R fixtures
 # Each step's output goes to stdout and $OUT/gpu.log; fixtures are packed into $OUT/fixtures.tgz.
 set -uo pipefail
 out=${OUT:-$PWD/out}
@@ -33,6 +34,18 @@ step_fixtures() {
   [ -f tools/make_bert_fixtures.py ] && python3 tools/make_bert_fixtures.py
   tar czf "$out/fixtures.tgz" tests/data
 }
+# The BART, RoBERTa and XLM-R fixtures (tiny random models with transformers' and
+# sentence-transformers' outputs), each script run once, each model on its own; everything they
+# wrote under tests/data is packed into $OUT/fixtures.tgz, as step_fixtures does.
+step_fixtures_models() {
+  step_corpus
+  local failed=0
+  python3 tools/make_bart_fixtures.py --corpus $corpus || failed=1
+  python3 tools/make_roberta_fixtures.py || failed=1
+  ls -la tests/data/bart tests/data/roberta tests/data/models 2>&1
+  tar czf "$out/fixtures.tgz" tests/data
+  return $failed
+}
 # The BPE and Unigram fixtures through Python's tokenizers and transformers (RobertaTokenizerFast,
 # BartTokenizer, XLMRobertaTokenizerFast): the same ids as the committed bpe_expected.json.
 step_fixtures_bpe() { python3 tools/make_bpe_fixtures.py tests/data/text; }
@@ -55,8 +68,24 @@ step_bench_generate() {
 }
 step_parity_generate() {
   step_models
-  python3 tools/t5_reference_ids.py $models/t5-large $corpus/corpus.txt /tmp/ref_bf16.json --dtype bfloat16 --docs 64 &&
+  python3 tools/reference_generate_ids.py $models/t5-large $corpus/corpus.txt /tmp/ref_bf16.json --dtype bfloat16 --docs 64 &&
     $build/benchmarks/generate_parity --model $models/t5-large --reference /tmp/ref_bf16.json --dtype bfloat16
+}
+step_bart_large_cnn() {
+  [ -d $models/bart-large-cnn ] || python3 tools/make_bart_bench_model.py $models
+}
+# A bart-large-cnn-shaped model: the folder's generation settings, fixed output length.
+step_bench_generate_bart() {
+  step_corpus
+  step_bart_large_cnn
+  $build/benchmarks/generate_bench --model $models/bart-large-cnn --corpus $corpus/corpus.txt \
+    --peer "python3 tools/hf_generate_peer.py $models/bart-large-cnn $corpus/corpus.txt"
+}
+step_parity_generate_bart() {
+  step_corpus
+  step_bart_large_cnn
+  python3 tools/reference_generate_ids.py $models/bart-large-cnn $corpus/corpus.txt /tmp/ref_bart_bf16.json --dtype bfloat16 --docs 64 &&
+    $build/benchmarks/generate_parity --model $models/bart-large-cnn --reference /tmp/ref_bart_bf16.json --dtype bfloat16
 }
 step_parity_embed() { $build/benchmarks/embed_parity; }
 step_bert_large() {

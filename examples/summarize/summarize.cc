@@ -1,4 +1,6 @@
-// Summarizes documents with a T5-family model, on every GPU of the host (or the CPU).
+// Summarizes documents with an encoder-decoder model (T5, BART), on every GPU of the host (or
+// the CPU). Generation flags that are not given take the model folder's defaults
+// (generation_config.json, else config.json), as transformers does.
 //
 //   summarize --model /models/flan-t5-large --input docs.txt      # one document a line
 //   summarize --json-in docs.json --json-out summaries.json       # a JSON array of strings
@@ -28,10 +30,10 @@ struct Flags {
   std::string json_in;
   std::string json_in_ids;
   std::string json_out;
-  int num_beams = 1;
-  int max_new_tokens = 128;
+  std::optional<int> num_beams;
+  std::optional<int> max_new_tokens;
   std::optional<int> min_new_tokens;
-  int no_repeat_ngram_size = 0;
+  std::optional<int> no_repeat_ngram_size;
 };
 
 int Usage(const std::string& problem) {
@@ -75,27 +77,28 @@ std::string Parse(int argc, char** argv, Flags* flags) {
     else if (arg == "--json-out")
       flags->json_out = value;
     else if (arg == "--num-beams")
-      error = number(&flags->num_beams);
+      error = number(&flags->num_beams.emplace());
     else if (arg == "--max-new-tokens")
-      error = number(&flags->max_new_tokens);
+      error = number(&flags->max_new_tokens.emplace());
     else if (arg == "--min-new-tokens")
       error = number(&flags->min_new_tokens.emplace());
     else if (arg == "--no-repeat-ngram-size")
-      error = number(&flags->no_repeat_ngram_size);
+      error = number(&flags->no_repeat_ngram_size.emplace());
     else
       error = "unknown flag " + arg;
     if (!error.empty()) return error;
   }
   const int inputs = !flags->input.empty() + !flags->json_in.empty() + !flags->json_in_ids.empty();
   if (inputs != 1) return "give exactly one of --input, --json-in and --json-in-ids";
-  if (flags->num_beams < 1 || flags->max_new_tokens < 1) {
+  if (flags->num_beams.value_or(1) < 1 || flags->max_new_tokens.value_or(1) < 1) {
     return "--num-beams and --max-new-tokens must be at least 1";
   }
   if (flags->model == MODELPOOL_BUNDLED_T5_MODEL && !flags->min_new_tokens.has_value()) {
     // Its random weights end every text at once, or repeat one token; a few different tokens
     // show that each step runs.
-    flags->min_new_tokens = std::min(8, flags->max_new_tokens);
-    if (flags->no_repeat_ngram_size == 0) flags->no_repeat_ngram_size = 2;
+    flags->min_new_tokens = std::min(8, flags->max_new_tokens.value_or(128));
+    if (!flags->max_new_tokens.has_value()) flags->max_new_tokens = 128;
+    if (!flags->no_repeat_ngram_size.has_value()) flags->no_repeat_ngram_size = 2;
     std::cerr << "summarize: no --model: the bundled model has random weights; its summaries are"
                  " nonsense of at least "
               << *flags->min_new_tokens << " tokens\n";
@@ -140,10 +143,12 @@ int Run(const Flags& flags) {
   auto seconds_since = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-  auto manager =
-      modelpool::SummarizationModelManager::Create({.model_dir = flags.model,
-                                                    .max_num_beams = flags.num_beams,
-                                                    .max_new_tokens = flags.max_new_tokens});
+  // Unset flags leave the manager's limits (4 beams, 256 new tokens), room for the folder's
+  // defaults.
+  modelpool::SummarizationModelManager::Options manager_options{.model_dir = flags.model};
+  if (flags.num_beams) manager_options.max_num_beams = *flags.num_beams;
+  if (flags.max_new_tokens) manager_options.max_new_tokens = *flags.max_new_tokens;
+  auto manager = modelpool::SummarizationModelManager::Create(manager_options);
   if (!manager.ok()) return Fail(manager.status());
   auto lease = (*manager)->Acquire(absl::Minutes(5));
   if (!lease.ok()) return Fail(lease.status());

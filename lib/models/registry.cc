@@ -6,8 +6,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "lib/models/bart/bart_folder.h"
 #include "lib/models/bert/bert_encoder.h"
-#include "lib/models/t5/t5_summarization_model.h"
+#include "lib/models/roberta/roberta_encoder.h"
+#include "lib/models/t5/t5_folder.h"
 #include "modelpool/base/status.h"
 
 namespace modelpool {
@@ -24,8 +26,11 @@ using SummarizerOpener =
 struct Architectures {
   std::vector<std::pair<std::string, EncoderReader>> encoders = {
       {"bert", &BertArchitecture::Read},
+      {"roberta", &ReadRobertaArchitecture},
+      {"xlm-roberta", &ReadRobertaArchitecture},
   };
   std::vector<std::pair<std::string, SummarizerOpener>> summarizers = {
+      {"bart", &BartFolder::Open},
       {"t5", &T5Folder::Open},
       {"mt5", &T5Folder::Open},
   };

@@ -2,6 +2,7 @@
 #define MODELPOOL_LIB_MODELS_SUMMARIZER_FOLDER_H_
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,13 @@ struct SummarizerLimits {
 
   int64_t max_rows() const { return max_batch_size * max_num_beams; }
 };
+
+// `bytes` as an int64, or the largest int64 beyond it: footprints computed in floating point
+// from a user's limits cannot overflow.
+inline int64_t SaturatedBytes(double bytes) {
+  constexpr double kMax = static_cast<double>(std::numeric_limits<int64_t>::max());
+  return bytes >= kMax ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(bytes);
+}
 
 // SummarizerFolder
 //

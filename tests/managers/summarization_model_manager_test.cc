@@ -7,6 +7,7 @@
 
 #include "modelpool/devices/fake_device_inventory.h"
 #include "modelpool/text/tokenizer.h"
+#include "tests/testing/tiny_bart.h"
 #include "tests/testing/tiny_t5.h"
 #include "torch/cuda.h"
 
@@ -70,6 +71,39 @@ TEST_CASE("Summarize decodes what Generate makes of the prefixed, tokenized text
     const std::vector<int32_t> ids = (*tokenizer)->Encode("summarize: " + kTexts[i], encode);
     auto generated = (*lease)->Generate({ids}, options);
     REQUIRE(generated.ok());
+    CHECK((*summaries)[i] == (*tokenizer)->Decode((*generated)[0]));
+  }
+}
+
+TEST_CASE("A BART folder summarizes without a prefix, with the folder's defaults, in float16") {
+  testing::TinyBart bart;
+  bart.tokenizer = true;
+  bart.max_positions = 64;  // the manager's max_input_tokens here
+  bart.config_extra = {{"num_beams", 2}, {"max_length", 9}, {"forced_bos_token_id", 0}};
+  SummarizationModelManager::Options options =
+      CpuOptions(testing::WriteTinyBart("bart_manager", bart));
+  options.dtype = DType::kFloat16;  // computes in float32 on the CPU
+  auto manager = SummarizationModelManager::Create(options);
+  REQUIRE(manager.ok());
+  auto lease = (*manager)->Acquire(absl::Seconds(30));
+  INFO(lease.status());
+  REQUIRE(lease.ok());
+  auto summaries = (*lease)->Summarize(kTexts);
+  REQUIRE(summaries.ok());
+  REQUIRE(summaries->size() == kTexts.size());
+
+  auto tokenizer = LoadTokenizer(options.model_dir);
+  REQUIRE(tokenizer.ok());
+  EncodeOptions encode;
+  encode.max_length = 64;
+  for (size_t i = 0; i < kTexts.size(); ++i) {
+    const std::vector<int32_t> ids = (*tokenizer)->Encode(kTexts[i], encode);
+    REQUIRE(ids.front() == 0);  // <s> ... </s>, no prefix
+    auto generated = (*lease)->Generate({ids});
+    REQUIRE(generated.ok());
+    REQUIRE_FALSE((*generated)[0].empty());
+    CHECK((*generated)[0].size() <= 8);   // max_length 9 counts the decoder start
+    CHECK((*generated)[0].front() == 0);  // forced BOS
     CHECK((*summaries)[i] == (*tokenizer)->Decode((*generated)[0]));
   }
 }

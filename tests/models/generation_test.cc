@@ -155,5 +155,24 @@ TEST_CASE("Beam search without an end runs to max_new_tokens") {
   CHECK(ids[0].size() == 4);
 }
 
+TEST_CASE("A forced first token and a forced last token override the model's choice") {
+  for (int64_t beams : {1, 2}) {
+    INFO("beams " << beams);
+    MarkovDecoder decoder(kGreedyTable);
+    SearchOptions options = Options(4);
+    options.num_beams = beams;
+    options.forced_bos_token_id = 4;  // the table prefers 2
+    const auto started = GenerateIds(decoder, 1, options, c10::kCPU);
+    REQUIRE_FALSE(started[0].empty());
+    CHECK(started[0].front() == 4);
+
+    // Token 4 mostly repeats itself: without the forced end, four 4s.
+    options.min_new_tokens = 4;
+    options.forced_eos_token_ids = {1};
+    const auto ended = GenerateIds(decoder, 1, options, c10::kCPU);
+    CHECK(ended == std::vector<Ids>{{4, 4, 4, 1}});
+  }
+}
+
 }  // namespace
 }  // namespace modelpool

@@ -54,6 +54,47 @@ TEST_CASE("t5-small's config parses as a relu T5 with tied embeddings") {
   CHECK_FALSE(files->generation.no_repeat_ngram_size.has_value());
 }
 
+TEST_CASE("Without generation_config.json, config.json's generation keys are the defaults") {
+  auto files = ReadT5Files(Folder("legacy", Config(R"(, "num_beams": 3, "max_length": 40,
+      "min_length": 5, "no_repeat_ngram_size": 2, "early_stopping": true, "length_penalty": 0.5,
+      "forced_eos_token_id": [1, 7])")));
+  REQUIRE(files.ok());
+  const GenerationDefaults& g = files->generation;
+  CHECK(g.num_beams == 3);
+  CHECK(g.max_length == 40);
+  CHECK(g.min_length == 5);
+  CHECK(g.no_repeat_ngram_size == 2);
+  CHECK(g.early_stopping == EarlyStopping::kWhenBeamsDone);
+  CHECK(g.length_penalty == 0.5);
+  CHECK(g.forced_eos_token_ids == std::vector<int64_t>{1, 7});
+  CHECK_FALSE(g.forced_bos_token_id.has_value());
+
+  // A generation_config.json of its own replaces them; one made from config.json does not.
+  auto own = ReadT5Files(Folder("own", Config(R"(, "num_beams": 3)"), R"({"max_length": 9})"));
+  REQUIRE(own.ok());
+  CHECK_FALSE(own->generation.num_beams.has_value());
+  CHECK(own->generation.max_length == 9);
+  auto derived = ReadT5Files(Folder("derived", Config(R"(, "num_beams": 3)"),
+                                    R"({"_from_model_config": true, "max_length": 9})"));
+  REQUIRE(derived.ok());
+  CHECK(derived->generation.num_beams == 3);
+  CHECK(derived->generation.max_length == 9);
+}
+
+TEST_CASE("The summarization prefix comes from task_specific_params") {
+  auto t5_small = ReadT5Files(std::string(MODELPOOL_SOURCE_DIR) + "/tests/data/t5/t5-small");
+  REQUIRE(t5_small.ok());
+  CHECK(t5_small->generation.prefix == "summarize: ");
+  auto none = ReadT5Files(Folder("no_prefix", Config("")));
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->generation.prefix.has_value());
+  auto bad = ReadT5Files(Folder(
+      "bad_prefix", Config(R"(, "task_specific_params": {"summarization": {"prefix": 3}})")));
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(std::string(bad.status().message()),
+             Catch::Contains("task_specific_params.summarization.prefix"));
+}
+
 TEST_CASE("gated-gelu is the tanh approximation with two input projections, as flan-t5 has") {
   auto files = ReadT5Files(
       Folder("gated", Config(R"(, "feed_forward_proj": "gated-gelu", "tie_word_embeddings": false,
@@ -84,17 +125,17 @@ TEST_CASE("generation_config.json sets generation defaults and overrides token i
   CHECK(files->config.decoder_start_token_id == 3);
   CHECK(files->config.eos_token_ids == std::vector<int64_t>{1, 7});
   CHECK(files->config.pad_token_id == 2);
-  const T5GenerationDefaults& g = files->generation;
+  const GenerationDefaults& g = files->generation;
   CHECK(g.num_beams == 4);
   CHECK(g.max_length == 200);
   CHECK(g.min_new_tokens == 5);
   CHECK(g.length_penalty == 2.0);
-  CHECK(g.early_stopping == "never");
+  CHECK(g.early_stopping == EarlyStopping::kNever);
   CHECK(g.no_repeat_ngram_size == 3);
 
   auto boolean = ReadT5Files(Folder("early_true", Config(""), R"({"early_stopping": true})"));
   REQUIRE(boolean.ok());
-  CHECK(boolean->generation.early_stopping == "true");
+  CHECK(boolean->generation.early_stopping == EarlyStopping::kWhenBeamsDone);
 }
 
 TEST_CASE("Malformed configs are errors naming the file and the key") {
@@ -121,6 +162,12 @@ TEST_CASE("Malformed configs are errors naming the file and the key") {
        "eos_token_id 100 is outside the vocabulary"},
       {"early stopping", Config(""), R"({"early_stopping": "sometimes"})",
        absl::StatusCode::kInvalidArgument, "early_stopping"},
+      {"beams", Config(R"(, "num_beams": 0)"), "", absl::StatusCode::kInvalidArgument,
+       "num_beams is 0, expected >= 1"},
+      {"penalty", Config(""), R"({"length_penalty": "high"})", absl::StatusCode::kInvalidArgument,
+       "length_penalty"},
+      {"forced bos", Config(R"(, "forced_bos_token_id": 100)"), "",
+       absl::StatusCode::kInvalidArgument, "forced_bos_token_id 100 is outside the vocabulary"},
   };
   for (const Case& c : cases) {
     INFO(c.what);

@@ -6,8 +6,9 @@
 #include <vector>
 
 #include "ATen/ATen.h"
-#include "lib/models/t5/t5_summarization_model.h"
+#include "lib/models/t5/t5_folder.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/generation_reference.h"
 
 // Last: libtorch's glog defines CHECK too, and Catch's must win.
 #include <catch2/catch.hpp>
@@ -17,6 +18,9 @@ namespace {
 
 using Json = nlohmann::json;
 using Rows = std::vector<std::vector<int32_t>>;
+using testing::FloatTensor;
+using testing::Generated;
+using testing::OptionsOf;
 
 const std::string kDataDir = std::string(MODELPOOL_SOURCE_DIR) + "/tests/data";
 
@@ -27,7 +31,7 @@ Json ReadFixture(const std::string& name) {
   return Json::parse(in);
 }
 
-std::unique_ptr<T5SummarizationModel> LoadFixtureModel(const std::string& name, int64_t batch) {
+std::unique_ptr<EncoderDecoderSummarizer> LoadFixtureModel(const std::string& name, int64_t batch) {
   auto folder = T5Folder::Read(kDataDir + "/models/" + name);
   REQUIRE(folder.ok());
   SummarizerLimits limits;
@@ -35,40 +39,9 @@ std::unique_ptr<T5SummarizationModel> LoadFixtureModel(const std::string& name, 
   limits.max_num_beams = 4;
   limits.max_input_tokens = 64;
   limits.max_new_tokens = 32;
-  auto model = T5SummarizationModel::Load(*folder, c10::kCPU, at::kFloat, limits);
+  auto model = (*folder)->LoadSummarizer(c10::kCPU, at::kFloat, limits);
   REQUIRE(model.ok());
   return std::move(*model);
-}
-
-GenerationOptions OptionsOf(const Json& kwargs) {
-  GenerationOptions o;
-  o.max_new_tokens = kwargs.at("max_new_tokens").get<int>();
-  o.num_beams = kwargs.value("num_beams", 1);
-  if (kwargs.contains("min_new_tokens")) o.min_new_tokens = kwargs["min_new_tokens"].get<int>();
-  if (kwargs.contains("length_penalty")) o.length_penalty = kwargs["length_penalty"].get<double>();
-  if (kwargs.contains("no_repeat_ngram_size")) {
-    o.no_repeat_ngram_size = kwargs["no_repeat_ngram_size"].get<int>();
-  }
-  if (kwargs.contains("early_stopping")) {
-    const Json& e = kwargs["early_stopping"];
-    o.early_stopping = e.is_string()   ? EarlyStopping::kNever
-                       : e.get<bool>() ? EarlyStopping::kWhenBeamsDone
-                                       : EarlyStopping::kHeuristic;
-  }
-  return o;
-}
-
-// transformers' output row as Generate() returns it: without the decoder start token, cut
-// after the first end-of-sequence id (what follows is padding).
-std::vector<int32_t> Generated(const std::vector<int32_t>& sequence) {
-  std::vector<int32_t> ids(sequence.begin() + 1, sequence.end());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] == 1) {
-      ids.resize(i + 1);
-      break;
-    }
-  }
-  return ids;
 }
 
 TEST_CASE("Generated ids equal transformers' in float32, for every recorded configuration") {
@@ -86,7 +59,7 @@ TEST_CASE("Generated ids equal transformers' in float32, for every recorded conf
       REQUIRE(ids->size() == expected.size());
       for (size_t i = 0; i < expected.size(); ++i) {
         INFO("input " << i);
-        const std::vector<int32_t> want = Generated(expected[i]);
+        const std::vector<int32_t> want = Generated(expected[i], /*eos=*/1);
         CHECK((*ids)[i] == want);
         if (!want.empty() && want.back() == 1 &&
             static_cast<int>(want.size()) < c["options"]["max_new_tokens"].get<int>()) {
@@ -97,15 +70,6 @@ TEST_CASE("Generated ids equal transformers' in float32, for every recorded conf
     // The fixtures are only as good as the ends they exercise.
     CHECK(ended_early > 0);
   }
-}
-
-at::Tensor FloatTensor(const Json& values) {
-  if (values.at(0).is_array()) {
-    std::vector<at::Tensor> rows;
-    for (const Json& row : values) rows.push_back(FloatTensor(row));
-    return at::stack(rows);
-  }
-  return at::tensor(values.get<std::vector<float>>());
 }
 
 TEST_CASE("The encoder output and the first decoder logits equal transformers' in float32") {

@@ -7,7 +7,7 @@
 
 #include "ATen/ATen.h"
 #include "c10/core/InferenceMode.h"
-#include "lib/models/t5/t5_summarization_model.h"
+#include "lib/models/t5/t5_folder.h"
 #include "tests/testing/tiny_t5.h"
 
 // Last: libtorch's glog defines CHECK too, and Catch's must win.
@@ -29,11 +29,11 @@ SummarizerLimits SmallLimits() {
   return limits;
 }
 
-std::unique_ptr<T5SummarizationModel> LoadModel(const std::string& dir,
-                                                const SummarizerLimits& limits = SmallLimits()) {
+std::unique_ptr<EncoderDecoderSummarizer> LoadModel(
+    const std::string& dir, const SummarizerLimits& limits = SmallLimits()) {
   auto folder = T5Folder::Read(dir);
   REQUIRE(folder.ok());
-  auto model = T5SummarizationModel::Load(*folder, c10::kCPU, at::kFloat, limits);
+  auto model = (*folder)->LoadSummarizer(c10::kCPU, at::kFloat, limits);
   REQUIRE(model.ok());
   return std::move(*model);
 }
@@ -206,7 +206,7 @@ TEST_CASE("A reordered cache continues the rows it was reordered from") {
 TEST_CASE("A bfloat16 instance generates on the CPU too") {
   auto folder = T5Folder::Read(WriteTinyT5("t5_bf16", TinyT5{}));
   REQUIRE(folder.ok());
-  auto bf16 = T5SummarizationModel::Load(*folder, c10::kCPU, at::kBFloat16, SmallLimits());
+  auto bf16 = (*folder)->LoadSummarizer(c10::kCPU, at::kBFloat16, SmallLimits());
   REQUIRE(bf16.ok());
   auto ids = (*bf16)->Generate(kInputs);
   REQUIRE(ids.ok());

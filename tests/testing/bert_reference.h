@@ -1,8 +1,9 @@
 #ifndef MODELPOOL_TESTS_TESTING_BERT_REFERENCE_H_
 #define MODELPOOL_TESTS_TESTING_BERT_REFERENCE_H_
 
-// sentence-transformers' outputs for the tiny BERT folders, as tools/make_bert_fixtures.py
-// writes them to tests/data/bert/<model>.json.
+// sentence-transformers' outputs for the tiny BERT-family folders, as
+// tools/make_bert_fixtures.py writes them to tests/data/bert/<model>.json (and
+// tools/make_roberta_fixtures.py to tests/data/roberta/<model>.json).
 
 #include <cmath>
 #include <cstdint>
@@ -33,14 +34,15 @@ struct BertReference {
   std::vector<BertReferenceCase> cases;
 };
 
-// The fixture of tests/data/bert/`name`.json under `source_dir`.
+// The fixture of tests/data/`family`/`name`.json under `source_dir`.
 inline absl::StatusOr<BertReference> ReadBertReference(const std::string& source_dir,
-                                                       const std::string& name) {
-  const std::string path = absl::StrCat(source_dir, "/tests/data/bert/", name, ".json");
+                                                       const std::string& name,
+                                                       const std::string& family = "bert") {
+  const std::string path = absl::StrCat(source_dir, "/tests/data/", family, "/", name, ".json");
   std::ifstream in(path);
   if (!in) {
     return absl::NotFoundError(
-        absl::StrCat("cannot read ", path, "; tools/make_bert_fixtures.py makes it"));
+        absl::StrCat("cannot read ", path, "; tools/make_", family, "_fixtures.py makes it"));
   }
   const nlohmann::json json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, " is not JSON"));

@@ -28,6 +28,14 @@ struct TinyBertSpec {
   bool normalize = false;
   bool sentence_transformers = true;  // write modules.json and the pooling folder
   int64_t max_seq_length = 12;
+  std::string model_type = "bert";
+  int64_t pad_token_id = 0;
+  // Rows put before the position table, filled with `first_position_rows_value` (RoBERTa's
+  // pad_token_id + 1 rows); the random rows after them are those of a BERT of the same spec.
+  int64_t first_position_rows = 0;
+  double first_position_rows_value = 3.0;
+  // Called with every tensor's name and values before it is written; may change the values.
+  std::function<void(const std::string& name, at::Tensor& values)> fill;
   // Called with every tensor's name and shape before it is written; may change the shape, or
   // clear the name to leave the tensor out.
   std::function<void(std::string& name, std::vector<int64_t>& shape)> edit;
@@ -43,18 +51,19 @@ inline void WriteTinyBert(const std::filesystem::path& dir, const TinyBertSpec& 
   namespace fs = std::filesystem;
   RemoveTree(dir);
   fs::create_directories(dir);
-  WriteJson(dir / "config.json", {{"architectures", {"BertModel"}},
-                                  {"model_type", "bert"},
-                                  {"vocab_size", spec.vocab},
-                                  {"hidden_size", spec.hidden},
-                                  {"num_hidden_layers", spec.layers},
-                                  {"num_attention_heads", spec.heads},
-                                  {"intermediate_size", spec.intermediate},
-                                  {"max_position_embeddings", spec.positions},
-                                  {"type_vocab_size", 2},
-                                  {"hidden_act", spec.hidden_act},
-                                  {"layer_norm_eps", 1e-12},
-                                  {"pad_token_id", 0}});
+  WriteJson(dir / "config.json",
+            {{"architectures", {"BertModel"}},
+             {"model_type", spec.model_type},
+             {"vocab_size", spec.vocab},
+             {"hidden_size", spec.hidden},
+             {"num_hidden_layers", spec.layers},
+             {"num_attention_heads", spec.heads},
+             {"intermediate_size", spec.intermediate},
+             {"max_position_embeddings", spec.positions + spec.first_position_rows},
+             {"type_vocab_size", 2},
+             {"hidden_act", spec.hidden_act},
+             {"layer_norm_eps", 1e-12},
+             {"pad_token_id", spec.pad_token_id}});
   if (spec.sentence_transformers) {
     nlohmann::json modules = {{{"idx", 0},
                                {"name", "0"},
@@ -83,9 +92,17 @@ inline void WriteTinyBert(const std::filesystem::path& dir, const TinyBertSpec& 
       const bool weight = name.ends_with(".weight");
       name = name.substr(0, name.rfind('.') + 1) + (weight ? "gamma" : "beta");
     }
+    const bool positions = name == "embeddings.position_embeddings.weight";
     name = spec.prefix + name;
     if (spec.edit) spec.edit(name, shape);
-    if (!name.empty()) tensors[name] = 0.5 * at::randn(shape);
+    if (name.empty()) return;
+    at::Tensor values = 0.5 * at::randn(shape);
+    if (positions && spec.first_position_rows > 0) {
+      values = at::cat(
+          {at::full({spec.first_position_rows, h}, spec.first_position_rows_value), values});
+    }
+    if (spec.fill) spec.fill(name, values);
+    tensors[name] = values;
   };
   add("embeddings.word_embeddings.weight", {spec.vocab, h});
   add("embeddings.position_embeddings.weight", {spec.positions, h});

@@ -22,8 +22,9 @@ struct EmbeddingModelFiles;
 
 // EmbeddingModelManager
 //
-// Pools of instances of one BERT-family sentence embedding model (a Hugging Face folder as
-// published, with its sentence-transformers files) over the devices of `Settings`. The folder
+// Pools of instances of one sentence embedding model (a Hugging Face folder as published, with
+// its sentence-transformers files; config.json's `model_type` picks the encoder: "bert",
+// "roberta", "xlm-roberta") over the devices of `Settings`. The folder
 // is read and checked once, in `Create()`; its configuration, tokenizer and memory-mapped
 // weights are shared by every instance, and each instance only copies the weights to its
 // device. Thread-safe.

@@ -25,15 +25,16 @@ class SummarizerFolder;
 //
 // Pools of instances of one encoder-decoder summarization model, loaded from a Hugging Face
 // folder as published: config.json (whose `model_type` picks the architecture: "t5" and "mt5"
-// for t5-small to t5-large, flan-t5 and mT5), model.safetensors (or its shards), the tokenizer
-// and, when present, generation_config.json for the generation defaults. The folder is read
+// for t5-small to t5-large, flan-t5 and mT5; "bart" for bart-large-cnn and distilbart),
+// model.safetensors (or its shards), the tokenizer, and the generation defaults
+// (generation_config.json, else the generation keys of config.json). The folder is read
 // once, at `Create`; instances on one device share the weights there, and each allocates its
 // caches for the limits below, so an instance's footprint is fixed: the pools are sized from
 // free VRAM and the footprint measured on the first GPU load.
 //
-// Compute types: bfloat16 (the default on GPUs) and float32 (the default on the CPU). T5
-// refuses float16: its activations overflow that range (transformers clamps them; the
-// results are still wrong for many checkpoints).
+// Compute types: bfloat16 (the default on GPUs) and float32 (the default on the CPU); BART
+// also float16. T5 refuses float16: its activations overflow that range (transformers clamps
+// them; the results are still wrong for many checkpoints).
 //
 // Thread-safe, as `AbstractModelManager`.
 //

@@ -26,8 +26,9 @@ enum class EarlyStopping {
 
 // GenerationOptions
 //
-// How to generate. Every unset field takes the model's `generation_config.json` value, and
-// transformers' default where that file is silent.
+// How to generate. Every unset field takes the model folder's value (its
+// `generation_config.json`, else the generation keys of its `config.json`, as transformers
+// reads them), and transformers' default where the folder is silent.
 struct GenerationOptions {
   // The most tokens to generate per text, the end-of-sequence token included (default 20,
   // as transformers). At most the instance's limit.
@@ -44,8 +45,9 @@ struct GenerationOptions {
   // as the first token (default 0: off).
   std::optional<int> no_repeat_ngram_size;
 
-  // `Summarize()` only: prepended to every text.
-  std::string prefix = "summarize: ";
+  // `Summarize()` only: prepended to every text. Unset: the folder's summarization prefix
+  // (config.json's task_specific_params), else "summarize: " for T5 and none for BART.
+  std::optional<std::string> prefix;
   // `Summarize()` only: texts are cut to this many tokens, the closing </s> kept; 0 means the
   // instance's limit.
   int max_input_tokens = 0;
@@ -53,7 +55,7 @@ struct GenerationOptions {
 
 // SummarizationModel
 //
-// One loaded encoder-decoder model (T5 family) on one device, with its tokenizer. Instances
+// One loaded encoder-decoder model (T5, BART) on one device, with its tokenizer. Instances
 // come from `SummarizationModelManager` leases. Not thread-safe: an instance holds the caches
 // of the batch it is working on, so one thread at a time uses it (which a lease ensures).
 class SummarizationModel {
@@ -63,16 +65,17 @@ class SummarizationModel {
   // SummarizationModel::Summarize()
   //
   // Summaries of `texts`, in input order: each text is prefixed with `options.prefix`,
-  // tokenized (cut at `max_input_tokens` keeping its </s>), generated in batches of up to the
-  // instance's batch limit, and decoded without special tokens. `InvalidArgument` for options
-  // out of range or over the instance's limits; `ResourceExhausted` when the device runs out
-  // of memory.
+  // tokenized (cut at `max_input_tokens` keeping its closing special token), generated in batches
+  // of up to the instance's batch limit, and decoded without special tokens. `InvalidArgument` for
+  // options out of range or over the instance's limits; `ResourceExhausted` when the device runs
+  // out of memory.
   virtual absl::StatusOr<std::vector<std::string>> Summarize(
       absl::Span<const std::string> texts, const GenerationOptions& options = {}) = 0;
 
   // SummarizationModel::Generate()
   //
-  // The ids generated for each row of `input_ids` (encoder input ids, each ending with </s>),
+  // The ids generated for each row of `input_ids` (encoder input ids as the tokenizer gives
+  // them, special tokens included),
   // in input order, without the decoder start token: a row ends with the end-of-sequence id,
   // or has `max_new_tokens` ids when none came. Rows are batched in the order given (up to the
   // instance's limit per batch), right-padded with the pad id. `InvalidArgument` for an empty

@@ -28,6 +28,10 @@ struct BertConfig {
   // Added to every token's position before its embedding is looked up: 0 for BERT; RoBERTa
   // counts positions from `pad_token_id + 1`.
   int64_t position_offset = 0;
+  // RoBERTa's position ids: a row's non-padding tokens count from `position_offset`, and a
+  // padding id inside a row takes position `pad_token_id` without counting. Otherwise each
+  // token's position is its index in the row plus `position_offset`.
+  bool positions_skip_padding = false;
 
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
   // The longest row there are position embeddings for.

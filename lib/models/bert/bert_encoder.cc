@@ -153,6 +153,8 @@ class BertEncoder : public Encoder {
   at::Tensor Attention(const at::Tensor& qkv, const PackedRows& batch,
                        const at::Tensor& padding_bias) const;
   at::Tensor Activation(const at::Tensor& x) const;
+  // Each token's row of the position embeddings.
+  at::Tensor Positions(const PackedRows& batch) const;
   // The intermediate projection of `x` with its bias and nonlinearity.
   at::Tensor Intermediate(const at::Tensor& x, const Layer& layer) const;
   // LayerNorm(y + residual), written over `y`.
@@ -168,10 +170,7 @@ at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
   const int64_t hidden = config_.hidden_size;
   const double eps = config_.layer_norm_eps;
   at::Tensor x = at::embedding(word_embeddings, batch.ids)
-                     .add_(at::embedding(position_embeddings,
-                                         config_.position_offset == 0
-                                             ? batch.positions
-                                             : batch.positions.add(config_.position_offset)));
+                     .add_(at::embedding(position_embeddings, Positions(batch)));
   x = at::layer_norm(x, {hidden}, embedding_norm_weight, embedding_norm_bias, eps);
 
   // Padded kernels mask padding keys with one additive bias for every layer: [rows, 1, 1, L].
@@ -199,6 +198,21 @@ at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
                 layer.out_norm_weight, layer.out_norm_bias);
   }
   return x;
+}
+
+at::Tensor BertEncoder::Positions(const PackedRows& batch) const {
+  if (!config_.positions_skip_padding) {
+    return config_.position_offset == 0 ? batch.positions
+                                        : batch.positions.add(config_.position_offset);
+  }
+  // RoBERTa's cumulative count of non-padding tokens, per row of the packed batch: the count
+  // over the whole batch less the count before the row's start.
+  const at::Tensor counted = batch.ids.ne(config_.pad_token_id).to(at::kLong);
+  const at::Tensor running = counted.cumsum(0);
+  const at::Tensor before_row =
+      running.sub(counted).index_select(0, batch.starts.narrow(0, 0, batch.rows));
+  const at::Tensor in_row = running.sub_(before_row.index_select(0, batch.row_ids));
+  return in_row.mul_(counted).add_(config_.position_offset - 1);
 }
 
 at::Tensor BertEncoder::Intermediate(const at::Tensor& x, const Layer& layer) const {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <tuple>
+#include <utility>
 
 #include "ATen/ATen.h"
 
@@ -36,16 +37,38 @@ void BanRepeatedNgrams(at::Tensor& scores, const at::Tensor& sequences, int64_t 
   scores.masked_fill_(mask.narrow(1, 0, vocab), -std::numeric_limits<double>::infinity());
 }
 
+// Leaves only `ids` possible: every other score becomes -inf and theirs 0.
+void Force(at::Tensor& scores, const at::Tensor& ids) {
+  scores.fill_(-std::numeric_limits<double>::infinity()).index_fill_(1, ids, 0.0);
+}
+
 // The logits processors transformers builds for these options, in its order: no-repeat
-// n-grams, then the minimum length (both min_length and min_new_tokens reduce to this for an
-// encoder-decoder model whose decoder prompt is the start token alone).
+// n-grams, the minimum length (both min_length and min_new_tokens reduce to this for an
+// encoder-decoder model whose decoder prompt is the start token alone), the forced first
+// token, the forced last one. `length` counts the decoder start token, as transformers'
+// `cur_len` does: the first step sees 1, the last max_new_tokens (its max_length - 1).
 void ProcessScores(at::Tensor& scores, const at::Tensor& sequences, const SearchOptions& o,
-                   const at::Tensor& eos) {
+                   const at::Tensor& eos, const at::Tensor& forced_bos,
+                   const at::Tensor& forced_eos) {
   const int64_t length = sequences.size(1);
   if (o.no_repeat_ngram_size > 0) BanRepeatedNgrams(scores, sequences, o.no_repeat_ngram_size);
   if (length - 1 < o.min_new_tokens) {
     scores.index_fill_(1, eos, -std::numeric_limits<double>::infinity());
   }
+  if (forced_bos.defined() && length == 1) Force(scores, forced_bos);
+  if (forced_eos.defined() && length == o.max_new_tokens) Force(scores, forced_eos);
+}
+
+// The forced tokens of `o` on `device`: undefined tensors where none are.
+std::pair<at::Tensor, at::Tensor> ForcedTokens(const SearchOptions& o, c10::Device device) {
+  std::pair<at::Tensor, at::Tensor> forced;
+  if (o.forced_bos_token_id) {
+    forced.first = at::full({1}, *o.forced_bos_token_id, LongOn(device));
+  }
+  if (!o.forced_eos_token_ids.empty()) {
+    forced.second = at::tensor(o.forced_eos_token_ids, LongOn(at::kCPU)).to(device);
+  }
+  return forced;
 }
 
 std::vector<std::vector<int32_t>> CutRows(const at::Tensor& sequences, const at::Tensor& lengths) {
@@ -65,6 +88,7 @@ std::vector<std::vector<int32_t>> Greedy(StepDecoder& decoder, int64_t batch,
                                          const SearchOptions& o, c10::Device device) {
   const int64_t max_new = o.max_new_tokens;
   const at::Tensor eos = at::tensor(o.eos_token_ids, LongOn(at::kCPU)).to(device);
+  const auto [forced_bos, forced_eos] = ForcedTokens(o, device);
   at::Tensor sequences = at::full({batch, max_new + 1}, o.pad_token_id, LongOn(device));
   sequences.select(1, 0).fill_(o.decoder_start_token_id);
   at::Tensor unfinished = at::ones({batch}, LongOn(device).dtype(at::kBool));
@@ -72,7 +96,7 @@ std::vector<std::vector<int32_t>> Greedy(StepDecoder& decoder, int64_t batch,
   const at::Tensor pad = at::scalar_tensor(o.pad_token_id, LongOn(device));
   for (int64_t len = 1; len <= max_new; ++len) {
     at::Tensor scores = decoder.Step(sequences.select(1, len - 1), len - 1);
-    ProcessScores(scores, sequences.narrow(1, 0, len), o, eos);
+    ProcessScores(scores, sequences.narrow(1, 0, len), o, eos, forced_bos, forced_eos);
     // Finished texts continue with padding, as transformers' `_sample` does.
     const at::Tensor next = at::where(unfinished, scores.argmax(-1), pad);
     sequences.select(1, len).copy_(next);
@@ -119,6 +143,7 @@ std::vector<std::vector<int32_t>> Beam(StepDecoder& decoder, int64_t batch, cons
   const at::TensorOptions floats = longs.dtype(at::kFloat);
   const at::TensorOptions bools = longs.dtype(at::kBool);
   const at::Tensor eos = at::tensor(o.eos_token_ids, LongOn(at::kCPU)).to(device);
+  const auto [forced_bos, forced_eos] = ForcedTokens(o, device);
   const bool stop_when_full = o.early_stopping == EarlyStopping::kWhenBeamsDone;
 
   at::Tensor running = at::full({batch, beams, width}, o.pad_token_id, longs);
@@ -138,7 +163,7 @@ std::vector<std::vector<int32_t>> Beam(StepDecoder& decoder, int64_t batch, cons
   for (int64_t len = 1; len <= max_new; ++len) {
     const at::Tensor flat = running.view({batch * beams, width});
     at::Tensor log_probs = at::log_softmax(decoder.Step(flat.select(1, len - 1), len - 1), -1);
-    ProcessScores(log_probs, flat.narrow(1, 0, len), o, eos);
+    ProcessScores(log_probs, flat.narrow(1, 0, len), o, eos, forced_bos, forced_eos);
     const int64_t vocab = log_probs.size(1);
     log_probs = (log_probs.view({batch, beams, vocab}) + running_scores.unsqueeze(2))
                     .reshape({batch, beams * vocab});

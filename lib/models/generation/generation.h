@@ -2,6 +2,7 @@
 #define MODELPOOL_LIB_MODELS_GENERATION_GENERATION_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "ATen/Tensor.h"
@@ -38,6 +39,12 @@ struct SearchOptions {
   std::vector<int64_t> eos_token_ids;
   int64_t pad_token_id = 0;
   int64_t decoder_start_token_id = 0;
+  // The first generated token is forced to this one, as transformers'
+  // ForcedBOSTokenLogitsProcessor does.
+  std::optional<int64_t> forced_bos_token_id;
+  // At the last step (max_new_tokens), only these may come, as transformers'
+  // ForcedEOSTokenLogitsProcessor does; empty: no constraint.
+  std::vector<int64_t> forced_eos_token_ids;
   // How many steps pass between checks (a device-to-host copy) of whether every text is done.
   // Running on past the point transformers stops does not change the result.
   int64_t steps_per_done_check = 4;

@@ -35,33 +35,14 @@ absl::StatusOr<T5Activation> ParseActivation(const JsonFile& file, const std::st
       file, absl::StrCat(key, " \"", name, "\" is not supported (relu, gelu, gelu_new, silu)"));
 }
 
-// `eos_token_id` is an integer or a list of them.
-absl::Status ReadEosIds(const JsonFile& file, std::vector<int64_t>* out) {
-  if (!file.Has("eos_token_id")) return absl::OkStatus();
-  const nlohmann::json& value = file.json().at("eos_token_id");
-  std::vector<int64_t> ids;
-  if (value.is_number_integer()) {
-    ids.push_back(value.get<int64_t>());
-  } else if (value.is_array() && !value.empty()) {
-    for (const nlohmann::json& id : value) {
-      if (!id.is_number_integer()) break;
-      ids.push_back(id.get<int64_t>());
-    }
-    if (ids.size() != value.size()) ids.clear();
-  }
-  if (ids.empty()) {
-    return Invalid(file, absl::StrCat("eos_token_id is ", value.dump(),
-                                      ", expected an integer or a list of them"));
-  }
-  *out = std::move(ids);
-  return absl::OkStatus();
-}
-
 absl::Status ReadTokenIds(const JsonFile& file, T5Config* config) {
-  MODELPOOL_ASSIGN_OR_RETURN(config->decoder_start_token_id,
-                             file.Int("decoder_start_token_id", config->decoder_start_token_id));
-  MODELPOOL_ASSIGN_OR_RETURN(config->pad_token_id, file.Int("pad_token_id", config->pad_token_id));
-  return ReadEosIds(file, &config->eos_token_ids);
+  GenerationTokenIds ids{config->decoder_start_token_id, config->pad_token_id,
+                         config->eos_token_ids};
+  MODELPOOL_RETURN_IF_ERROR(ReadGenerationTokenIds(file, &ids));
+  config->decoder_start_token_id = ids.decoder_start_token_id;
+  config->pad_token_id = ids.pad_token_id;
+  config->eos_token_ids = std::move(ids.eos_token_ids);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<T5Config> ParseConfig(const JsonFile& file) {
@@ -117,51 +98,6 @@ absl::StatusOr<T5Config> ParseConfig(const JsonFile& file) {
   return c;
 }
 
-absl::StatusOr<T5GenerationDefaults> ParseGeneration(const JsonFile& file, T5Config* config) {
-  T5GenerationDefaults g;
-  MODELPOOL_RETURN_IF_ERROR(ReadTokenIds(file, config));
-  auto optional_int = [&](const std::string& key, std::optional<int64_t>* out) -> absl::Status {
-    if (!file.Has(key)) return absl::OkStatus();
-    MODELPOOL_ASSIGN_OR_RETURN(*out, file.Int(key));
-    return absl::OkStatus();
-  };
-  MODELPOOL_RETURN_IF_ERROR(optional_int("max_new_tokens", &g.max_new_tokens));
-  MODELPOOL_RETURN_IF_ERROR(optional_int("max_length", &g.max_length));
-  MODELPOOL_RETURN_IF_ERROR(optional_int("min_new_tokens", &g.min_new_tokens));
-  MODELPOOL_RETURN_IF_ERROR(optional_int("min_length", &g.min_length));
-  MODELPOOL_RETURN_IF_ERROR(optional_int("num_beams", &g.num_beams));
-  MODELPOOL_RETURN_IF_ERROR(optional_int("no_repeat_ngram_size", &g.no_repeat_ngram_size));
-  if (file.Has("length_penalty")) {
-    MODELPOOL_ASSIGN_OR_RETURN(g.length_penalty, file.Number("length_penalty"));
-  }
-  if (file.Has("early_stopping")) {
-    const nlohmann::json& value = file.json().at("early_stopping");
-    if (value.is_boolean()) {
-      g.early_stopping = value.get<bool>() ? "true" : "false";
-    } else if (value.is_string() && value.get<std::string>() == "never") {
-      g.early_stopping = "never";
-    } else {
-      return Invalid(file, absl::StrCat("early_stopping is ", value.dump(),
-                                        ", expected true, false or \"never\""));
-    }
-  }
-  return g;
-}
-
-absl::Status CheckIds(const std::string& path, const T5Config& c) {
-  auto in_vocab = [&](const char* key, int64_t id) -> absl::Status {
-    if (id < 0 || id >= c.vocab_size) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": ", key, " ", id, " is outside the vocabulary of ", c.vocab_size));
-    }
-    return absl::OkStatus();
-  };
-  MODELPOOL_RETURN_IF_ERROR(in_vocab("decoder_start_token_id", c.decoder_start_token_id));
-  MODELPOOL_RETURN_IF_ERROR(in_vocab("pad_token_id", c.pad_token_id));
-  for (int64_t id : c.eos_token_ids) MODELPOOL_RETURN_IF_ERROR(in_vocab("eos_token_id", id));
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<T5Files> ReadT5Files(const std::string& model_dir) {
@@ -170,10 +106,15 @@ absl::StatusOr<T5Files> ReadT5Files(const std::string& model_dir) {
                              JsonFile::Read((dir / "config.json").string()));
   T5Files files;
   MODELPOOL_ASSIGN_OR_RETURN(files.config, ParseConfig(config_file));
-  MODELPOOL_ASSIGN_OR_RETURN(const JsonFile generation_file,
-                             JsonFile::ReadIfPresent((dir / "generation_config.json").string()));
-  MODELPOOL_ASSIGN_OR_RETURN(files.generation, ParseGeneration(generation_file, &files.config));
-  MODELPOOL_RETURN_IF_ERROR(CheckIds(model_dir, files.config));
+  T5Config& c = files.config;
+  GenerationTokenIds ids{c.decoder_start_token_id, c.pad_token_id, c.eos_token_ids};
+  MODELPOOL_ASSIGN_OR_RETURN(files.generation,
+                             ReadGenerationDefaults(model_dir, config_file, &ids));
+  MODELPOOL_RETURN_IF_ERROR(
+      CheckGenerationTokenIds(model_dir, ids, files.generation, c.vocab_size));
+  c.decoder_start_token_id = ids.decoder_start_token_id;
+  c.pad_token_id = ids.pad_token_id;
+  c.eos_token_ids = std::move(ids.eos_token_ids);
   return files;
 }
 

@@ -2,11 +2,11 @@
 #define MODELPOOL_LIB_MODELS_T5_T5_CONFIG_H_
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "lib/models/generation/generation_defaults.h"
 
 namespace modelpool {
 
@@ -48,30 +48,18 @@ struct T5Config {
   int64_t inner_dim() const { return num_heads * d_kv; }
 };
 
-// Generation defaults from `generation_config.json`; unset fields fall back to the library's.
-struct T5GenerationDefaults {
-  std::optional<int64_t> max_new_tokens;
-  std::optional<int64_t> max_length;  // counts the decoder start token, as transformers does
-  std::optional<int64_t> min_new_tokens;
-  std::optional<int64_t> min_length;  // likewise
-  std::optional<int64_t> num_beams;
-  std::optional<double> length_penalty;
-  // "never", or true / false.
-  std::optional<std::string> early_stopping;
-  std::optional<int64_t> no_repeat_ngram_size;
-};
-
 struct T5Files {
   T5Config config;
-  T5GenerationDefaults generation;
+  GenerationDefaults generation;
 };
 
 // ReadT5Files()
 //
-// Reads `config.json` (required) and `generation_config.json` (optional) of `model_dir`.
-// `NotFound` when config.json is missing; `InvalidArgument`, naming the file and the key, for
-// a model type other than T5/mT5, an unknown `feed_forward_proj`, or sizes out of range.
-// Absent keys take the defaults of transformers' T5Config.
+// Reads `config.json` (required) and the generation settings of `model_dir`
+// (`ReadGenerationDefaults()`). `NotFound` when config.json is missing; `InvalidArgument`,
+// naming the file and the key, for a model type other than T5/mT5, an unknown
+// `feed_forward_proj`, sizes out of range or a token id outside the vocabulary. Absent keys
+// take the defaults of transformers' T5Config.
 absl::StatusOr<T5Files> ReadT5Files(const std::string& model_dir);
 
 }  // namespace modelpool

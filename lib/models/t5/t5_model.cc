@@ -1,7 +1,6 @@
 #include "lib/models/t5/t5_model.h"
 
 #include <cmath>
-#include <limits>
 #include <numbers>
 #include <string>
 #include <utility>
@@ -9,8 +8,7 @@
 #include "ATen/ATen.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "c10/util/BFloat16.h"
-#include "c10/util/Half.h"
+#include "lib/models/attention_bias.h"
 #include "lib/models/formats/weights.h"
 #include "modelpool/base/status.h"
 #include "torch/version.h"
@@ -22,20 +20,6 @@
 
 namespace modelpool {
 namespace {
-
-// The most negative value of `dtype`: what transformers adds to masked attention scores.
-double LowestOf(at::ScalarType dtype) {
-  switch (dtype) {
-    case at::kBFloat16:
-      return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
-    case at::kHalf:
-      return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
-    case at::kDouble:
-      return std::numeric_limits<double>::lowest();
-    default:
-      return std::numeric_limits<float>::lowest();
-  }
-}
 
 // transformers' T5Attention._relative_position_bucket, operation for operation, so that the
 // buckets (a float log truncated to an integer) come out the same on the same device.
@@ -194,9 +178,12 @@ T5Model::T5Model(const T5Config& config, std::shared_ptr<const T5Weights> weight
       dtype_(dtype),
       limits_(limits),
       weights_(std::move(weights)),
-      w_(*weights_) {
-  AllocateCaches();
-}
+      w_(*weights_),
+      self_bias_(PositionBias(w_.decoder_bias_table, limits.max_new_tokens, limits.max_new_tokens,
+                              /*bidirectional=*/false)
+                     .contiguous()),
+      caches_(config.num_decoder_layers, config.num_heads, config.d_kv, limits,
+              at::TensorOptions().dtype(dtype).device(device)) {}
 
 T5Model::~T5Model() = default;
 
@@ -225,38 +212,9 @@ int64_t T5Weights::Bytes(const T5Config& c, at::ScalarType dtype) {
 
 int64_t T5Model::CacheBytes(const T5Config& c, at::ScalarType dtype,
                             const SummarizerLimits& limits) {
-  const int64_t per_position = c.num_decoder_layers * 2 * c.num_heads * c.d_kv;
-  const int64_t caches = per_position * (limits.max_rows() * limits.max_new_tokens +
-                                         limits.max_batch_size * limits.max_input_tokens) +
-                         c.num_heads * limits.max_new_tokens * limits.max_new_tokens;
-  return caches * static_cast<int64_t>(c10::elementSize(dtype));
-}
-
-// Note [T5 decoder caches]
-//
-// Everything decoding needs is allocated once per instance, for its limits, and written in
-// place: no step allocates a cache.
-// - Self-attention keys and values of every decoder layer live in one tensor
-//   [layers, 2, rows, heads, max_new_tokens, d_kv]. Step t writes position t of the first
-//   `rows` rows and attends over positions [0, t]; a beam reorder is one index_select over
-//   the rows of all layers at once, of the positions written so far.
-// - Cross-attention keys and values are computed once per batch, per text rather than per
-//   beam: the beams of a text are the queries of one attention over that text's keys
-//   ([batch, heads, beams, input_length] scores), so beams share them and reorders never
-//   touch them.
-// - The causal position bias of every (query, key) position pair is computed at load.
-void T5Model::AllocateCaches() {
-  const at::TensorOptions options = at::TensorOptions().dtype(dtype_).device(device_);
-  const int64_t layers = config_.num_decoder_layers;
-  self_cache_ = at::empty(
-      {layers, 2, limits_.max_rows(), config_.num_heads, limits_.max_new_tokens, config_.d_kv},
-      options);
-  cross_cache_ = at::empty({layers, 2, limits_.max_batch_size, config_.num_heads,
-                            limits_.max_input_tokens, config_.d_kv},
-                           options);
-  self_bias_ = PositionBias(w_.decoder_bias_table, limits_.max_new_tokens, limits_.max_new_tokens,
-                            /*bidirectional=*/false)
-                   .contiguous();
+  const int64_t element = static_cast<int64_t>(c10::elementSize(dtype));
+  return DecoderCaches::Bytes(c.num_decoder_layers, c.num_heads, c.d_kv, limits, element) +
+         c.num_heads * limits.max_new_tokens * limits.max_new_tokens * element;
 }
 
 at::Tensor T5Model::PositionBias(const at::Tensor& table, int64_t queries, int64_t keys,
@@ -356,51 +314,26 @@ at::Tensor T5Model::Encode(const at::Tensor& input_ids, const at::Tensor& attent
 
 void T5Model::StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor& attention_mask,
                             int64_t num_beams) {
-  batch_ = encoder_hidden.size(0);
-  input_length_ = encoder_hidden.size(1);
-  beams_ = num_beams;
+  caches_.Start(attention_mask, num_beams);
   for (size_t i = 0; i < w_.decoder.size(); ++i) {
-    const at::Tensor kv = at::linear(encoder_hidden, w_.decoder[i].cross_kv)
-                              .view({batch_, input_length_, 2, config_.num_heads, config_.d_kv})
-                              .permute({2, 0, 3, 1, 4});
-    cross_cache_[i].narrow(1, 0, batch_).narrow(3, 0, input_length_).copy_(kv);
+    caches_.SetCross(static_cast<int64_t>(i), at::linear(encoder_hidden, w_.decoder[i].cross_kv));
   }
-  const at::TensorOptions options = at::TensorOptions().dtype(dtype_).device(device_);
-  cross_mask_ =
-      at::where(attention_mask.logical_not().view({batch_, 1, 1, input_length_}),
-                at::scalar_tensor(LowestOf(dtype_), options), at::scalar_tensor(0.0, options));
 }
 
 at::Tensor T5Model::Step(const at::Tensor& tokens, int64_t position) {
-  const int64_t rows = batch_ * beams_;
-  const int64_t heads = config_.num_heads;
-  const int64_t d_kv = config_.d_kv;
-  const int64_t inner = config_.inner_dim();
-  const int64_t keys = position + 1;
+  const int64_t rows = caches_.rows();
   at::Tensor h = at::embedding(w_.embedding, tokens);  // [rows, d_model]
-  const at::Tensor self_bias = self_bias_.narrow(2, position, 1).narrow(3, 0, keys);
+  const at::Tensor self_bias = self_bias_.narrow(2, position, 1).narrow(3, 0, position + 1);
   for (size_t i = 0; i < w_.decoder.size(); ++i) {
     const T5Weights::DecoderLayer& layer = w_.decoder[i];
-    const at::Tensor cache = self_cache_[i].narrow(1, 0, rows);  // [2, rows, heads, T, d_kv]
-    const at::Tensor qkv =
-        at::linear(RmsNorm(h, layer.self_norm), layer.self_qkv).view({rows, 3, heads, d_kv});
-    cache.select(3, position).copy_(qkv.narrow(1, 1, 2).transpose(0, 1));
-    const at::Tensor past = cache.narrow(3, 0, keys);  // [2, rows, heads, keys, d_kv]
-    const at::Tensor scores =
-        at::matmul(qkv.select(1, 0).unsqueeze(2), past[0].transpose(2, 3)) + self_bias;
-    const at::Tensor attention = at::matmul(at::softmax(scores, -1), past[1]).view({rows, inner});
-    h = h + at::linear(attention, layer.self_o);
-
-    // The beams of a text query its keys together: [batch, heads, beams, d_kv].
-    const at::Tensor cross = cross_cache_[i].narrow(1, 0, batch_).narrow(3, 0, input_length_);
-    const at::Tensor q = at::linear(RmsNorm(h, layer.cross_norm), layer.cross_q)
-                             .view({batch_, beams_, heads, d_kv})
-                             .permute({0, 2, 1, 3});
-    const at::Tensor cross_scores = at::matmul(q, cross[0].transpose(2, 3)) + cross_mask_;
-    const at::Tensor cross_attention = at::matmul(at::softmax(cross_scores, -1), cross[1])
-                                           .permute({0, 2, 1, 3})
-                                           .reshape({rows, inner});
-    h = h + at::linear(cross_attention, layer.cross_o);
+    const int64_t l = static_cast<int64_t>(i);
+    // T5 folds 1/sqrt(d_kv) into its weights: no scaling.
+    const at::Tensor qkv = at::linear(RmsNorm(h, layer.self_norm), layer.self_qkv)
+                               .view({rows, 3, config_.num_heads, config_.d_kv});
+    h = h +
+        at::linear(caches_.SelfAttention(l, qkv, position, /*scale=*/1.0, self_bias), layer.self_o);
+    const at::Tensor q = at::linear(RmsNorm(h, layer.cross_norm), layer.cross_q);
+    h = h + at::linear(caches_.CrossAttention(l, q, /*scale=*/1.0), layer.cross_o);
     h = h + Feed(RmsNorm(h, layer.ff_norm), layer.ff);
   }
   h = RmsNorm(h, w_.decoder_final_norm);
@@ -409,8 +342,7 @@ at::Tensor T5Model::Step(const at::Tensor& tokens, int64_t position) {
 }
 
 void T5Model::Reorder(const at::Tensor& parents, int64_t length) {
-  const at::Tensor live = self_cache_.narrow(2, 0, batch_ * beams_).narrow(4, 0, length);
-  live.copy_(live.index_select(2, parents));
+  caches_.Reorder(parents, length);
 }
 
 }  // namespace modelpool

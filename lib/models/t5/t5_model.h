@@ -10,7 +10,8 @@
 #include "c10/core/Device.h"
 #include "c10/core/ScalarType.h"
 #include "lib/models/formats/safetensors.h"
-#include "lib/models/generation/generation.h"
+#include "lib/models/generation/decoder_caches.h"
+#include "lib/models/generation/encoder_decoder.h"
 #include "lib/models/summarizer_folder.h"
 #include "lib/models/t5/t5_config.h"
 
@@ -68,12 +69,9 @@ struct T5Weights {
 // T5Model
 //
 // A T5 encoder-decoder (transformers' T5ForConditionalGeneration, inference only) on one
-// device: shared weights and the instance's own decoder caches. `Encode` runs the encoder;
-// `StartDecoding` takes its output for one batch; `Step` and `Reorder` (the `StepDecoder`
-// interface) then run the decoder one token at a time. See Note [T5 decoder caches] in t5_model.cc.
-//
-// Not thread-safe: the caches belong to the batch being decoded.
-class T5Model : public StepDecoder {
+// device: shared weights and the instance's own decoder caches (Note [Decoder caches]), behind
+// the `EncoderDecoder` interface.
+class T5Model : public EncoderDecoder {
  public:
   // An instance on the device of `weights` (loaded for `config` in `dtype`), with its caches
   // allocated for `limits`. Throws `c10::Error` when the device cannot hold them.
@@ -86,25 +84,17 @@ class T5Model : public StepDecoder {
 
   ~T5Model() override;
 
-  // The encoder's last hidden state, [batch, length, d_model] in the model's dtype, for
-  // `input_ids` (int64 [batch, length]) where `attention_mask` (bool, same shape) is true.
-  at::Tensor Encode(const at::Tensor& input_ids, const at::Tensor& attention_mask);
-
-  // Prepares decoding of the batch whose encoder output is `encoder_hidden`, with
-  // `num_beams` rows per text: computes every decoder layer's cross-attention keys and values
-  // once. Shapes must be within the limits.
+  at::Tensor Encode(const at::Tensor& input_ids, const at::Tensor& attention_mask) override;
+  // Computes every decoder layer's cross-attention keys and values once.
   void StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor& attention_mask,
-                     int64_t num_beams);
-
+                     int64_t num_beams) override;
   at::Tensor Step(const at::Tensor& tokens, int64_t position) override;
   void Reorder(const at::Tensor& parents, int64_t length) override;
 
-  const SummarizerLimits& limits() const { return limits_; }
-  c10::Device device() const { return device_; }
+  const SummarizerLimits& limits() const override { return limits_; }
+  c10::Device device() const override { return device_; }
 
  private:
-  void AllocateCaches();
-
   at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight) const;
   at::Tensor Feed(const at::Tensor& x, const T5Weights::FeedForward& ff) const;
   // Attention over `q`, `k`, `v` ([batch, heads, length, d_kv]) with the additive `bias`
@@ -122,16 +112,10 @@ class T5Model : public StepDecoder {
   const std::shared_ptr<const T5Weights> weights_;
   const T5Weights& w_;
 
-  // Note [T5 decoder caches]
-  at::Tensor self_bias_;    // [1, heads, max_new_tokens, max_new_tokens], causal
-  at::Tensor self_cache_;   // [layers, 2 (k, v), max_rows, heads, max_new_tokens, d_kv]
-  at::Tensor cross_cache_;  // [layers, 2 (k, v), max_batch, heads, max_input_tokens, d_kv]
-
-  // The batch being decoded.
-  int64_t batch_ = 0;
-  int64_t beams_ = 0;
-  int64_t input_length_ = 0;
-  at::Tensor cross_mask_;  // [batch, 1, 1, input_length]: 0, or the lowest value at padding
+  // The causal position bias of every (query, key) position pair, computed at load:
+  // [1, heads, max_new_tokens, max_new_tokens].
+  at::Tensor self_bias_;
+  DecoderCaches caches_;  // Note [Decoder caches]
 };
 
 }  // namespace modelpool

@@ -1,4 +1,4 @@
-#include "lib/models/t5/t5_summarization_model.h"
+#include "lib/models/generation/encoder_decoder_summarizer.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,10 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "c10/core/InferenceMode.h"
 #include "c10/core/StreamGuard.h"
-#include "c10/core/impl/VirtualGuardImpl.h"
 #include "lib/models/torch_status.h"
 #include "modelpool/base/status.h"
-#include "modelpool/models/torch_types.h"
 
 #ifdef MODELPOOL_TORCH_CUDA
 #include "c10/cuda/CUDAStream.h"
@@ -22,7 +20,7 @@
 namespace modelpool {
 namespace {
 
-// transformers' defaults where neither the options nor generation_config.json say.
+// transformers' default where neither the options nor the folder say.
 constexpr int64_t kDefaultMaxNewTokens = 20;
 
 // Runs `fn` on `stream` (when set) in inference mode, turning exceptions into statuses.
@@ -39,102 +37,18 @@ auto OnStream(const std::optional<c10::Stream>& stream, absl::string_view what, 
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<const T5Folder>> T5Folder::Read(const std::string& model_dir) {
-  auto folder = std::shared_ptr<T5Folder>(new T5Folder());
-  folder->model_dir_ = model_dir;
-  MODELPOOL_ASSIGN_OR_RETURN(folder->files_, ReadT5Files(model_dir));
-  MODELPOOL_ASSIGN_OR_RETURN(folder->checkpoint_, SafetensorsCheckpoint::Open(model_dir));
-  if (absl::Status weights = T5Weights::Check(folder->files_.config, *folder->checkpoint_);
-      !weights.ok()) {
-    return absl::Status(weights.code(), absl::StrCat(model_dir, ": ", weights.message()));
-  }
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(model_dir);
-  if (tokenizer.ok()) {
-    folder->tokenizer_ = *std::move(tokenizer);
-  } else if (tokenizer.status().code() != absl::StatusCode::kNotFound) {
-    return tokenizer.status();
-  }
-  return std::shared_ptr<const T5Folder>(std::move(folder));
-}
+EncoderDecoderSummarizer::EncoderDecoderSummarizer(std::shared_ptr<const SummarizerSpec> spec,
+                                                   std::unique_ptr<EncoderDecoder> model,
+                                                   std::optional<c10::Stream> stream)
+    : spec_(std::move(spec)), model_(std::move(model)), stream_(stream) {}
 
-absl::StatusOr<std::shared_ptr<const SummarizerFolder>> T5Folder::Open(
-    const std::string& model_dir) {
-  MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const T5Folder> folder, Read(model_dir));
-  if (folder->tokenizer() == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat(model_dir, " has no tokenizer (spiece.model or tokenizer.json)"));
-  }
-  return std::shared_ptr<const SummarizerFolder>(std::move(folder));
-}
-
-absl::Status T5Folder::CheckDType(DType dtype) const {
-  if (dtype == DType::kFloat16) {
-    return absl::InvalidArgumentError(
-        "T5 does not run in float16: its activations overflow the float16 range (use bfloat16 "
-        "or float32)");
-  }
-  return absl::OkStatus();
-}
-
-DType T5Folder::DefaultDType(const Device& device) const {
-  return device.is_cuda() ? DType::kBFloat16 : DType::kFloat32;
-}
-
-int64_t T5Folder::WeightBytes(DType dtype) const {
-  return T5Weights::Bytes(files_.config, ToTorchType(dtype));
-}
-
-int64_t T5Folder::InstanceBytes(DType dtype, const SummarizerLimits& limits) const {
-  const T5Config& c = files_.config;
-  const int64_t element = static_cast<int64_t>(c10::elementSize(ToTorchType(dtype)));
-  // The largest transient tensors: the encoder's attention scores with their bias, its
-  // feed-forward activations, and the float32 scores over the vocabulary of every beam.
-  const int64_t tokens = limits.max_batch_size * limits.max_input_tokens;
-  const int64_t workspace = 3 * limits.max_batch_size * c.num_heads * limits.max_input_tokens *
-                                limits.max_input_tokens * element +
-                            2 * tokens * (c.gated ? 2 : 1) * c.d_ff * element +
-                            4 * limits.max_rows() * c.vocab_size * 4;
-  return T5Model::CacheBytes(c, ToTorchType(dtype), limits) + workspace;
-}
-
-absl::StatusOr<std::shared_ptr<const T5Weights>> T5Folder::LoadWeights(c10::Device device,
-                                                                       at::ScalarType dtype) const {
-  return weights_.Get(
-      absl::StrCat(device.str(), "/", c10::toString(dtype)),
-      [&]() -> absl::StatusOr<std::shared_ptr<const T5Weights>> {
-        MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const T5Weights> weights,
-                                   T5Weights::Load(files_.config, *checkpoint_, device, dtype));
-        // Other instances read them on their own streams.
-        if (!device.is_cpu()) {
-          c10::impl::VirtualGuardImpl(device.type()).getStream(device).synchronize();
-        }
-        return weights;
-      });
-}
-
-absl::StatusOr<std::unique_ptr<SummarizationModel>> T5Folder::Load(
-    const Device& device, DType dtype, const SummarizerLimits& limits) const {
-  MODELPOOL_RETURN_IF_ERROR(CheckDType(dtype));
-  MODELPOOL_ASSIGN_OR_RETURN(std::unique_ptr<T5SummarizationModel> model,
-                             T5SummarizationModel::Load(shared_from_this(), ToTorchDevice(device),
-                                                        ToTorchType(dtype), limits));
-  // A GPU instance holds its workspace from now on, so that its footprint can be measured.
-  if (device.is_cuda()) MODELPOOL_RETURN_IF_ERROR(model->WarmUp());
-  return std::unique_ptr<SummarizationModel>(std::move(model));
-}
-
-T5SummarizationModel::T5SummarizationModel(std::shared_ptr<const T5Folder> folder,
-                                           std::unique_ptr<T5Model> model,
-                                           std::optional<c10::Stream> stream)
-    : folder_(std::move(folder)), model_(std::move(model)), stream_(stream) {}
-
-absl::StatusOr<std::unique_ptr<T5SummarizationModel>> T5SummarizationModel::Load(
-    std::shared_ptr<const T5Folder> folder, c10::Device device, at::ScalarType dtype,
-    const SummarizerLimits& limits) {
+absl::StatusOr<std::unique_ptr<EncoderDecoderSummarizer>> EncoderDecoderSummarizer::Load(
+    std::shared_ptr<const SummarizerSpec> spec, c10::Device device, const SummarizerLimits& limits,
+    const ModelMaker& make) {
   if (limits.max_batch_size < 1 || limits.max_num_beams < 1 || limits.max_input_tokens < 1 ||
       limits.max_new_tokens < 1) {
     return absl::InvalidArgumentError(
-        "T5 limits (batch, beams, input and new tokens) must be >= 1");
+        "summarizer limits (batch, beams, input and new tokens) must be >= 1");
   }
   std::optional<c10::Stream> stream;
 #ifdef MODELPOOL_TORCH_CUDA
@@ -146,51 +60,41 @@ absl::StatusOr<std::unique_ptr<T5SummarizationModel>> T5SummarizationModel::Load
     return absl::FailedPreconditionError("this build of the SDK has no CUDA support");
   }
   MODELPOOL_ASSIGN_OR_RETURN(
-      std::unique_ptr<T5Model> model,
-      OnStream(stream, absl::StrCat("loading ", folder->model_dir(), " on ", device.str()),
-               [&]() -> absl::StatusOr<std::unique_ptr<T5Model>> {
-                 MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const T5Weights> weights,
-                                            folder->LoadWeights(device, dtype));
-                 return std::make_unique<T5Model>(folder->files().config, std::move(weights),
-                                                  device, dtype, limits);
-               }));
-  return std::unique_ptr<T5SummarizationModel>(
-      new T5SummarizationModel(std::move(folder), std::move(model), stream));
+      std::unique_ptr<EncoderDecoder> model,
+      OnStream(stream, absl::StrCat("loading ", spec->model_dir, " on ", device.str()), make));
+  return std::unique_ptr<EncoderDecoderSummarizer>(
+      new EncoderDecoderSummarizer(std::move(spec), std::move(model), stream));
 }
 
-Device T5SummarizationModel::device() const {
+Device EncoderDecoderSummarizer::device() const {
   const c10::Device d = model_->device();
   return d.is_cuda() ? Device::Cuda(d.index()) : Device::Cpu();
 }
 
-absl::StatusOr<SearchOptions> T5SummarizationModel::Resolve(const GenerationOptions& o) const {
-  const T5Config& config = folder_->files().config;
-  const T5GenerationDefaults& g = folder_->files().generation;
+absl::StatusOr<SearchOptions> EncoderDecoderSummarizer::Resolve(const GenerationOptions& o) const {
+  const GenerationDefaults& g = spec_->generation;
   const SummarizerLimits& limits = model_->limits();
   SearchOptions s;
-  s.eos_token_ids = config.eos_token_ids;
-  s.pad_token_id = config.pad_token_id;
-  s.decoder_start_token_id = config.decoder_start_token_id;
-  // max_length and min_length count the decoder start token.
+  s.eos_token_ids = spec_->ids.eos_token_ids;
+  s.pad_token_id = spec_->ids.pad_token_id;
+  s.decoder_start_token_id = spec_->ids.decoder_start_token_id;
+  s.forced_bos_token_id = g.forced_bos_token_id;
+  s.forced_eos_token_ids = g.forced_eos_token_ids;
+  // max_length and min_length count the decoder start token. transformers applies a folder's
+  // min_length and min_new_tokens both; an asked-for min_new_tokens replaces them.
   s.max_new_tokens = o.max_new_tokens   ? *o.max_new_tokens
                      : g.max_new_tokens ? *g.max_new_tokens
                      : g.max_length     ? *g.max_length - 1
                                         : kDefaultMaxNewTokens;
-  s.min_new_tokens = o.min_new_tokens   ? *o.min_new_tokens
-                     : g.min_new_tokens ? *g.min_new_tokens
-                     : g.min_length     ? std::max<int64_t>(0, *g.min_length - 1)
-                                        : 0;
+  s.min_new_tokens = o.min_new_tokens
+                         ? *o.min_new_tokens
+                         : std::max(g.min_new_tokens.value_or(0), g.min_length.value_or(1) - 1);
   s.num_beams = o.num_beams ? *o.num_beams : g.num_beams.value_or(1);
   s.length_penalty = o.length_penalty ? *o.length_penalty : g.length_penalty.value_or(1.0);
   s.no_repeat_ngram_size =
       o.no_repeat_ngram_size ? *o.no_repeat_ngram_size : g.no_repeat_ngram_size.value_or(0);
-  if (o.early_stopping) {
-    s.early_stopping = *o.early_stopping;
-  } else if (g.early_stopping == "true") {
-    s.early_stopping = EarlyStopping::kWhenBeamsDone;
-  } else if (g.early_stopping == "never") {
-    s.early_stopping = EarlyStopping::kNever;
-  }
+  s.early_stopping =
+      o.early_stopping ? *o.early_stopping : g.early_stopping.value_or(EarlyStopping::kHeuristic);
 
   if (s.max_new_tokens < 1 || s.max_new_tokens > limits.max_new_tokens) {
     return absl::InvalidArgumentError(
@@ -215,8 +119,9 @@ absl::StatusOr<SearchOptions> T5SummarizationModel::Resolve(const GenerationOpti
   return s;
 }
 
-absl::Status T5SummarizationModel::CheckRows(absl::Span<const std::vector<int32_t>> rows) const {
-  const int64_t vocab = folder_->files().config.vocab_size;
+absl::Status EncoderDecoderSummarizer::CheckRows(
+    absl::Span<const std::vector<int32_t>> rows) const {
+  const int64_t vocab = spec_->vocab_size;
   const int64_t max_length = model_->limits().max_input_tokens;
   for (size_t i = 0; i < rows.size(); ++i) {
     if (rows[i].empty())
@@ -236,13 +141,13 @@ absl::Status T5SummarizationModel::CheckRows(absl::Span<const std::vector<int32_
   return absl::OkStatus();
 }
 
-std::pair<at::Tensor, at::Tensor> T5SummarizationModel::Pad(
+std::pair<at::Tensor, at::Tensor> EncoderDecoderSummarizer::Pad(
     absl::Span<const std::vector<int32_t>> rows) const {
   size_t length = 0;
   for (const std::vector<int32_t>& row : rows) length = std::max(length, row.size());
   const int64_t batch = static_cast<int64_t>(rows.size());
-  at::Tensor ids = at::full({batch, static_cast<int64_t>(length)},
-                            folder_->files().config.pad_token_id, at::kLong);
+  at::Tensor ids =
+      at::full({batch, static_cast<int64_t>(length)}, spec_->ids.pad_token_id, at::kLong);
   at::Tensor mask = at::zeros({batch, static_cast<int64_t>(length)}, at::kBool);
   for (int64_t b = 0; b < batch; ++b) {
     int64_t* dst = ids.data_ptr<int64_t>() + b * static_cast<int64_t>(length);
@@ -256,7 +161,7 @@ std::pair<at::Tensor, at::Tensor> T5SummarizationModel::Pad(
   return {ids.to(device), mask.to(device)};
 }
 
-absl::StatusOr<std::vector<std::vector<int32_t>>> T5SummarizationModel::Generate(
+absl::StatusOr<std::vector<std::vector<int32_t>>> EncoderDecoderSummarizer::Generate(
     absl::Span<const std::vector<int32_t>> input_ids, const GenerationOptions& options) {
   MODELPOOL_ASSIGN_OR_RETURN(const SearchOptions search, Resolve(options));
   MODELPOOL_RETURN_IF_ERROR(CheckRows(input_ids));
@@ -281,11 +186,11 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> T5SummarizationModel::Generate
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> T5SummarizationModel::Summarize(
+absl::StatusOr<std::vector<std::string>> EncoderDecoderSummarizer::Summarize(
     absl::Span<const std::string> texts, const GenerationOptions& options) {
-  const Tokenizer* tokenizer = folder_->tokenizer();
+  const Tokenizer* tokenizer = spec_->tokenizer.get();
   if (tokenizer == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(folder_->model_dir(), " has no tokenizer"));
+    return absl::FailedPreconditionError(absl::StrCat(spec_->model_dir, " has no tokenizer"));
   }
   const int64_t limit = model_->limits().max_input_tokens;
   if (options.max_input_tokens < 0 || options.max_input_tokens > limit) {
@@ -296,11 +201,10 @@ absl::StatusOr<std::vector<std::string>> T5SummarizationModel::Summarize(
   EncodeOptions encode;
   encode.max_length =
       options.max_input_tokens > 0 ? options.max_input_tokens : static_cast<int>(limit);
+  const std::string& prefix = options.prefix.has_value() ? *options.prefix : spec_->prefix;
   std::vector<std::vector<int32_t>> rows;
   rows.reserve(texts.size());
-  for (const std::string& text : texts) {
-    rows.push_back(tokenizer->Encode(options.prefix + text, encode));
-  }
+  for (const std::string& text : texts) rows.push_back(tokenizer->Encode(prefix + text, encode));
   // Texts of similar length share a batch: less padding.
   std::vector<size_t> order(rows.size());
   std::iota(order.begin(), order.end(), 0);
@@ -316,9 +220,9 @@ absl::StatusOr<std::vector<std::string>> T5SummarizationModel::Summarize(
   return summaries;
 }
 
-absl::Status T5SummarizationModel::WarmUp() {
+absl::Status EncoderDecoderSummarizer::WarmUp() {
   const SummarizerLimits& limits = model_->limits();
-  const int64_t vocab = folder_->files().config.vocab_size;
+  const int64_t vocab = spec_->vocab_size;
   std::vector<std::vector<int32_t>> rows(limits.max_batch_size,
                                          std::vector<int32_t>(limits.max_input_tokens));
   for (std::vector<int32_t>& row : rows) {
@@ -332,7 +236,7 @@ absl::Status T5SummarizationModel::WarmUp() {
   return Generate(rows, options).status();
 }
 
-absl::StatusOr<std::pair<at::Tensor, at::Tensor>> T5SummarizationModel::FirstStep(
+absl::StatusOr<std::pair<at::Tensor, at::Tensor>> EncoderDecoderSummarizer::FirstStep(
     absl::Span<const int32_t> ids) {
   const std::vector<std::vector<int32_t>> rows = {std::vector<int32_t>(ids.begin(), ids.end())};
   MODELPOOL_RETURN_IF_ERROR(CheckRows(rows));
@@ -342,7 +246,7 @@ absl::StatusOr<std::pair<at::Tensor, at::Tensor>> T5SummarizationModel::FirstSte
                     const at::Tensor hidden = model_->Encode(input, mask);
                     model_->StartDecoding(hidden, mask, 1);
                     const at::Tensor start =
-                        at::full({1}, folder_->files().config.decoder_start_token_id,
+                        at::full({1}, spec_->ids.decoder_start_token_id,
                                  at::TensorOptions().dtype(at::kLong).device(model_->device()));
                     const at::Tensor logits = model_->Step(start, 0);
                     return std::make_pair(hidden.to(at::kCPU, at::kFloat), logits.to(at::kCPU));

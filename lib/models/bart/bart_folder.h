@@ -1,0 +1,61 @@
+#ifndef MODELPOOL_LIB_MODELS_BART_BART_FOLDER_H_
+#define MODELPOOL_LIB_MODELS_BART_BART_FOLDER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "c10/core/Device.h"
+#include "c10/core/ScalarType.h"
+#include "lib/models/bart/bart_config.h"
+#include "lib/models/bart/bart_model.h"
+#include "lib/models/formats/safetensors.h"
+#include "lib/models/generation/encoder_decoder_folder.h"
+#include "lib/models/shared_per_device.h"
+
+namespace modelpool {
+
+// BartFolder
+//
+// A BART model folder (facebook/bart-large-cnn, sshleifer/distilbart-cnn-12-6...), read once
+// and shared by every instance: its configuration and generation defaults, the memory-mapped
+// weights (checked against the configuration), the tokenizer, and the weights on each device,
+// loaded by the first instance there. Thread-safe.
+class BartFolder : public EncoderDecoderFolder {
+ public:
+  // Reads config.json, the generation settings and the weights' headers of `model_dir`,
+  // checks every weight the config calls for, and loads the tokenizer when the folder has one.
+  static absl::StatusOr<std::shared_ptr<const BartFolder>> Read(const std::string& model_dir);
+  // As `Read`, for lib/models/registry.cc; the tokenizer is required.
+  static absl::StatusOr<std::shared_ptr<const SummarizerFolder>> Open(const std::string& model_dir);
+
+  absl::Status CheckDType(DType dtype) const override;
+  DType DefaultDType(const Device& device) const override;
+  int64_t WeightBytes(DType dtype) const override;
+  int64_t InstanceBytes(DType dtype, const SummarizerLimits& limits) const override;
+
+  // The weights on `device` in `dtype`, shared by the instances there while any holds them.
+  absl::StatusOr<std::shared_ptr<const BartWeights>> LoadWeights(c10::Device device,
+                                                                 at::ScalarType dtype) const;
+
+  const BartFiles& files() const { return files_; }
+
+ protected:
+  // The instance's input and new tokens stop at max_position_embeddings, below `limits`.
+  absl::StatusOr<std::unique_ptr<EncoderDecoder>> MakeModel(
+      c10::Device device, at::ScalarType dtype, const SummarizerLimits& limits) const override;
+
+ private:
+  BartFolder() = default;
+  // `limits` with the input and new tokens at most max_position_embeddings.
+  SummarizerLimits WithinPositions(const SummarizerLimits& limits) const;
+
+  BartFiles files_;
+  std::unique_ptr<SafetensorsCheckpoint> checkpoint_;
+  mutable SharedPerDevice<BartWeights> weights_;
+};
+
+}  // namespace modelpool
+
+#endif  // MODELPOOL_LIB_MODELS_BART_BART_FOLDER_H_

@@ -1,0 +1,85 @@
+#include "lib/models/generation/decoder_caches.h"
+
+#include "ATen/ATen.h"
+#include "lib/models/attention_bias.h"
+
+namespace modelpool {
+
+// Note [Decoder caches]
+//
+// Everything decoding needs is allocated once per instance, for its limits, and written in
+// place: no step allocates a cache.
+// - Self-attention keys and values of every decoder layer live in one tensor
+//   [layers, 2, rows, heads, max_new_tokens, head_dim]. Step t writes position t of the first
+//   `rows` rows and attends over positions [0, t]; a beam reorder is one index_select over
+//   the rows of all layers at once, of the positions written so far.
+// - Cross-attention keys and values are computed once per batch, per text rather than per
+//   beam: the beams of a text are the queries of one attention over that text's keys
+//   ([batch, heads, beams, input_length] scores), so beams share them and reorders never
+//   touch them.
+DecoderCaches::DecoderCaches(int64_t layers, int64_t heads, int64_t head_dim,
+                             const SummarizerLimits& limits, const at::TensorOptions& options)
+    : heads_(heads), head_dim_(head_dim) {
+  self_ =
+      at::empty({layers, 2, limits.max_rows(), heads, limits.max_new_tokens, head_dim}, options);
+  cross_ = at::empty({layers, 2, limits.max_batch_size, heads, limits.max_input_tokens, head_dim},
+                     options);
+}
+
+int64_t DecoderCaches::Bytes(int64_t layers, int64_t heads, int64_t head_dim,
+                             const SummarizerLimits& limits, int64_t element_bytes) {
+  const double positions =
+      static_cast<double>(limits.max_batch_size) * limits.max_num_beams * limits.max_new_tokens +
+      static_cast<double>(limits.max_batch_size) * limits.max_input_tokens;
+  return SaturatedBytes(static_cast<double>(layers) * 2 * heads * head_dim * positions *
+                        static_cast<double>(element_bytes));
+}
+
+void DecoderCaches::Start(const at::Tensor& attention_mask, int64_t beams) {
+  batch_ = attention_mask.size(0);
+  input_length_ = attention_mask.size(1);
+  beams_ = beams;
+  const at::TensorOptions options = self_.options();
+  cross_mask_ = at::where(attention_mask.logical_not().view({batch_, 1, 1, input_length_}),
+                          at::scalar_tensor(LowestOf(self_.scalar_type()), options),
+                          at::scalar_tensor(0.0, options));
+}
+
+void DecoderCaches::SetCross(int64_t layer, const at::Tensor& keys_values) {
+  cross_[layer]
+      .narrow(1, 0, batch_)
+      .narrow(3, 0, input_length_)
+      .copy_(
+          keys_values.view({batch_, input_length_, 2, heads_, head_dim_}).permute({2, 0, 3, 1, 4}));
+}
+
+at::Tensor DecoderCaches::SelfAttention(int64_t layer, const at::Tensor& qkv, int64_t position,
+                                        double scale, const at::Tensor& bias) const {
+  const int64_t rows = batch_ * beams_;
+  const at::Tensor cache = self_[layer].narrow(1, 0, rows);  // [2, rows, heads, T, head_dim]
+  cache.select(3, position).copy_(qkv.narrow(1, 1, 2).transpose(0, 1));
+  const at::Tensor past = cache.narrow(3, 0, position + 1);  // [2, rows, heads, keys, head_dim]
+  at::Tensor scores = at::matmul(qkv.select(1, 0).unsqueeze(2), past[0].transpose(2, 3));
+  if (scale != 1.0) scores = scores * scale;
+  if (bias.defined()) scores = scores + bias;
+  return at::matmul(at::softmax(scores, -1), past[1]).view({rows, heads_ * head_dim_});
+}
+
+at::Tensor DecoderCaches::CrossAttention(int64_t layer, const at::Tensor& queries,
+                                         double scale) const {
+  const at::Tensor cross = cross_[layer].narrow(1, 0, batch_).narrow(3, 0, input_length_);
+  // The beams of a text query its keys together: [batch, heads, beams, head_dim].
+  const at::Tensor q = queries.view({batch_, beams_, heads_, head_dim_}).permute({0, 2, 1, 3});
+  at::Tensor scores = at::matmul(q, cross[0].transpose(2, 3));
+  if (scale != 1.0) scores = scores * scale;
+  return at::matmul(at::softmax(scores + cross_mask_, -1), cross[1])
+      .permute({0, 2, 1, 3})
+      .reshape({batch_ * beams_, heads_ * head_dim_});
+}
+
+void DecoderCaches::Reorder(const at::Tensor& parents, int64_t length) {
+  const at::Tensor live = self_.narrow(2, 0, batch_ * beams_).narrow(4, 0, length);
+  live.copy_(live.index_select(2, parents));
+}
+
+}  // namespace modelpool

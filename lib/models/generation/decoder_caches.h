@@ -1,0 +1,63 @@
+#ifndef MODELPOOL_LIB_MODELS_GENERATION_DECODER_CACHES_H_
+#define MODELPOOL_LIB_MODELS_GENERATION_DECODER_CACHES_H_
+
+#include <cstdint>
+
+#include "ATen/Tensor.h"
+#include "lib/models/summarizer_folder.h"
+
+namespace modelpool {
+
+// DecoderCaches
+//
+// The keys and values a decoder of `layers` layers keeps while it generates, allocated once for
+// an instance's limits (Note [Decoder caches]), and the attention of one step over them. Not
+// thread-safe: they belong to the batch being decoded.
+class DecoderCaches {
+ public:
+  // Throws `c10::Error` when the device cannot hold them.
+  DecoderCaches(int64_t layers, int64_t heads, int64_t head_dim, const SummarizerLimits& limits,
+                const at::TensorOptions& options);
+
+  // Bytes of the caches of an instance with these sizes.
+  static int64_t Bytes(int64_t layers, int64_t heads, int64_t head_dim,
+                       const SummarizerLimits& limits, int64_t element_bytes);
+
+  // Starts decoding a batch of `attention_mask.size(0)` texts with `beams` rows each, whose
+  // encoder input is `attention_mask` (bool [batch, input_length]).
+  void Start(const at::Tensor& attention_mask, int64_t beams);
+  // Layer `layer`'s cross-attention keys and values for the batch: [batch, input_length,
+  // 2 * heads * head_dim], keys first.
+  void SetCross(int64_t layer, const at::Tensor& keys_values);
+
+  // Self-attention of step `position` in `layer`: stores the keys and values of `qkv` ([rows,
+  // 3, heads, head_dim]) at `position`, then attends its queries over positions [0, position],
+  // scores scaled by `scale` and added to `bias` when defined (broadcast to [rows, heads, 1,
+  // position + 1]). Returns [rows, heads * head_dim].
+  at::Tensor SelfAttention(int64_t layer, const at::Tensor& qkv, int64_t position, double scale,
+                           const at::Tensor& bias) const;
+  // Cross-attention of `queries` ([rows, heads * head_dim]) in `layer`, scores scaled by
+  // `scale`, padding masked. Returns [rows, heads * head_dim].
+  at::Tensor CrossAttention(int64_t layer, const at::Tensor& queries, double scale) const;
+
+  // Row i continues from row `parents[i]`: positions [0, length) of every layer follow.
+  void Reorder(const at::Tensor& parents, int64_t length);
+
+  int64_t rows() const { return batch_ * beams_; }
+
+ private:
+  const int64_t heads_;
+  const int64_t head_dim_;
+  at::Tensor self_;   // [layers, 2 (k, v), max_rows, heads, max_new_tokens, head_dim]
+  at::Tensor cross_;  // [layers, 2 (k, v), max_batch, heads, max_input_tokens, head_dim]
+
+  // The batch being decoded.
+  int64_t batch_ = 0;
+  int64_t beams_ = 0;
+  int64_t input_length_ = 0;
+  at::Tensor cross_mask_;  // [batch, 1, 1, input_length]: 0, or the lowest value at padding
+};
+
+}  // namespace modelpool
+
+#endif  // MODELPOOL_LIB_MODELS_GENERATION_DECODER_CACHES_H_

@@ -1,0 +1,78 @@
+#ifndef MODELPOOL_LIB_MODELS_GENERATION_ENCODER_DECODER_FOLDER_H_
+#define MODELPOOL_LIB_MODELS_GENERATION_ENCODER_DECODER_FOLDER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "ATen/Tensor.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "c10/core/Device.h"
+#include "c10/core/ScalarType.h"
+#include "c10/core/impl/VirtualGuardImpl.h"
+#include "lib/models/generation/encoder_decoder.h"
+#include "lib/models/generation/encoder_decoder_summarizer.h"
+#include "lib/models/shared_per_device.h"
+#include "lib/models/summarizer_folder.h"
+
+namespace modelpool {
+
+// EncoderDecoderFolder
+//
+// What the folders of encoder-decoder architectures share: their `SummarizerSpec`, and
+// instances made of an `EncoderDecoderSummarizer` around the architecture's `EncoderDecoder`
+// (`MakeModel`). Thread-safe, as `SummarizerFolder`.
+class EncoderDecoderFolder : public SummarizerFolder {
+ public:
+  const std::string& model_dir() const override { return spec_->model_dir; }
+
+  // `CheckDType`, then `LoadSummarizer` (float16 on the CPU computes in float32), then on a
+  // GPU `WarmUp`.
+  absl::StatusOr<std::unique_ptr<SummarizationModel>> Load(
+      const Device& device, DType dtype, const SummarizerLimits& limits) const override;
+
+  // An instance on `device` in `dtype`, for inspecting its numerics and resolved options.
+  absl::StatusOr<std::unique_ptr<EncoderDecoderSummarizer>> LoadSummarizer(
+      c10::Device device, at::ScalarType dtype, const SummarizerLimits& limits) const;
+
+  const SummarizerSpec& spec() const { return *spec_; }
+
+ protected:
+  // The architecture's model on `device` in `dtype` with caches for `limits`, sharing the
+  // folder's weights there. Runs on the instance's stream, in inference mode.
+  virtual absl::StatusOr<std::unique_ptr<EncoderDecoder>> MakeModel(
+      c10::Device device, at::ScalarType dtype, const SummarizerLimits& limits) const = 0;
+
+  // Bytes of the float32 scores over the vocabulary that search keeps for every beam.
+  int64_t ScoresBytes(const SummarizerLimits& limits) const;
+
+  // The tokenizer of `model_dir`, or null when it has none; other errors as LoadTokenizer's.
+  static absl::StatusOr<std::shared_ptr<const Tokenizer>> ReadTokenizer(
+      const std::string& model_dir);
+
+  std::shared_ptr<const SummarizerSpec> spec_;
+};
+
+// LoadShared()
+//
+// The weights in `cache` for `device` and `dtype`, loaded by `load` when no instance holds
+// them; a device's copies are complete before other instances read them on their own streams.
+template <typename Weights>
+absl::StatusOr<std::shared_ptr<const Weights>> LoadShared(
+    SharedPerDevice<Weights>& cache, c10::Device device, at::ScalarType dtype,
+    const std::function<absl::StatusOr<std::shared_ptr<const Weights>>()>& load) {
+  return cache.Get(absl::StrCat(device.str(), "/", c10::toString(dtype)),
+                   [&]() -> absl::StatusOr<std::shared_ptr<const Weights>> {
+                     absl::StatusOr<std::shared_ptr<const Weights>> weights = load();
+                     if (weights.ok() && !device.is_cpu()) {
+                       c10::impl::VirtualGuardImpl(device.type()).getStream(device).synchronize();
+                     }
+                     return weights;
+                   });
+}
+
+}  // namespace modelpool
+
+#endif  // MODELPOOL_LIB_MODELS_GENERATION_ENCODER_DECODER_FOLDER_H_

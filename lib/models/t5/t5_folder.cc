@@ -1,0 +1,84 @@
+#include "lib/models/t5/t5_folder.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "modelpool/base/status.h"
+#include "modelpool/models/torch_types.h"
+
+namespace modelpool {
+
+absl::StatusOr<std::shared_ptr<const T5Folder>> T5Folder::Read(const std::string& model_dir) {
+  auto folder = std::shared_ptr<T5Folder>(new T5Folder());
+  MODELPOOL_ASSIGN_OR_RETURN(folder->files_, ReadT5Files(model_dir));
+  MODELPOOL_ASSIGN_OR_RETURN(folder->checkpoint_, SafetensorsCheckpoint::Open(model_dir));
+  const T5Config& config = folder->files_.config;
+  if (absl::Status weights = T5Weights::Check(config, *folder->checkpoint_); !weights.ok()) {
+    return absl::Status(weights.code(), absl::StrCat(model_dir, ": ", weights.message()));
+  }
+  auto spec = std::make_shared<SummarizerSpec>();
+  spec->model_dir = model_dir;
+  spec->vocab_size = config.vocab_size;
+  spec->ids = {config.decoder_start_token_id, config.pad_token_id, config.eos_token_ids};
+  spec->generation = folder->files_.generation;
+  // T5 was trained with task prefixes; the summarization one when config.json has none.
+  spec->prefix = folder->files_.generation.prefix.value_or("summarize: ");
+  MODELPOOL_ASSIGN_OR_RETURN(spec->tokenizer, ReadTokenizer(model_dir));
+  folder->spec_ = std::move(spec);
+  return std::shared_ptr<const T5Folder>(std::move(folder));
+}
+
+absl::StatusOr<std::shared_ptr<const SummarizerFolder>> T5Folder::Open(
+    const std::string& model_dir) {
+  MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const T5Folder> folder, Read(model_dir));
+  if (folder->spec().tokenizer == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat(model_dir, " has no tokenizer (spiece.model or tokenizer.json)"));
+  }
+  return std::shared_ptr<const SummarizerFolder>(std::move(folder));
+}
+
+absl::Status T5Folder::CheckDType(DType dtype) const {
+  if (dtype == DType::kFloat16) {
+    return absl::InvalidArgumentError(
+        "T5 does not run in float16: its activations overflow the float16 range (use bfloat16 "
+        "or float32)");
+  }
+  return absl::OkStatus();
+}
+
+DType T5Folder::DefaultDType(const Device& device) const {
+  return device.is_cuda() ? DType::kBFloat16 : DType::kFloat32;
+}
+
+int64_t T5Folder::WeightBytes(DType dtype) const {
+  return T5Weights::Bytes(files_.config, ToTorchType(dtype));
+}
+
+int64_t T5Folder::InstanceBytes(DType dtype, const SummarizerLimits& limits) const {
+  const T5Config& c = files_.config;
+  const int64_t element = static_cast<int64_t>(c10::elementSize(ToTorchType(dtype)));
+  // The largest transient tensors: the encoder's attention scores with their bias, its
+  // feed-forward activations, and the float32 scores over the vocabulary of every beam.
+  const int64_t tokens = limits.max_batch_size * limits.max_input_tokens;
+  const int64_t workspace = 3 * limits.max_batch_size * c.num_heads * limits.max_input_tokens *
+                                limits.max_input_tokens * element +
+                            2 * tokens * (c.gated ? 2 : 1) * c.d_ff * element + ScoresBytes(limits);
+  return T5Model::CacheBytes(c, ToTorchType(dtype), limits) + workspace;
+}
+
+absl::StatusOr<std::shared_ptr<const T5Weights>> T5Folder::LoadWeights(c10::Device device,
+                                                                       at::ScalarType dtype) const {
+  return LoadShared<T5Weights>(weights_, device, dtype, [&] {
+    return T5Weights::Load(files_.config, *checkpoint_, device, dtype);
+  });
+}
+
+absl::StatusOr<std::unique_ptr<EncoderDecoder>> T5Folder::MakeModel(
+    c10::Device device, at::ScalarType dtype, const SummarizerLimits& limits) const {
+  MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const T5Weights> weights, LoadWeights(device, dtype));
+  return std::make_unique<T5Model>(files_.config, std::move(weights), device, dtype, limits);
+}
+
+}  // namespace modelpool

@@ -1,0 +1,160 @@
+// BART against transformers: the folders and ids that tools/make_bart_fixtures.py recorded.
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ATen/ATen.h"
+#include "lib/models/bart/bart_folder.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/generation_reference.h"
+#include "tests/testing/temp_dir.h"
+
+// Last: libtorch's glog defines CHECK too, and Catch's must win.
+#include <catch2/catch.hpp>
+
+namespace modelpool {
+namespace {
+
+using Json = nlohmann::json;
+using Rows = std::vector<std::vector<int32_t>>;
+using testing::FloatTensor;
+using testing::Generated;
+using testing::OptionsOf;
+
+const std::string kDataDir = std::string(MODELPOOL_SOURCE_DIR) + "/tests/data";
+constexpr int32_t kEos = 2;
+
+Json ReadFixture(const std::string& name) {
+  const std::string path = kDataDir + "/bart/" + name;
+  std::ifstream in(path);
+  if (!in) FAIL(path << " is missing: run tools/make_bart_fixtures.py (see its docstring)");
+  return Json::parse(in);
+}
+
+SummarizerLimits FixtureLimits(int64_t batch) {
+  SummarizerLimits limits;
+  limits.max_batch_size = batch;
+  limits.max_num_beams = 4;
+  limits.max_input_tokens = 64;
+  limits.max_new_tokens = 32;
+  return limits;
+}
+
+std::unique_ptr<EncoderDecoderSummarizer> LoadFixtureModel(const std::string& name, int64_t batch) {
+  auto folder = BartFolder::Read(kDataDir + "/models/" + name);
+  REQUIRE(folder.ok());
+  auto model = (*folder)->LoadSummarizer(c10::kCPU, at::kFloat, FixtureLimits(batch));
+  REQUIRE(model.ok());
+  return std::move(*model);
+}
+
+TEST_CASE("BART ids equal transformers' in float32, for every recorded configuration") {
+  const Json fixture = ReadFixture("generate.json");
+  REQUIRE_FALSE(fixture.at("models").empty());
+  for (const Json& m : fixture.at("models")) {
+    const std::string name = m.at("name");
+    const Rows inputs = m.at("inputs").get<Rows>();
+    auto model = LoadFixtureModel(name, static_cast<int64_t>(inputs.size()));
+    int ended_early = 0;
+    for (const Json& c : m.at("cases")) {
+      INFO(name << " / " << c.at("name").get<std::string>());
+      const GenerationOptions options = OptionsOf(c.at("options"));
+      auto resolved = model->Resolve(options);
+      REQUIRE(resolved.ok());
+      auto ids = model->Generate(inputs, options);
+      REQUIRE(ids.ok());
+      const Rows expected = c.at("sequences").get<Rows>();
+      REQUIRE(ids->size() == expected.size());
+      for (size_t i = 0; i < expected.size(); ++i) {
+        INFO("input " << i);
+        const std::vector<int32_t> want = Generated(expected[i], kEos);
+        CHECK((*ids)[i] == want);
+        if (!want.empty() && want.back() == kEos &&
+            static_cast<int64_t>(want.size()) < resolved->max_new_tokens) {
+          ++ended_early;
+        }
+      }
+    }
+    // The fixtures are only as good as the ends they exercise.
+    CHECK(ended_early > 0);
+  }
+}
+
+TEST_CASE("BART's defaults are the folder's, as transformers ran them") {
+  const Json fixture = ReadFixture("generate.json");
+  for (const Json& m : fixture.at("models")) {
+    INFO(m.at("name").get<std::string>());
+    auto model = LoadFixtureModel(m.at("name"), 1);
+    auto resolved = model->Resolve({});
+    REQUIRE(resolved.ok());
+    const Json& d = m.at("defaults");
+    CHECK(resolved->num_beams == d.at("num_beams").get<int64_t>());
+    CHECK(resolved->length_penalty == d.at("length_penalty").get<double>());
+    CHECK(resolved->max_new_tokens == d.at("max_length").get<int64_t>() - 1);
+    CHECK(resolved->min_new_tokens == d.at("min_length").get<int64_t>() - 1);
+    CHECK(resolved->no_repeat_ngram_size == d.at("no_repeat_ngram_size").get<int64_t>());
+    CHECK(resolved->forced_bos_token_id == d.at("forced_bos_token_id").get<int64_t>());
+    CHECK(resolved->forced_eos_token_ids ==
+          std::vector<int64_t>{d.at("forced_eos_token_id").get<int64_t>()});
+  }
+}
+
+TEST_CASE("BART's encoder output and first decoder logits equal transformers' in float32") {
+  const Json fixture = ReadFixture("numerics.json");
+  for (const Json& m : fixture.at("models")) {
+    INFO(m.at("name").get<std::string>());
+    auto model = LoadFixtureModel(m.at("name"), 1);
+    auto first = model->FirstStep(m.at("input_ids").get<std::vector<int32_t>>());
+    REQUIRE(first.ok());
+    const at::Tensor hidden = first->first[0];
+    const at::Tensor logits = first->second[0];
+    const at::Tensor want_hidden = FloatTensor(m.at("encoder_last_hidden_state"));
+    const at::Tensor want_logits = FloatTensor(m.at("first_step_logits"));
+    INFO("largest differences: hidden " << (hidden - want_hidden).abs().max().item<float>()
+                                        << ", logits "
+                                        << (logits - want_logits).abs().max().item<float>());
+    CHECK(at::allclose(hidden, want_hidden, 1e-4, 1e-5));
+    CHECK(at::allclose(logits, want_logits, 1e-4, 1e-4));
+  }
+}
+
+#ifdef MODELPOOL_SUMMARIZE_CLI
+// `summarize --model DIR --json-in-ids ids.json --json-out out.json`, no generation flag: the
+// folder's defaults, so the ids of the fixture's "defaults" case.
+TEST_CASE("The summarize command uses the folder's generation defaults") {
+  const Json fixture = ReadFixture("generate.json");
+  const std::filesystem::path dir = testing::TempDir("bart_summarize_cli");
+  for (const Json& m : fixture.at("models")) {
+    const std::string name = m.at("name");
+    INFO(name);
+    const Json* defaults = nullptr;
+    for (const Json& c : m.at("cases")) {
+      if (c.at("name") == "defaults") defaults = &c;
+    }
+    REQUIRE(defaults != nullptr);
+    const std::filesystem::path ids = dir / (name + "_ids.json");
+    const std::filesystem::path out = dir / (name + "_out.json");
+    std::ofstream(ids) << m.at("inputs").dump();
+    const std::string command = std::string(MODELPOOL_SUMMARIZE_CLI) + " --model " + kDataDir +
+                                "/models/" + name + " --json-in-ids " + ids.string() +
+                                " --json-out " + out.string() + " > /dev/null 2>&1";
+    setenv("MODELPOOL_FORCE_CPU", "1", /*overwrite=*/1);
+    REQUIRE(std::system(command.c_str()) == 0);
+    std::ifstream in(out);
+    const Rows got = Json::parse(in).get<Rows>();
+    const Rows expected = defaults->at("sequences").get<Rows>();
+    REQUIRE(got.size() == expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+      INFO("input " << i);
+      CHECK(got[i] == Generated(expected[i], kEos));
+    }
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace modelpool
