@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "examples/common/command_line.h"
 #include "lib/models/embedding_model_files.h"
+#include "lib/models/embedding_model_state.h"
 #include "modelpool/models/embedding_model.h"
 #include "tests/testing/bert_reference.h"
 
@@ -46,7 +47,7 @@ int Run(const Device& device) {
     std::vector<std::vector<int32_t>> rows;
     for (const auto& c : reference->cases) rows.push_back(c.input_ids);
     for (const auto& [dtype, threshold] : thresholds) {
-      auto model = EmbeddingModel::Load(*files, nullptr, device, dtype, 1024);
+      auto model = LoadEmbeddingModel(*files, nullptr, device, dtype, 1024);
       absl::StatusOr<Embeddings> out =
           model.ok() ? (*model)->EmbedIds(rows, {.max_batch_tokens = 200}) : model.status();
       if (!out.ok()) {

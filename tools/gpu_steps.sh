@@ -16,7 +16,9 @@ export PYTHONUNBUFFERED=1
 
 step_build() {
   cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMODELPOOL_BUILD_BENCHMARKS=ON \
-    -DMODELPOOL_BUILD_EXAMPLES=ON >/tmp/configure.log 2>&1 || { tail -30 /tmp/configure.log; return 1; }
+    -DMODELPOOL_BUILD_EXAMPLES=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" \
+    >/tmp/configure.log 2>&1 || { tail -30 /tmp/configure.log; return 1; }
+  grep -E "modelpool:" /tmp/configure.log
   cmake --build $build -j"$(nproc)" -- -k 0 >/tmp/build.log 2>&1 ||
     { grep -E "error|FAILED" /tmp/build.log | head -60; tail -5 /tmp/build.log; return 1; }
 }
@@ -29,6 +31,9 @@ step_fixtures() {
   [ -f tools/make_bert_fixtures.py ] && python3 tools/make_bert_fixtures.py
   tar czf "$out/fixtures.tgz" tests/data
 }
+# The BPE and Unigram fixtures through Python's tokenizers and transformers (RobertaTokenizerFast,
+# BartTokenizer, XLMRobertaTokenizerFast): the same ids as the committed bpe_expected.json.
+step_fixtures_bpe() { python3 tools/make_bpe_fixtures.py tests/data/text; }
 step_tests() { ctest --test-dir $build --output-on-failure -j4 2>&1 | tail -40; }
 step_models() {
   step_corpus
@@ -38,9 +43,8 @@ step_models() {
 }
 step_bench_tokenizer() {
   step_corpus
-  $build/benchmarks/tokenizer_bench --corpus $corpus/corpus.txt --vocab $corpus/vocab.txt \
-    --spiece tests/data/text/t5-small/spiece.model --repeat 3 \
-    --peer "python3 benchmarks/peers/hf_tokenize.py --corpus $corpus/corpus.txt --vocab $corpus/vocab.txt --spiece tests/data/text/t5-small/spiece.model --repeat 3"
+  local files="--corpus $corpus/corpus.txt --vocab $corpus/vocab.txt --spiece tests/data/text/t5-small/spiece.model --bpe tests/data/text/bpe/tokenizer.json --repeat 3"
+  $build/benchmarks/tokenizer_bench $files --peer "python3 benchmarks/peers/hf_tokenize.py $files"
 }
 step_bench_generate() {
   step_models
@@ -69,6 +73,33 @@ step_sweep_embed() {
     $build/benchmarks/embed_bench --model $models/bert-large --corpus $corpus/corpus.txt \
       --repeat 3 --max-batch-tokens $tokens | grep modelpool_embed
   done
+}
+
+# The same corpus with the fused kernels off (Note [Fused BERT epilogues]), then the profile of
+# both: kernel time against wall time, and the kernels that take it.
+step_ablate_embed() {
+  step_bert_large
+  MODELPOOL_FUSED_KERNELS=0 $build/benchmarks/embed_bench --model $models/bert-large \
+    --corpus $corpus/corpus.txt --repeat 3 | grep modelpool_embed
+}
+step_profile_embed() {
+  step_bert_large
+  [ -x $build/benchmarks/embed_profile ] || { echo "embed_profile was not built"; return 1; }
+  $build/benchmarks/embed_profile --model $models/bert-large --corpus $corpus/corpus.txt \
+    --trace /tmp/embed_trace.json && gzip -c /tmp/embed_trace.json >"$out/embed_trace.json.gz"
+  MODELPOOL_FUSED_KERNELS=0 $build/benchmarks/embed_profile --model $models/bert-large \
+    --corpus $corpus/corpus.txt
+}
+# In-process scaling on one GPU: one worker, then two workers on the same GPU.
+step_workers_one_gpu() {
+  step_bert_large
+  nvidia-smi dmon -s u -d 1 >"$out/dmon_workers.txt" 2>&1 &
+  local dmon=$!
+  for n in 1 2; do
+    $build/benchmarks/worker_bench --model $models/bert-large --corpus $corpus/corpus.txt \
+      --repeat 3 --workers-per-device $n | grep -E '"gpus"|workers'
+  done
+  kill $dmon
 }
 
 step_bench_workers() {

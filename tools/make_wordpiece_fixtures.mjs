@@ -11,59 +11,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 
+import { groups } from './hf_fixture_helpers.mjs';
+
 const require = createRequire(import.meta.url);
 const t = require('tokenizers');
 const outDir = process.argv[2];
 const dataDir = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'tests', 'data', 'text');
 const version = JSON.parse(fs.readFileSync(require.resolve('tokenizers/package.json'), 'utf8')).version;
 const corpus = JSON.parse(fs.readFileSync(path.join(outDir, 'corpus.json'), 'utf8'));
-
-function fnv1a64(ids) {
-  let h = 0xcbf29ce484222325n;
-  for (const id of ids) {
-    const v = BigInt(id >>> 0);
-    for (let k = 0n; k < 4n; ++k) {
-      h ^= (v >> (8n * k)) & 0xffn;
-      h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
-    }
-  }
-  return h.toString(16).padStart(16, '0');
-}
-
-function mibText() {
-  const { snippets, seed, bytes } = corpus.mib;
-  let state = BigInt(seed);
-  const parts = [];
-  for (let size = 0; size < bytes;) {
-    state = (state * 6364136223846793005n + 1442695040888963407n) & 0xffffffffffffffffn;
-    const snippet = snippets[Number((state >> 33n) % BigInt(snippets.length))] + ' ';
-    parts.push(snippet);
-    size += Buffer.byteLength(snippet, 'utf8');
-  }
-  return parts.join('');
-}
-
-async function encode(tk, texts, special, maxLength) {
-  if (maxLength) tk.setTruncation(maxLength);
-  else tk.disableTruncation();
-  const rows = [];
-  for (const text of texts) rows.push((await tk.encode(text, null, { addSpecialTokens: special })).getIds());
-  return rows;
-}
-
-async function groups(tk) {
-  const result = {};
-  for (const [name, full] of [['hard', true], ['random', true], ['bench', false]]) {
-    const special = await encode(tk, corpus[name], true, 0);
-    const group = { special: full ? special : special.map((ids) => [ids.length, fnv1a64(ids)]) };
-    if (full) group.plain = await encode(tk, corpus[name], false, 0);
-    group.truncated = await encode(tk, corpus[name], true, corpus.max_length);
-    result[name] = group;
-  }
-  const ids = (await encode(tk, [mibText()], true, 0))[0];
-  result.mib = { count: ids.length, fnv1a64: fnv1a64(ids), first: ids.slice(0, 64), last: ids.slice(-64) };
-  return result;
-}
 
 // As make_random_models.bert_tokenizer builds it, with the special tokens that
 // PreTrainedTokenizerFast adds.
@@ -81,12 +36,7 @@ minilm.disablePadding();
 
 const expected = { reference: `tokenizers ${version} (npm)` };
 for (const [name, tk] of [['bench_vocab', bench], ['minilm', minilm]]) {
-  const entry = await groups(tk);
-  tk.disableTruncation();
-  const ids = await encode(tk, corpus.hard, true, 0);
-  entry.decoded = await tk.decodeBatch(ids, true);
-  entry.decoded_with_special = await tk.decodeBatch(ids, false);
-  expected[name] = entry;
+  expected[name] = await groups(tk, corpus);
 }
 fs.writeFileSync(path.join(outDir, 'wordpiece_expected.json'), JSON.stringify(expected));
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Tokens per second of the Hugging Face `tokenizers` library (BERT WordPiece) and of
+"""Tokens per second of the Hugging Face `tokenizers` library (BERT WordPiece, and byte-level
+BPE with --bpe) and of
 `sentencepiece` (unigram) on the benchmark corpus, one JSON line per measurement, in the form
 benchmarks/tokenizer_bench.cc reads with --peer.
 
-  hf_tokenize.py --corpus corpus.txt --vocab vocab.txt --spiece spiece.model [--repeat 3]
+  hf_tokenize.py --corpus corpus.txt --vocab vocab.txt --spiece spiece.model
+                 [--bpe tokenizer.json] [--repeat 3]
 
 Single-thread figures come from a child process started with RAYON_NUM_THREADS=1 and
 TOKENIZERS_PARALLELISM=false (the library's thread pool is fixed when it starts); sentencepiece
@@ -57,6 +59,12 @@ def measure(args, threads):
          lambda: sum(len(ids) for ids in sp.encode(texts, add_eos=True,
                                                      num_threads=1 if threads == 1 else -1))),
     ]
+    if args.bpe:
+        bpe = tokenizers.Tokenizer.from_file(args.bpe)
+        bpe.no_truncation()
+        bpe.no_padding()
+        runs.append(("bpe", "tokenizers " + tokenizers.__version__,
+                     lambda: sum(len(e.ids) for e in bpe.encode_batch(texts))))
     for name, impl, fn in runs:
         tokens, seconds = best(args.repeat, fn)
         print(json.dumps({"bench": "tokenizer", "impl": impl, "tokenizer": name, "threads": threads,
@@ -69,6 +77,7 @@ def main():
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--vocab", required=True)
     ap.add_argument("--spiece", required=True)
+    ap.add_argument("--bpe", help="a byte-level BPE tokenizer.json (tests/data/text/bpe)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", choices=["1", "all"])
     args = ap.parse_args()

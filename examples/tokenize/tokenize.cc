@@ -1,11 +1,11 @@
 // tokenize: the ids of texts, as a model would get them.
 //
-//   tokenize --tokenizer PATH|org/name [--max-length N] [--no-special-tokens] --json-in texts.json
+//   modelpool-tokenize --tokenizer PATH|org/name [--max-length N] [--no-special-tokens] --json-in texts.json
 //
-// PATH is a model folder (spiece.model, tokenizer.json or vocab.txt) or one such file; org/name
-// is a Hugging Face id in the local cache. texts.json is a JSON array of strings. Prints a JSON
-// array with the ids of each text. Exit status 0 on success, 1 on any error (bad arguments
-// included), with a message on stderr.
+// PATH is a model folder (tokenizer.json, spiece.model, vocab.json + merges.txt or vocab.txt)
+// or one such file; org/name is a Hugging Face id in the local cache. texts.json is a JSON
+// array of strings. Prints a JSON array with the ids of each text. Exit status 0 on success,
+// 1 on any error (bad arguments included), with a message on stderr.
 
 #include <fmt/core.h>
 

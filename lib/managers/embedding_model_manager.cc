@@ -6,18 +6,13 @@
 #include "absl/strings/str_cat.h"
 #include "lib/managers/torch_devices.h"
 #include "lib/models/embedding_model_files.h"
+#include "lib/models/embedding_model_state.h"
 #include "modelpool/base/logging.h"
 #include "modelpool/base/status.h"
 #include "modelpool/pool/pool_sizing.h"
 #include "modelpool/text/tokenizer.h"
 
 namespace modelpool {
-namespace {
-
-int64_t DTypeBytes(DType dtype) { return dtype == DType::kFloat32 ? 4 : 2; }
-
-}  // namespace
-
 EmbeddingModelManager::EmbeddingModelManager(Settings settings,
                                              std::shared_ptr<DeviceInventory> inventory,
                                              std::shared_ptr<const EmbeddingModelFiles> files,
@@ -86,17 +81,13 @@ DType EmbeddingModelManager::RequestedDType(const Device& device) const {
 
 absl::StatusOr<std::unique_ptr<EmbeddingModel>> EmbeddingModelManager::LoadInstance(
     const Device& device) {
-  return EmbeddingModel::Load(files_, tokenizer_, device, RequestedDType(device),
-                              max_batch_tokens_);
+  return LoadEmbeddingModel(files_, tokenizer_, device, RequestedDType(device), max_batch_tokens_);
 }
 
 int64_t EmbeddingModelManager::EstimateInstanceBytes() const {
-  // Weights, plus the activations of one full batch: the fused QKV output, the attention
-  // context, the residual stream twice and the intermediate activation before and after GELU.
-  const BertConfig& c = files_->config;
-  const int64_t bytes = DTypeBytes(RequestedDType(Device::Cuda(0)));
-  const int64_t activations = max_batch_tokens_ * (6 * c.hidden_size + 2 * c.intermediate_size);
-  return (files_->num_parameters() + activations) * bytes;
+  const DType dtype = RequestedDType(Device::Cuda(0));
+  return EncoderWeightBytes(*files_, dtype) +
+         EmbeddingWorkspaceBytes(*files_, dtype, max_batch_tokens_);
 }
 
 }  // namespace modelpool

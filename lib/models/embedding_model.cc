@@ -1,9 +1,9 @@
 #include "modelpool/models/embedding_model.h"
 
-#include <ATen/ops/arange.h>
-#include <ATen/ops/bmm.h>
 #include <ATen/ops/cat.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/zeros.h>
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
@@ -17,6 +17,7 @@
 #include "lib/models/embedding_model_state.h"
 #include "lib/models/torch_status.h"
 #include "modelpool/base/status.h"
+#include "modelpool/models/torch_types.h"
 
 #ifdef MODELPOOL_TORCH_CUDA
 #include <c10/cuda/CUDAGuard.h>
@@ -25,77 +26,67 @@
 namespace modelpool {
 namespace {
 
-c10::ScalarType TorchType(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat16:
-      return c10::ScalarType::Half;
-    case DType::kBFloat16:
-      return c10::ScalarType::BFloat16;
-    case DType::kFloat32:
-      return c10::ScalarType::Float;
-  }
-  return c10::ScalarType::Float;
-}
-
-c10::Device TorchDevice(const Device& device) {
-  return device.is_cuda()
-             ? c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(device.index))
-             : c10::Device(c10::DeviceType::CPU);
-}
-
-// One vector per row from `hidden` ([batch, length, hidden]) as sentence-transformers' Pooling
-// computes it, in float32. The first `skip` tokens of every row stay out of it, as
-// sentence-transformers does with a prompt when `include_prompt` is false.
-at::Tensor Pool(const at::Tensor& hidden, const at::Tensor& lengths, const PoolingConfig& pooling,
-                int64_t skip) {
-  const int64_t batch = hidden.size(0), length = hidden.size(1);
-  at::Tensor pooled_tokens;  // [batch, length] bool: tokens that take part
-  auto pooled = [&]() -> const at::Tensor& {
-    if (!pooled_tokens.defined()) {
-      const at::Tensor positions = at::arange(length, lengths.options()).unsqueeze(0);
-      pooled_tokens = positions.lt(lengths.unsqueeze(1));
-      if (skip > 0) pooled_tokens.logical_and_(positions.ge(skip));
+// One vector per row of `hidden` ([tokens, hidden], packed as `batch`) as
+// sentence-transformers' Pooling computes it, in float32. The first `skip` tokens of every
+// row stay out of it, as sentence-transformers does with a prompt when `include_prompt` is
+// false. `lengths_after_skip` ([rows] float32) counts the tokens that take part.
+at::Tensor Pool(const at::Tensor& hidden, const PackedRows& batch, const PoolingConfig& pooling,
+                int64_t skip, const at::Tensor& lengths_after_skip) {
+  const int64_t rows = batch.rows, width = hidden.size(1);
+  at::Tensor pooled_rows;  // [tokens]: the row of each token that takes part (skip or not)
+  at::Tensor pooled_hidden;
+  auto pooled = [&] {
+    if (!pooled_rows.defined()) {
+      if (skip == 0) {
+        pooled_rows = batch.row_ids;
+        pooled_hidden = hidden;
+      } else {
+        const at::Tensor keep = batch.positions.ge(skip).nonzero().squeeze(1);
+        pooled_rows = batch.row_ids.index_select(0, keep);
+        pooled_hidden = hidden.index_select(0, keep);
+      }
     }
-    return pooled_tokens;
   };
   std::vector<at::Tensor> parts;
-  if (pooling.cls) parts.push_back(hidden.select(1, 0).to(at::kFloat));
+  const at::TensorOptions floats = hidden.options().dtype(at::kFloat);
+  if (pooling.cls) {
+    parts.push_back(hidden.index_select(0, batch.starts.narrow(0, 0, rows)).to(at::kFloat));
+  }
   if (pooling.max) {
-    parts.push_back(hidden
-                        .masked_fill(pooled().logical_not().unsqueeze(2),
-                                     -std::numeric_limits<float>::infinity())
-                        .amax(1)
-                        .to(at::kFloat));
+    pooled();
+    parts.push_back(at::full({rows, width}, -std::numeric_limits<float>::infinity(), floats)
+                        .scatter_reduce_(0, pooled_rows.unsqueeze(1).expand({-1, width}),
+                                         pooled_hidden.to(at::kFloat), "amax",
+                                         /*include_self=*/true));
   }
   if (pooling.mean || pooling.mean_sqrt_len) {
-    // One batched GEMM sums each row's tokens.
+    pooled();
     const at::Tensor sum =
-        at::bmm(pooled().to(hidden.scalar_type()).unsqueeze(1), hidden).squeeze(1).to(at::kFloat);
-    const at::Tensor count = pooled().sum(1, /*keepdim=*/true).to(at::kFloat).clamp_min(1e-9);
+        at::zeros({rows, width}, floats).index_add_(0, pooled_rows, pooled_hidden.to(at::kFloat));
+    const at::Tensor count = lengths_after_skip.unsqueeze(1).clamp_min(1e-9);
     if (pooling.mean) parts.push_back(sum.div(count));
     if (pooling.mean_sqrt_len) parts.push_back(sum.div(count.sqrt()));
   }
   if (pooling.last_token) {
-    const at::Tensor last = lengths.sub(1).view({batch, 1, 1}).expand({batch, 1, hidden.size(2)});
-    parts.push_back(hidden.gather(1, last).squeeze(1).to(at::kFloat));
+    parts.push_back(hidden.index_select(0, batch.starts.narrow(0, 1, rows).sub(1)).to(at::kFloat));
   }
   return parts.size() == 1 ? parts.front() : at::cat(parts, 1);
 }
 
 // Note [Embedding batches]
 // A call embeds many texts of mixed lengths. Rows are sorted longest first and cut into
-// batches of at most `max_batch_tokens` ids counting padding (rows x the batch's longest row),
-// so a batch holds rows of nearly equal length and padding stays small without unpadding
-// kernels; a batch whose rows are all equally long runs attention without a mask. Each batch
-// is one pinned host buffer (ids, lengths, output rows) copied to the device without waiting,
-// and its pooled vectors are written straight to their input positions in one [texts, dim]
-// device tensor. Nothing waits on the device until that tensor is copied to the host at the
-// end, so the host prepares batch i+1 while the device runs batch i. The first batch is the
-// longest, so a batch that does not fit in memory fails at once.
+// packed batches of at most `max_batch_tokens` ids (Note [Packed batches] in encoder.h), so
+// padding costs nothing where attention runs on the packed rows, and stays small where a
+// kernel pads them (rows of nearly equal length share a batch). Each batch is one pinned host
+// buffer copied to the device without waiting, and its pooled vectors are written straight
+// to their input positions in one [texts, dim] device tensor. Nothing waits on the device
+// until that tensor is copied to the host at the end, so the host prepares batch i+1 while
+// the device runs batch i. The first batch is the longest rows, so a batch that does not fit
+// in memory fails at once.
 
 // The pooled (and, with `normalize`, unit-length) float32 vectors of `ids`, in input order, as
 // a [rows, dimension] tensor on the host. Throws as ATen does.
-at::Tensor EmbedInBatches(const BertEncoder& encoder, const EmbeddingModelFiles& files,
+at::Tensor EmbedInBatches(const Encoder& encoder, const EmbeddingModelFiles& files,
                           c10::Device device, absl::Span<const std::vector<int32_t>> ids,
                           int64_t budget, bool normalize, int64_t skip_prefix_tokens,
                           const std::function<void(int64_t, int64_t)>& on_progress) {
@@ -109,25 +100,52 @@ at::Tensor EmbedInBatches(const BertEncoder& encoder, const EmbeddingModelFiles&
   at::Tensor out =
       at::empty({n, files.dimension()}, at::TensorOptions().device(device).dtype(at::kFloat));
   for (int64_t begin = 0; begin < n;) {
-    const int64_t length = static_cast<int64_t>(ids[order[begin]].size());
-    const int64_t rows = std::min(n - begin, std::max<int64_t>(1, budget / length));
-    // One buffer, one copy: the padded ids, then each row's length, then its output row.
-    at::Tensor host = at::empty({rows * length + 2 * rows}, host_options);
-    int64_t* data = host.data_ptr<int64_t>();
-    std::fill(data, data + rows * length, files.config.pad_token_id);
+    int64_t rows = 0, tokens = 0;
+    while (
+        begin + rows < n &&
+        (rows == 0 || tokens + static_cast<int64_t>(ids[order[begin + rows]].size()) <= budget)) {
+      tokens += static_cast<int64_t>(ids[order[begin + rows]].size());
+      ++rows;
+    }
+    // One buffer, one copy: ids, positions and row of every token, then each row's start
+    // (and the end), length after the skipped prefix, and output row.
+    at::Tensor host = at::empty({3 * tokens + 3 * rows + 1}, host_options);
+    int64_t* token_ids = host.data_ptr<int64_t>();
+    int64_t* positions = token_ids + tokens;
+    int64_t* row_ids = positions + tokens;
+    int64_t* starts = row_ids + tokens;
+    int64_t* pooled_lengths = starts + rows + 1;
+    int64_t* places = pooled_lengths + rows;
+    int64_t at_token = 0;
     for (int64_t r = 0; r < rows; ++r) {
       const std::vector<int32_t>& row = ids[order[begin + r]];
-      std::copy(row.begin(), row.end(), data + r * length);
-      data[rows * length + r] = static_cast<int64_t>(row.size());
-      data[rows * length + rows + r] = order[begin + r];
+      const int64_t length = static_cast<int64_t>(row.size());
+      starts[r] = at_token;
+      for (int64_t i = 0; i < length; ++i) {
+        token_ids[at_token + i] = row[i];
+        positions[at_token + i] = i;
+        row_ids[at_token + i] = r;
+      }
+      at_token += length;
+      pooled_lengths[r] = std::max<int64_t>(0, length - skip_prefix_tokens);
+      places[r] = order[begin + r];
     }
+    starts[rows] = tokens;
     const at::Tensor buffer = host.to(device, at::kLong, /*non_blocking=*/true);
-    const at::Tensor batch_ids = buffer.narrow(0, 0, rows * length).view({rows, length});
-    const at::Tensor lengths = buffer.narrow(0, rows * length, rows);
-    const at::Tensor places = buffer.narrow(0, rows * length + rows, rows);
-    const bool padded = static_cast<int64_t>(ids[order[begin + rows - 1]].size()) != length;
-    const at::Tensor hidden = encoder.Forward(batch_ids, lengths, padded);
-    out.index_copy_(0, places, Pool(hidden, lengths, files.pooling, skip_prefix_tokens));
+    PackedRows batch;
+    batch.ids = buffer.narrow(0, 0, tokens);
+    batch.positions = buffer.narrow(0, tokens, tokens);
+    batch.row_ids = buffer.narrow(0, 2 * tokens, tokens);
+    batch.starts = buffer.narrow(0, 3 * tokens, rows + 1);
+    batch.lengths = batch.starts.narrow(0, 1, rows).sub(batch.starts.narrow(0, 0, rows));
+    batch.rows = rows;
+    batch.tokens = tokens;
+    batch.max_length = static_cast<int64_t>(ids[order[begin]].size());
+    const at::Tensor pooled_length = buffer.narrow(0, 3 * tokens + rows + 1, rows).to(at::kFloat);
+    const at::Tensor places_on_device = buffer.narrow(0, 3 * tokens + 2 * rows + 1, rows);
+    const at::Tensor hidden = encoder.Forward(batch);
+    out.index_copy_(0, places_on_device,
+                    Pool(hidden, batch, files.pooling, skip_prefix_tokens, pooled_length));
     begin += rows;
     if (on_progress) on_progress(begin, n);
   }
@@ -161,10 +179,22 @@ int64_t EmbeddingModel::max_batch_tokens() const { return state_->max_batch_toke
 const Device& EmbeddingModel::device() const { return state_->device; }
 DType EmbeddingModel::dtype() const { return state_->dtype; }
 
-absl::StatusOr<std::unique_ptr<EmbeddingModel>> EmbeddingModel::Load(
+int64_t EncoderWeightBytes(const EmbeddingModelFiles& files, DType dtype) {
+  return files.encoder->num_parameters() *
+         static_cast<int64_t>(c10::elementSize(ToTorchType(dtype)));
+}
+
+int64_t EmbeddingWorkspaceBytes(const EmbeddingModelFiles& files, DType dtype,
+                                int64_t max_batch_tokens) {
+  return files.encoder->WorkspaceBytes(max_batch_tokens,
+                                       static_cast<int64_t>(c10::elementSize(ToTorchType(dtype))));
+}
+
+absl::StatusOr<std::unique_ptr<EmbeddingModel>> LoadEmbeddingModel(
     std::shared_ptr<const EmbeddingModelFiles> files, std::shared_ptr<const Tokenizer> tokenizer,
     const Device& device, DType dtype, int64_t max_batch_tokens) {
-  if (files == nullptr) return absl::InvalidArgumentError("EmbeddingModel::Load: no model files");
+  using State = EmbeddingModel::State;
+  if (files == nullptr) return absl::InvalidArgumentError("LoadEmbeddingModel: no model files");
   MODELPOOL_RETURN_IF_ERROR(CheckMaxBatchTokens(*files, max_batch_tokens));
 #ifndef MODELPOOL_TORCH_CUDA
   if (device.is_cuda()) {
@@ -192,16 +222,18 @@ absl::StatusOr<std::unique_ptr<EmbeddingModel>> EmbeddingModel::Load(
       stream_guard.emplace(*state->stream);
     }
 #endif
-    state->encoder = BertEncoder::Load(*state->files, TorchDevice(device), TorchType(state->dtype));
+    MODELPOOL_ASSIGN_OR_RETURN(
+        state->encoder,
+        state->files->LoadEncoder(ToTorchDevice(device), ToTorchType(state->dtype)));
     auto model = std::unique_ptr<EmbeddingModel>(new EmbeddingModel(std::move(state)));
     if (device.is_cuda()) {
       // A full batch of the longest rows (one a token short, so the masked path runs too)
       // leaves the caching allocator holding the workspace every later batch fits in.
       const int64_t length = model->max_seq_length();
+      const EncoderShape& files_shape = model->state_->files->encoder->shape();
       std::vector<std::vector<int32_t>> rows(
           max_batch_tokens / length,
-          std::vector<int32_t>(length,
-                               static_cast<int32_t>(model->state_->files->config.pad_token_id)));
+          std::vector<int32_t>(length, static_cast<int32_t>(files_shape.pad_token_id)));
       if (rows.size() > 1) rows.back().pop_back();
       MODELPOOL_RETURN_IF_ERROR(model->EmbedEncoded(rows, {}, 0).status());
     }
@@ -224,6 +256,13 @@ absl::StatusOr<Embeddings> EmbeddingModel::EmbedEncoded(absl::Span<const std::ve
   const State& s = *state_;
   const EmbeddingModelFiles& files = *s.files;
   const int64_t n = static_cast<int64_t>(ids.size());
+  const int64_t vocab_size = files.encoder->shape().vocab_size;
+  if (options.max_batch_tokens < 0 || options.max_batch_tokens > s.max_batch_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(files.name, ": max_batch_tokens ", options.max_batch_tokens,
+                     " is outside 0 (the instance's limit) to the ", s.max_batch_tokens,
+                     " its memory was planned for"));
+  }
   Embeddings result;
   for (int64_t i = 0; i < n; ++i) {
     const std::vector<int32_t>& row = ids[i];
@@ -234,9 +273,9 @@ absl::StatusOr<Embeddings> EmbeddingModel::EmbedEncoded(absl::Span<const std::ve
     }
     for (const int32_t id : row) {
       // An id outside the embedding table would fault on the device, so it is caught here.
-      if (id < 0 || id >= files.config.vocab_size) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "row ", i, ": id ", id, " is outside the vocabulary of ", files.config.vocab_size));
+      if (id < 0 || id >= vocab_size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("row ", i, ": id ", id, " is outside the vocabulary of ", vocab_size));
       }
     }
     result.num_tokens += static_cast<int64_t>(row.size());
@@ -250,7 +289,7 @@ absl::StatusOr<Embeddings> EmbeddingModel::EmbedEncoded(absl::Span<const std::ve
         std::optional<c10::cuda::CUDAStreamGuard> stream_guard;
         if (s.stream.has_value()) stream_guard.emplace(*s.stream);
 #endif
-        return EmbedInBatches(*s.encoder, files, TorchDevice(s.device), ids, budget,
+        return EmbedInBatches(*s.encoder, files, ToTorchDevice(s.device), ids, budget,
                               options.normalize.value_or(files.normalize), skip_prefix_tokens,
                               options.on_progress);
       });

@@ -9,8 +9,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "c10/core/impl/VirtualGuardImpl.h"
 #include "lib/models/formats/json_file.h"
-#include "lib/models/formats/weights.h"
+#include "lib/models/registry.h"
 #include "modelpool/base/logging.h"
 #include "modelpool/base/status.h"
 
@@ -18,71 +19,6 @@ namespace modelpool {
 namespace {
 
 namespace fs = std::filesystem;
-
-// `key` as a positive integer; 0 or less is InvalidArgument naming the file.
-absl::StatusOr<int64_t> PositiveInt(const JsonFile& file, const std::string& key,
-                                    std::optional<int64_t> fallback = {}) {
-  MODELPOOL_ASSIGN_OR_RETURN(const int64_t value, file.Int(key, fallback));
-  if (value <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(file.path(), ": ", key, " is ", value, ", expected a positive integer"));
-  }
-  return value;
-}
-
-absl::StatusOr<BertActivation> ParseActivation(const JsonFile& file) {
-  MODELPOOL_ASSIGN_OR_RETURN(const std::string act, file.String("hidden_act", "gelu"));
-  if (act == "gelu") return BertActivation::kGelu;
-  if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast") {
-    return BertActivation::kGeluTanh;
-  }
-  if (act == "relu") return BertActivation::kRelu;
-  if (act == "silu" || act == "swish") return BertActivation::kSilu;
-  return absl::InvalidArgumentError(absl::StrCat(
-      file.path(), ": hidden_act '", act,
-      "' is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu)"));
-}
-
-absl::StatusOr<BertConfig> ReadBertConfig(const std::string& path) {
-  MODELPOOL_ASSIGN_OR_RETURN(const JsonFile file, JsonFile::Read(path));
-  MODELPOOL_ASSIGN_OR_RETURN(const std::string model_type, file.String("model_type", "bert"));
-  if (model_type != "bert") {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": model_type '", model_type,
-                                                   "' is not supported: this encoder is BERT's"));
-  }
-  MODELPOOL_ASSIGN_OR_RETURN(const std::string positions,
-                             file.String("position_embedding_type", "absolute"));
-  if (positions != "absolute") {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": position_embedding_type '", positions,
-                                                   "' is not supported (absolute only)"));
-  }
-  BertConfig c;
-  MODELPOOL_ASSIGN_OR_RETURN(c.vocab_size, PositiveInt(file, "vocab_size"));
-  MODELPOOL_ASSIGN_OR_RETURN(c.hidden_size, PositiveInt(file, "hidden_size"));
-  MODELPOOL_ASSIGN_OR_RETURN(c.num_hidden_layers, PositiveInt(file, "num_hidden_layers"));
-  MODELPOOL_ASSIGN_OR_RETURN(c.num_attention_heads, PositiveInt(file, "num_attention_heads"));
-  MODELPOOL_ASSIGN_OR_RETURN(c.intermediate_size, PositiveInt(file, "intermediate_size"));
-  MODELPOOL_ASSIGN_OR_RETURN(c.max_position_embeddings,
-                             PositiveInt(file, "max_position_embeddings"));
-  MODELPOOL_ASSIGN_OR_RETURN(c.type_vocab_size, PositiveInt(file, "type_vocab_size", 2));
-  MODELPOOL_ASSIGN_OR_RETURN(c.pad_token_id, file.Int("pad_token_id", 0));
-  MODELPOOL_ASSIGN_OR_RETURN(c.layer_norm_eps, file.Number("layer_norm_eps", 1e-12));
-  MODELPOOL_ASSIGN_OR_RETURN(c.hidden_act, ParseActivation(file));
-  if (c.hidden_size % c.num_attention_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": hidden_size ", c.hidden_size,
-                                                   " is not a multiple of ", "num_attention_heads ",
-                                                   c.num_attention_heads));
-  }
-  if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": pad_token_id ", c.pad_token_id,
-                                                   " is outside the vocabulary of ", c.vocab_size));
-  }
-  if (!(c.layer_norm_eps > 0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": layer_norm_eps is ", c.layer_norm_eps, ", expected > 0"));
-  }
-  return c;
-}
 
 absl::StatusOr<PoolingConfig> ReadPoolingConfig(const std::string& path, int64_t hidden_size) {
   MODELPOOL_ASSIGN_OR_RETURN(const JsonFile file, JsonFile::Read(path));
@@ -196,7 +132,7 @@ absl::StatusOr<int64_t> ReadMaxSeqLength(const fs::path& dir, const std::string&
                              JsonFile::ReadIfPresent((dir / "tokenizer_config.json").string()));
   int64_t length = max_positions;
   if (st.Has("max_seq_length")) {
-    MODELPOOL_ASSIGN_OR_RETURN(length, PositiveInt(st, "max_seq_length"));
+    MODELPOOL_ASSIGN_OR_RETURN(length, st.PositiveInt("max_seq_length"));
   } else if (tokenizer.Has("model_max_length") &&
              tokenizer.json().at("model_max_length").is_number_integer()) {
     // Tokenizers without a limit say 1e30, which the bound below takes care of.
@@ -215,90 +151,21 @@ absl::StatusOr<int64_t> ReadMaxSeqLength(const fs::path& dir, const std::string&
   return length;
 }
 
-// The names `name` may have in a checkpoint: TensorFlow-era LayerNorms say gamma and beta.
-std::vector<std::string> NameVariants(const std::string& prefix, const std::string& name) {
-  std::vector<std::string> names = {prefix + name};
-  if (absl::EndsWith(name, "LayerNorm.weight")) {
-    names.push_back(prefix + name.substr(0, name.size() - 6) + "gamma");
-  } else if (absl::EndsWith(name, "LayerNorm.bias")) {
-    names.push_back(prefix + name.substr(0, name.size() - 4) + "beta");
-  }
-  return names;
-}
+// A folder as ReadEmbeddingModelConfig reads it, with its encoder architecture still open to
+// `Bind`, before it is shared.
+struct Folder {
+  EmbeddingModelFiles files;
+  std::shared_ptr<EncoderArchitecture> encoder;
+};
 
-// Every tensor the encoder reads, with the shape `config` gives it.
-std::vector<std::pair<std::string, std::vector<int64_t>>> ExpectedTensors(const BertConfig& c) {
-  const int64_t h = c.hidden_size, i = c.intermediate_size;
-  std::vector<std::pair<std::string, std::vector<int64_t>>> t = {
-      {"embeddings.word_embeddings.weight", {c.vocab_size, h}},
-      {"embeddings.position_embeddings.weight", {c.max_position_embeddings, h}},
-      {"embeddings.token_type_embeddings.weight", {c.type_vocab_size, h}},
-      {"embeddings.LayerNorm.weight", {h}},
-      {"embeddings.LayerNorm.bias", {h}},
-  };
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const std::string p = absl::StrCat("encoder.layer.", l, ".");
-    for (const char* m : {"query", "key", "value"}) {
-      t.push_back({absl::StrCat(p, "attention.self.", m, ".weight"), {h, h}});
-      t.push_back({absl::StrCat(p, "attention.self.", m, ".bias"), {h}});
-    }
-    t.push_back({p + "attention.output.dense.weight", {h, h}});
-    t.push_back({p + "attention.output.dense.bias", {h}});
-    t.push_back({p + "attention.output.LayerNorm.weight", {h}});
-    t.push_back({p + "attention.output.LayerNorm.bias", {h}});
-    t.push_back({p + "intermediate.dense.weight", {i, h}});
-    t.push_back({p + "intermediate.dense.bias", {i}});
-    t.push_back({p + "output.dense.weight", {h, i}});
-    t.push_back({p + "output.dense.bias", {h}});
-    t.push_back({p + "output.LayerNorm.weight", {h}});
-    t.push_back({p + "output.LayerNorm.bias", {h}});
-  }
-  return t;
-}
-
-absl::Status CheckTensors(const EmbeddingModelFiles& files) {
-  for (const auto& [name, shape] : ExpectedTensors(files.config)) {
-    const std::string stored = files.TensorName(name);
-    const SafetensorsCheckpoint::Entry entry = files.checkpoint->Find(stored);
-    if (entry.tensor == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat("the weights in ", files.transformer_dir, " have no tensor '", stored, "'"));
-    }
-    if (absl::Status valid = CheckTensor(*files.checkpoint, stored, shape); !valid.ok()) {
-      return absl::Status(valid.code(), absl::StrCat(entry.file->path(), ": ", valid.message(),
-                                                     " (from config.json)"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-int64_t EmbeddingModelFiles::num_parameters() const {
-  int64_t n = 0;
-  for (const auto& [name, shape] : ExpectedTensors(config)) {
-    int64_t size = 1;
-    for (int64_t d : shape) size *= d;
-    n += size;
-  }
-  return n;
-}
-
-std::string EmbeddingModelFiles::TensorName(const std::string& name) const {
-  const std::vector<std::string> variants = NameVariants(tensor_prefix, name);
-  for (const std::string& variant : variants) {
-    if (checkpoint->Find(variant).tensor != nullptr) return variant;
-  }
-  return variants.front();
-}
-
-absl::StatusOr<EmbeddingModelFiles> ReadEmbeddingModelConfig(const std::string& model_dir) {
+absl::StatusOr<Folder> ReadFolder(const std::string& model_dir) {
   const fs::path dir(model_dir);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return absl::NotFoundError(absl::StrCat("model folder ", model_dir, " does not exist"));
   }
-  EmbeddingModelFiles files;
+  Folder folder;
+  EmbeddingModelFiles& files = folder.files;
   files.model_dir = model_dir;
   files.name =
       dir.filename().empty() ? dir.parent_path().filename().string() : dir.filename().string();
@@ -308,12 +175,15 @@ absl::StatusOr<EmbeddingModelFiles> ReadEmbeddingModelConfig(const std::string& 
     MODELPOOL_ASSIGN_OR_RETURN(modules, ReadModules(dir));
   }
   files.transformer_dir = modules.transformer_dir.string();
-  MODELPOOL_ASSIGN_OR_RETURN(files.config,
-                             ReadBertConfig((modules.transformer_dir / "config.json").string()));
+  MODELPOOL_ASSIGN_OR_RETURN(const JsonFile config,
+                             JsonFile::Read((modules.transformer_dir / "config.json").string()));
+  MODELPOOL_ASSIGN_OR_RETURN(folder.encoder, ReadEncoderArchitecture(config));
+  files.encoder = folder.encoder;
+  const EncoderShape& shape = folder.encoder->shape();
   if (sentence_transformers) {
-    MODELPOOL_ASSIGN_OR_RETURN(files.pooling,
-                               ReadPoolingConfig((modules.pooling_dir / "config.json").string(),
-                                                 files.config.hidden_size));
+    MODELPOOL_ASSIGN_OR_RETURN(
+        files.pooling,
+        ReadPoolingConfig((modules.pooling_dir / "config.json").string(), shape.hidden_size));
     files.normalize = modules.normalize;
   } else {
     files.pooling.mean = true;
@@ -324,25 +194,39 @@ absl::StatusOr<EmbeddingModelFiles> ReadEmbeddingModelConfig(const std::string& 
   }
   MODELPOOL_ASSIGN_OR_RETURN(
       files.max_seq_length,
-      ReadMaxSeqLength(modules.transformer_dir, files.name, files.config.max_position_embeddings));
-  return files;
+      ReadMaxSeqLength(modules.transformer_dir, files.name, shape.max_positions));
+  return folder;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const Encoder>> EmbeddingModelFiles::LoadEncoder(
+    c10::Device device, c10::ScalarType dtype) const {
+  return loaded_encoders->Get(
+      absl::StrCat(device.str(), "/", c10::toString(dtype)),
+      [&]() -> absl::StatusOr<std::shared_ptr<const Encoder>> {
+        std::shared_ptr<const Encoder> loaded = encoder->Load(*checkpoint, device, dtype);
+        // Other instances read the weights on their own streams: the copies must be done.
+        if (!device.is_cpu())
+          c10::impl::VirtualGuardImpl(device.type()).getStream(device).synchronize();
+        return loaded;
+      });
+}
+
+absl::StatusOr<EmbeddingModelFiles> ReadEmbeddingModelConfig(const std::string& model_dir) {
+  MODELPOOL_ASSIGN_OR_RETURN(Folder folder, ReadFolder(model_dir));
+  return std::move(folder.files);
 }
 
 absl::StatusOr<std::shared_ptr<const EmbeddingModelFiles>> ReadEmbeddingModelFiles(
     const std::string& model_dir) {
-  MODELPOOL_ASSIGN_OR_RETURN(EmbeddingModelFiles config, ReadEmbeddingModelConfig(model_dir));
-  auto files = std::make_shared<EmbeddingModelFiles>(std::move(config));
+  MODELPOOL_ASSIGN_OR_RETURN(Folder folder, ReadFolder(model_dir));
+  EmbeddingModelFiles& files = folder.files;
   MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const SafetensorsCheckpoint> checkpoint,
-                             SafetensorsCheckpoint::Open(files->transformer_dir));
-  files->checkpoint = std::move(checkpoint);
-  // Checkpoints of BertFor* heads keep the encoder under "bert.".
-  const char* kProbe = "embeddings.word_embeddings.weight";
-  if (files->checkpoint->Find(kProbe).tensor == nullptr &&
-      files->checkpoint->Find(absl::StrCat("bert.", kProbe)).tensor != nullptr) {
-    files->tensor_prefix = "bert.";
-  }
-  MODELPOOL_RETURN_IF_ERROR(CheckTensors(*files));
-  return std::shared_ptr<const EmbeddingModelFiles>(std::move(files));
+                             SafetensorsCheckpoint::Open(files.transformer_dir));
+  MODELPOOL_RETURN_IF_ERROR(folder.encoder->Bind(*checkpoint, files.transformer_dir));
+  files.checkpoint = std::move(checkpoint);
+  return std::make_shared<const EmbeddingModelFiles>(std::move(files));
 }
 
 absl::Status CheckMaxBatchTokens(const EmbeddingModelFiles& files, int64_t max_batch_tokens) {

@@ -7,27 +7,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "lib/models/encoder.h"
 #include "lib/models/formats/safetensors.h"
+#include "lib/models/shared_per_device.h"
 
 namespace modelpool {
-
-enum class BertActivation { kGelu, kGeluTanh, kRelu, kSilu };
-
-// The `config.json` fields of a BertModel that the encoder uses.
-struct BertConfig {
-  int64_t vocab_size = 0;
-  int64_t hidden_size = 0;
-  int64_t num_hidden_layers = 0;
-  int64_t num_attention_heads = 0;
-  int64_t intermediate_size = 0;
-  int64_t max_position_embeddings = 0;
-  int64_t type_vocab_size = 0;
-  int64_t pad_token_id = 0;
-  double layer_norm_eps = 1e-12;
-  BertActivation hidden_act = BertActivation::kGelu;
-
-  int64_t head_dim() const { return hidden_size / num_attention_heads; }
-};
 
 // How token vectors become one vector per text, as sentence-transformers' Pooling module
 // says. Several modes may be on; their vectors are concatenated in the order of the fields.
@@ -45,31 +29,33 @@ struct PoolingConfig {
 
 // EmbeddingModelFiles
 //
-// A BERT-family embedding model folder, read and checked once: the encoder's configuration,
-// the sentence-transformers modules (pooling, normalization, maximum length) and the weights,
-// memory-mapped, whose names and shapes have been checked against the configuration.
-// Immutable: shared by every instance of the model.
+// An embedding model folder, read and checked once: the encoder's architecture (chosen by
+// `model_type`), the sentence-transformers modules (pooling, normalization, maximum length)
+// and the weights, memory-mapped, whose names and shapes have been checked against the
+// configuration. Shared by every instance of the model, which also share the encoder's
+// weights on each device (`LoadEncoder`). Thread-safe.
 struct EmbeddingModelFiles {
   std::string model_dir;
   // The folder's last component, for messages.
   std::string name;
   // Where config.json and the weights are: the Transformer module's folder.
   std::string transformer_dir;
-  BertConfig config;
+  std::shared_ptr<const EncoderArchitecture> encoder;
   PoolingConfig pooling;
   bool normalize = false;
   // Texts are cut to this many ids, special tokens included.
   int64_t max_seq_length = 0;
   std::shared_ptr<const SafetensorsCheckpoint> checkpoint;
-  // What weight names start with in the checkpoint: "" or "bert.".
-  std::string tensor_prefix;
 
-  int64_t dimension() const { return pooling.num_modes() * config.hidden_size; }
-  // Numbers in the weights the encoder uses.
-  int64_t num_parameters() const;
-  // What the checkpoint calls `name` (a name of BertModel's state dict): with the prefix, and
-  // with LayerNorm's TensorFlow-era gamma and beta where the checkpoint has those.
-  std::string TensorName(const std::string& name) const;
+  int64_t dimension() const { return pooling.num_modes() * encoder->shape().hidden_size; }
+
+  // The encoder's weights on `device` in `dtype`: loaded by the first instance there and
+  // shared by the others while any holds them. Throws `c10::Error` as the load does.
+  absl::StatusOr<std::shared_ptr<const Encoder>> LoadEncoder(c10::Device device,
+                                                             c10::ScalarType dtype) const;
+
+  std::shared_ptr<SharedPerDevice<Encoder>> loaded_encoders =
+      std::make_shared<SharedPerDevice<Encoder>>();
 };
 
 // ReadEmbeddingModelConfig()

@@ -6,7 +6,11 @@
 
 #include "absl/status/status.h"
 #include "lib/base/parallel_for.h"
+#include "lib/text/tokenizer_json_internal.h"
+#include "modelpool/base/status.h"
+#include "modelpool/text/bpe_tokenizer.h"
 #include "modelpool/text/sentencepiece_tokenizer.h"
+#include "modelpool/text/unigram_tokenizer.h"
 #include "modelpool/text/wordpiece_tokenizer.h"
 
 namespace modelpool {
@@ -47,48 +51,75 @@ bool IsFile(const std::filesystem::path& path) {
   return std::filesystem::is_regular_file(path, error);
 }
 
+template <typename T>
+absl::StatusOr<std::unique_ptr<Tokenizer>> Upcast(absl::StatusOr<std::unique_ptr<T>> loaded) {
+  if (!loaded.ok()) return loaded.status();
+  return std::unique_ptr<Tokenizer>(std::move(*loaded));
+}
+
+// The tokenizer that `tokenizer.json`'s `model.type` names.
+absl::StatusOr<std::unique_ptr<Tokenizer>> FromTokenizerJson(const std::string& file,
+                                                             const std::string& config) {
+  MODELPOOL_ASSIGN_OR_RETURN(const text_internal::Json json, text_internal::ReadJsonObject(file));
+  const text_internal::Json model = json.value("model", text_internal::Json());
+  const std::string type = text_internal::TypeOf(model);
+  if (type == "WordPiece") return Upcast(WordPieceTokenizer::FromTokenizerJson(file, config));
+  if (type == "BPE") return Upcast(BpeTokenizer::FromTokenizerJson(file, config));
+  if (type == "Unigram") return Upcast(UnigramTokenizer::FromTokenizerJson(file, config));
+  return text_internal::InvalidFile(
+      file, "model.type `" + type + "` is not supported (only WordPiece, BPE and Unigram)");
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& model_dir) {
   const std::filesystem::path path(model_dir);
   std::error_code error;
   std::filesystem::path dir = path;
-  std::filesystem::path spiece = path / "spiece.model";
-  std::filesystem::path tokenizer_json = path / "tokenizer.json";
-  std::filesystem::path vocab_txt = path / "vocab.txt";
   if (IsFile(path)) {
-    // One file, named by its kind.
     dir = path.parent_path();
-    const std::string extension = path.extension().string();
-    spiece = extension == ".model" ? path : std::filesystem::path();
-    tokenizer_json = extension == ".json" ? path : std::filesystem::path();
-    vocab_txt = extension == ".txt" ? path : std::filesystem::path();
-    if (spiece.empty() && tokenizer_json.empty() && vocab_txt.empty()) {
-      return absl::InvalidArgumentError(model_dir +
-                                        ": not a tokenizer file (.model, .json or .txt)");
-    }
   } else if (!std::filesystem::is_directory(path, error)) {
     return absl::NotFoundError(model_dir + " does not exist");
   }
-  const std::filesystem::path config_path = dir / "tokenizer_config.json";
-  const std::string config = IsFile(config_path) ? config_path.string() : "";
-  absl::StatusOr<std::unique_ptr<Tokenizer>> result;
-  if (!spiece.empty() && IsFile(spiece)) {
-    auto loaded = SentencePieceTokenizer::FromFile(spiece.string(), config);
-    if (!loaded.ok()) return loaded.status();
-    return std::unique_ptr<Tokenizer>(std::move(*loaded));
+  const auto in_dir = [&](const char* name) {
+    const std::filesystem::path file = dir / name;
+    return IsFile(file) ? file.string() : std::string();
+  };
+  const std::string config = in_dir("tokenizer_config.json");
+  const auto bpe_files = [&]() {
+    return Upcast(BpeTokenizer::FromVocabAndMerges(in_dir("vocab.json"), in_dir("merges.txt"),
+                                                   config, in_dir("special_tokens_map.json")));
+  };
+  if (IsFile(path)) {
+    // One file, named by its kind.
+    const std::string name = path.filename().string();
+    const std::string extension = path.extension().string();
+    if (name == "vocab.json" || name == "merges.txt") {
+      if (in_dir("vocab.json").empty() || in_dir("merges.txt").empty()) {
+        return absl::NotFoundError(model_dir + " needs vocab.json and merges.txt beside it");
+      }
+      return bpe_files();
+    }
+    if (extension == ".json") return FromTokenizerJson(path.string(), config);
+    if (extension == ".model")
+      return Upcast(SentencePieceTokenizer::FromFile(path.string(), config));
+    if (extension == ".txt") return Upcast(WordPieceTokenizer::FromVocabTxt(path.string(), config));
+    return absl::InvalidArgumentError(model_dir +
+                                      ": not a tokenizer file (.json, .model, merges.txt or .txt)");
   }
-  if (!tokenizer_json.empty() && IsFile(tokenizer_json)) {
-    auto loaded = WordPieceTokenizer::FromTokenizerJson(tokenizer_json.string(), config);
-    if (!loaded.ok()) return loaded.status();
-    return std::unique_ptr<Tokenizer>(std::move(*loaded));
+  if (const std::string file = in_dir("tokenizer.json"); !file.empty()) {
+    return FromTokenizerJson(file, config);
   }
-  if (!vocab_txt.empty() && IsFile(vocab_txt)) {
-    auto loaded = WordPieceTokenizer::FromVocabTxt(vocab_txt.string(), config);
-    if (!loaded.ok()) return loaded.status();
-    return std::unique_ptr<Tokenizer>(std::move(*loaded));
+  if (const std::string file = in_dir("spiece.model"); !file.empty()) {
+    return Upcast(SentencePieceTokenizer::FromFile(file, config));
   }
-  return absl::NotFoundError(model_dir + " has no spiece.model, tokenizer.json or vocab.txt");
+  if (!in_dir("vocab.json").empty() && !in_dir("merges.txt").empty()) return bpe_files();
+  if (const std::string file = in_dir("vocab.txt"); !file.empty()) {
+    return Upcast(WordPieceTokenizer::FromVocabTxt(file, config));
+  }
+  return absl::NotFoundError(model_dir +
+                             " has no tokenizer.json, spiece.model, vocab.json and merges.txt, "
+                             "or vocab.txt");
 }
 
 }  // namespace modelpool

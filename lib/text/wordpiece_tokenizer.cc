@@ -11,17 +11,29 @@
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "lib/text/added_tokens_internal.h"
 #include "lib/text/bert_normalizer_internal.h"
 #include "lib/text/tokenizer_files_internal.h"
+#include "lib/text/tokenizer_json_internal.h"
 #include "lib/text/utf8_internal.h"
 #include "modelpool/base/status.h"
 
 namespace modelpool {
 namespace {
 
+using text_internal::AddedToken;
+using text_internal::AddedTokenMatcher;
 using text_internal::BertCharClassOf;
 using text_internal::BertNormalizerOptions;
+using text_internal::Json;
+using text_internal::ParseAddedTokens;
+using text_internal::ParsePostProcessor;
 using text_internal::TokenizerConfig;
+using text_internal::TypeOf;
+
+absl::Status Invalid(const std::string& file, const std::string& what) {
+  return text_internal::InvalidFile(file, what);
+}
 
 struct StringViewHash {
   size_t operator()(std::string_view s) const {
@@ -33,106 +45,6 @@ using Vocab = absl::flat_hash_map<std::string_view, int32_t, StringViewHash>;
 bool IsContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
 bool IsWhitespace(char32_t c) { return BertCharClassOf(c) & text_internal::kBertWhitespace; }
-
-// A token of the added vocabulary (`added_tokens` in tokenizer.json).
-struct AddedToken {
-  std::string content;
-  int32_t id = 0;
-  bool lstrip = false;
-  bool rstrip = false;
-  bool normalized = false;
-  bool special = false;
-};
-
-// Finds added tokens in text as the reference's Aho-Corasick matcher does (leftmost-longest,
-// non-overlapping), with `lstrip`/`rstrip` taking the adjacent whitespace along.
-class AddedTokenMatcher {
- public:
-  void Add(std::string content, int32_t id, bool lstrip, bool rstrip) {
-    if (content.empty()) return;
-    first_bytes_[static_cast<unsigned char>(content[0])] = true;
-    patterns_.push_back({std::move(content), id, lstrip, rstrip});
-    // Longest first, so the first pattern that matches at a position is the longest one.
-    std::stable_sort(patterns_.begin(), patterns_.end(), [](const Pattern& a, const Pattern& b) {
-      return a.content.size() > b.content.size();
-    });
-  }
-
-  // Calls `emit(piece, id)` for consecutive pieces covering `text`: an added token's span with
-  // its id, or text between tokens with id -1 (at least once, possibly empty).
-  template <typename Emit>
-  void Split(std::string_view text, const Emit& emit) const {
-    if (patterns_.empty()) {
-      emit(text, -1);
-      return;
-    }
-    size_t done = 0;  // end of the last emitted piece
-    size_t i = 0;
-    bool emitted = false;
-    while (i < text.size()) {
-      if (!first_bytes_[static_cast<unsigned char>(text[i])]) {
-        ++i;
-        continue;
-      }
-      const Pattern* match = nullptr;
-      for (const Pattern& p : patterns_) {
-        if (text.compare(i, p.content.size(), p.content) == 0) {
-          match = &p;
-          break;
-        }
-      }
-      if (match == nullptr) {
-        ++i;
-        continue;
-      }
-      size_t start = i;
-      size_t stop = i + match->content.size();
-      if (match->lstrip) start = std::max(done, WhitespaceRunBefore(text, start));
-      if (match->rstrip) stop = WhitespaceRunAfter(text, stop);
-      if (done < start) emit(text.substr(done, start - done), -1);
-      emit(text.substr(start, stop - start), match->id);
-      emitted = true;
-      done = stop;
-      i = std::max(stop, i + match->content.size());
-    }
-    if (done < text.size() || !emitted) emit(text.substr(done), -1);
-  }
-
- private:
-  struct Pattern {
-    std::string content;
-    int32_t id;
-    bool lstrip;
-    bool rstrip;
-  };
-
-  // Where the run of whitespace that ends at `end` starts.
-  static size_t WhitespaceRunBefore(std::string_view text, size_t end) {
-    size_t start = end;
-    while (start > 0) {
-      size_t p = start - 1;
-      while (p > 0 && IsContinuationByte(text[p])) --p;
-      char32_t c;
-      text_internal::DecodeUtf8(text.data() + p, &c);
-      if (!IsWhitespace(c)) break;
-      start = p;
-    }
-    return start;
-  }
-  // Where the run of whitespace that starts at `begin` ends.
-  static size_t WhitespaceRunAfter(std::string_view text, size_t begin) {
-    while (begin < text.size()) {
-      char32_t c;
-      const int len = text_internal::DecodeUtf8(text.data() + begin, &c);
-      if (!IsWhitespace(c)) break;
-      begin += len;
-    }
-    return begin;
-  }
-
-  std::vector<Pattern> patterns_;
-  std::array<bool, 256> first_bytes_{};
-};
 
 // The splits of `BertPreTokenizer` for an ASCII byte.
 enum AsciiKind : uint8_t { kWord, kSpace, kPunct };
@@ -146,10 +58,6 @@ std::array<AsciiKind, 128> MakeAsciiKinds() {
                                                          : kWord;
   }
   return kinds;
-}
-
-absl::Status Invalid(const std::string& file, const std::string& what) {
-  return absl::InvalidArgumentError(file + ": " + what);
 }
 
 }  // namespace
@@ -295,17 +203,17 @@ absl::Status WordPieceTokenizer::Impl::Finish(const std::string& file, const std
   for (const AddedToken& token : added) {
     tokens[token.id] = token.content;
     special[token.id] = token.special;
-    (token.normalized ? normalized_tokens : raw_tokens)
-        .Add(token.content, token.id, token.lstrip, token.rstrip);
+    (token.normalized ? normalized_tokens : raw_tokens).Add(token);
   }
   // An added token with `normalized` matches its normalized form.
   if (normalizer.has_value()) {
     AddedTokenMatcher normalized_forms;
     for (const AddedToken& token : added) {
       if (!token.normalized) continue;
-      std::string form;
-      text_internal::BertNormalize(token.content, *normalizer, &form);
-      normalized_forms.Add(std::move(form), token.id, token.lstrip, token.rstrip);
+      AddedToken form = token;
+      form.content.clear();
+      text_internal::BertNormalize(token.content, *normalizer, &form.content);
+      normalized_forms.Add(form);
     }
     normalized_tokens = std::move(normalized_forms);
   }
@@ -343,17 +251,6 @@ absl::Status WordPieceTokenizer::Impl::Finish(const std::string& file, const std
 
 namespace {
 
-using Json = nlohmann::json;
-
-// `"type"` of a tokenizer.json section, or "" for null.
-std::string TypeOf(const Json& section) {
-  if (section.is_null()) return "";
-  if (section.is_object() && section.contains("type") && section["type"].is_string()) {
-    return section["type"].get<std::string>();
-  }
-  return "?";
-}
-
 absl::Status ParseNormalizer(const std::string& file, const Json& section,
                              std::optional<BertNormalizerOptions>* out) {
   const std::string type = TypeOf(section);
@@ -372,40 +269,6 @@ absl::Status ParseNormalizer(const std::string& file, const Json& section,
   return absl::OkStatus();
 }
 
-// The ids of the special tokens that a single sequence gets before and after it.
-absl::Status ParsePostProcessor(const std::string& file, const Json& section,
-                                std::vector<int32_t>* before, std::vector<int32_t>* after) {
-  const std::string type = TypeOf(section);
-  if (type.empty()) return absl::OkStatus();
-  if (type == "BertProcessing") {
-    before->push_back(section.at("cls").at(1).get<int32_t>());
-    after->push_back(section.at("sep").at(1).get<int32_t>());
-    return absl::OkStatus();
-  }
-  if (type != "TemplateProcessing") {
-    return Invalid(file, "post_processor `" + type +
-                             "` is not supported (only TemplateProcessing and BertProcessing)");
-  }
-  const Json& special_tokens = section.at("special_tokens");
-  bool seen_sequence = false;
-  for (const Json& piece : section.at("single")) {
-    if (piece.contains("Sequence")) {
-      if (seen_sequence) return Invalid(file, "post_processor template repeats the sequence");
-      seen_sequence = true;
-      continue;
-    }
-    const std::string name = piece.at("SpecialToken").at("id").get<std::string>();
-    if (!special_tokens.contains(name)) {
-      return Invalid(file, "post_processor names an undefined special token " + name);
-    }
-    for (const Json& id : special_tokens[name].at("ids")) {
-      (seen_sequence ? after : before)->push_back(id.get<int32_t>());
-    }
-  }
-  if (!seen_sequence) return Invalid(file, "post_processor template has no sequence");
-  return absl::OkStatus();
-}
-
 absl::Status ParseDecoder(const std::string& file, const Json& section, bool* wordpiece,
                           std::string* prefix, bool* cleanup) {
   const std::string type = TypeOf(section);
@@ -416,28 +279,6 @@ absl::Status ParseDecoder(const std::string& file, const Json& section, bool* wo
   }
   *prefix = section.value("prefix", std::string("##"));
   *cleanup = section.value("cleanup", true);
-  return absl::OkStatus();
-}
-
-absl::Status ParseAddedTokens(const std::string& file, const Json& section,
-                              std::vector<AddedToken>* added) {
-  if (section.is_null()) return absl::OkStatus();
-  for (const Json& entry : section) {
-    AddedToken token;
-    token.id = entry.at("id").get<int32_t>();
-    token.content = entry.at("content").get<std::string>();
-    token.lstrip = entry.value("lstrip", false);
-    token.rstrip = entry.value("rstrip", false);
-    token.normalized = entry.value("normalized", true);
-    token.special = entry.value("special", false);
-    if (entry.value("single_word", false)) {
-      return Invalid(file, "added token " + token.content + " has single_word, not supported");
-    }
-    if (token.id < 0 || token.id >= (1 << 24)) {
-      return Invalid(file, "added token " + token.content + " has id " + std::to_string(token.id));
-    }
-    added->push_back(std::move(token));
-  }
   return absl::OkStatus();
 }
 
@@ -532,7 +373,7 @@ absl::StatusOr<std::unique_ptr<WordPieceTokenizer>> WordPieceTokenizer::FromVoca
   for (const char* name : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}) {
     for (int32_t id = 0; id < static_cast<int32_t>(impl->model_tokens.size()); ++id) {
       if (impl->model_tokens[id] == name) {
-        added.push_back({name, id, false, false, /*normalized=*/false, /*special=*/true});
+        added.push_back({.content = name, .id = id, .normalized = false, .special = true});
         break;
       }
     }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lib/models/embedding_model_files.h"
+#include "lib/models/embedding_model_state.h"
 #include "modelpool/base/internal/mutex.h"
 #include "modelpool/base/logging.h"
 #include "modelpool/devices/fake_device_inventory.h"
@@ -158,7 +159,7 @@ TEST_CASE("Embed leases an instance and gives it back") {
 TEST_CASE("An instance without a tokenizer takes ids only") {
   auto files = ReadEmbeddingModelFiles(kSource + "/tests/data/models/bert-tiny-cls");
   REQUIRE(files.ok());
-  auto model = EmbeddingModel::Load(*files, nullptr, Device::Cpu(), DType::kFloat32, 256);
+  auto model = LoadEmbeddingModel(*files, nullptr, Device::Cpu(), DType::kFloat32, 256);
   REQUIRE(model.ok());
   CHECK((*model)->Embed({"hello"}).status().code() == absl::StatusCode::kFailedPrecondition);
 }

@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <string>
 
+#include "lib/models/bert/bert_encoder.h"
+#include "lib/models/embedding_model_state.h"
 #include "tests/testing/tiny_bert.h"
 
 // After libtorch's headers, whose logging (glog or c10's own) defines a CHECK macro too.
@@ -34,13 +36,17 @@ TEST_CASE("all-MiniLM-L6-v2's files say BERT, mean pooling, Normalize and 256 to
   absl::StatusOr<EmbeddingModelFiles> files = ReadEmbeddingModelConfig(kMiniLm);
   REQUIRE(files.ok());
   CHECK(files->name == "all-MiniLM-L6-v2");
-  CHECK(files->config.vocab_size == 30522);
-  CHECK(files->config.hidden_size == 384);
-  CHECK(files->config.num_hidden_layers == 6);
-  CHECK(files->config.num_attention_heads == 12);
-  CHECK(files->config.intermediate_size == 1536);
-  CHECK(files->config.max_position_embeddings == 512);
-  CHECK(files->config.hidden_act == BertActivation::kGelu);
+  const auto* bert = dynamic_cast<const BertArchitecture*>(files->encoder.get());
+  REQUIRE(bert != nullptr);
+  const BertConfig& config = bert->config();
+  CHECK(config.vocab_size == 30522);
+  CHECK(config.hidden_size == 384);
+  CHECK(config.num_hidden_layers == 6);
+  CHECK(config.num_attention_heads == 12);
+  CHECK(config.intermediate_size == 1536);
+  CHECK(config.max_position_embeddings == 512);
+  CHECK(config.hidden_act == BertActivation::kGelu);
+  CHECK(files->encoder->shape().max_positions == 512);
   CHECK(files->pooling.mean);
   CHECK(files->pooling.num_modes() == 1);
   CHECK(files->normalize);  // a 2_Normalize module without a folder
@@ -70,17 +76,39 @@ TEST_CASE("A folder without sentence-transformers files gets mean pooling, no no
   CHECK((*files)->max_seq_length == 10);  // the tokenizer's limit
 }
 
-TEST_CASE("Weights under bert. and TensorFlow-era LayerNorm names are found") {
-  const fs::path dir = testing::TempDir("prefix");
-  WriteTinyBert(dir, {.prefix = "bert.", .tf_layer_norms = true});
-  absl::StatusOr<std::shared_ptr<const EmbeddingModelFiles>> files =
-      ReadEmbeddingModelFiles(dir.string());
+TEST_CASE("Weights under bert. and TensorFlow-era LayerNorm names give the same encoder") {
+  const fs::path plain_dir = testing::TempDir("unprefixed");
+  const fs::path prefixed_dir = testing::TempDir("prefix");
+  WriteTinyBert(plain_dir, {});
+  WriteTinyBert(prefixed_dir, {.prefix = "bert.", .tf_layer_norms = true});  // same weights
+  auto plain = ReadEmbeddingModelFiles(plain_dir.string());
+  auto prefixed = ReadEmbeddingModelFiles(prefixed_dir.string());
+  REQUIRE((plain.ok() && prefixed.ok()));
+  auto a = LoadEmbeddingModel(*plain, nullptr, Device::Cpu(), DType::kFloat32, 64);
+  auto b = LoadEmbeddingModel(*prefixed, nullptr, Device::Cpu(), DType::kFloat32, 64);
+  REQUIRE((a.ok() && b.ok()));
+  const std::vector<std::vector<int32_t>> rows = {{2, 7, 8, 3}, {2, 9, 3}};
+  absl::StatusOr<Embeddings> va = (*a)->EmbedIds(rows);
+  absl::StatusOr<Embeddings> vb = (*b)->EmbedIds(rows);
+  REQUIRE((va.ok() && vb.ok()));
+  CHECK(va->tensor.equal(vb->tensor));
+}
+
+TEST_CASE("Instances on one device share the encoder's weights while any holds them") {
+  const fs::path dir = testing::TempDir("shared");
+  WriteTinyBert(dir, {});
+  auto files = ReadEmbeddingModelFiles(dir.string());
   REQUIRE(files.ok());
-  CHECK((*files)->tensor_prefix == "bert.");
-  CHECK((*files)->TensorName("encoder.layer.1.output.LayerNorm.bias") ==
-        "bert.encoder.layer.1.output.LayerNorm.beta");
-  CHECK((*files)->TensorName("encoder.layer.1.output.dense.bias") ==
-        "bert.encoder.layer.1.output.dense.bias");
+  auto first = (*files)->LoadEncoder(c10::kCPU, at::kFloat);
+  auto second = (*files)->LoadEncoder(c10::kCPU, at::kFloat);
+  auto other_type = (*files)->LoadEncoder(c10::kCPU, at::kBFloat16);
+  REQUIRE((first.ok() && second.ok() && other_type.ok()));
+  CHECK(first->get() == second->get());
+  CHECK(first->get() != other_type->get());
+  std::weak_ptr<const Encoder> released = *first;
+  first = nullptr;
+  second = nullptr;
+  CHECK(released.expired());  // the cache does not keep the weights alive by itself
 }
 
 TEST_CASE("A missing tensor is NotFound naming it") {
@@ -112,7 +140,7 @@ TEST_CASE("Bad or unsupported configuration values are InvalidArgument naming fi
   const Case cases[] = {
       {"hidden_act", "gelu_10", "hidden_act 'gelu_10' is not supported"},
       {"position_embedding_type", "relative_key", "position_embedding_type 'relative_key'"},
-      {"model_type", "roberta", "model_type 'roberta' is not supported"},
+      {"model_type", "gpt2", "model_type 'gpt2' is not supported for embeddings (supported: bert"},
       {"hidden_size", "large", "hidden_size is \"large\", expected an integer"},
       {"num_attention_heads", 3, "hidden_size 8 is not a multiple of num_attention_heads 3"},
       {"num_hidden_layers", 0, "num_hidden_layers is 0, expected a positive integer"},

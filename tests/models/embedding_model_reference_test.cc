@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "lib/models/embedding_model_files.h"
+#include "lib/models/embedding_model_state.h"
 #include "modelpool/models/embedding_model.h"
 #include "tests/testing/bert_reference.h"
 
@@ -26,7 +27,7 @@ TEST_CASE("Vectors from ids match sentence-transformers' in float32 on the CPU")
     auto files = ReadEmbeddingModelFiles(reference->model_dir);
     REQUIRE(files.ok());
     CHECK((*files)->max_seq_length == reference->max_seq_length);
-    auto model = EmbeddingModel::Load(*files, nullptr, Device::Cpu(), DType::kFloat32, 256);
+    auto model = LoadEmbeddingModel(*files, nullptr, Device::Cpu(), DType::kFloat32, 256);
     REQUIRE(model.ok());
     std::vector<std::vector<int32_t>> rows;
     for (const auto& c : reference->cases) rows.push_back(c.input_ids);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "lib/models/embedding_model_files.h"
+#include "lib/models/embedding_model_state.h"
 #include "tests/testing/tiny_bert.h"
 
 // After libtorch's headers, whose logging (glog or c10's own) defines a CHECK macro too.
@@ -16,12 +17,14 @@ namespace {
 
 using testing::TinyBertSpec;
 
-std::unique_ptr<EmbeddingModel> LoadTiny(const std::string& name, const TinyBertSpec& spec) {
+std::unique_ptr<EmbeddingModel> LoadTiny(const std::string& name, const TinyBertSpec& spec,
+                                         int64_t max_batch_tokens = 64) {
   const auto dir = testing::TempDir(name);
   testing::WriteTinyBert(dir, spec);
   auto files = ReadEmbeddingModelFiles(dir.string());
   REQUIRE(files.ok());
-  auto model = EmbeddingModel::Load(*files, nullptr, Device::Cpu(), DType::kFloat32, 64);
+  auto model =
+      LoadEmbeddingModel(*files, nullptr, Device::Cpu(), DType::kFloat32, max_batch_tokens);
   REQUIRE(model.ok());
   return *std::move(model);
 }
@@ -55,9 +58,9 @@ float Norm(absl::Span<const float> v) {
 TEST_CASE("Vectors do not depend on batching, padding or input order") {
   for (const char* pooling : {"mean_tokens", "cls_token", "max_tokens", "lasttoken"}) {
     INFO(pooling);
-    auto model = LoadTiny("batching", {.pooling = pooling});
+    auto model = LoadTiny("batching", {.pooling = pooling}, /*max_batch_tokens=*/10000);
     const std::vector<std::vector<int32_t>> rows = RandomRows(23, 12, 20);
-    // Batches of one or two rows at most, then everything in one padded batch.
+    // Batches of a few rows at most, then everything in one batch.
     absl::StatusOr<Embeddings> small = model->EmbedIds(rows, {.max_batch_tokens = 24});
     absl::StatusOr<Embeddings> large = model->EmbedIds(rows, {.max_batch_tokens = 10000});
     REQUIRE(small.ok());
@@ -135,6 +138,8 @@ TEST_CASE("Rows the model cannot take are InvalidArgument naming the row") {
       {{{2, 20, 3}}, {}, "row 0: id 20 is outside the vocabulary of 20"},
       {{{2, -1, 3}}, {}, "id -1"},
       {{{2, 3}}, {.prompt = "query: "}, "prompt"},
+      {{{2, 3}}, {.max_batch_tokens = 65}, "max_batch_tokens 65 is outside 0"},
+      {{{2, 3}}, {.max_batch_tokens = -1}, "max_batch_tokens -1"},
   };
   for (const Case& c : cases) {
     const absl::Status status = model->EmbedIds(c.rows, c.options).status();
@@ -152,7 +157,7 @@ TEST_CASE("Load refuses a token budget smaller than one full-length text") {
   auto files = ReadEmbeddingModelFiles(dir.string());
   REQUIRE(files.ok());
   const absl::Status status =
-      EmbeddingModel::Load(*files, nullptr, Device::Cpu(), DType::kFloat32, 11).status();
+      LoadEmbeddingModel(*files, nullptr, Device::Cpu(), DType::kFloat32, 11).status();
   CHECK(status.code() == absl::StatusCode::kInvalidArgument);
 }
 
@@ -161,8 +166,8 @@ TEST_CASE("float16 on the CPU computes in float32; bfloat16 runs as asked") {
   testing::WriteTinyBert(dir, {});
   auto files = ReadEmbeddingModelFiles(dir.string());
   REQUIRE(files.ok());
-  auto half = EmbeddingModel::Load(*files, nullptr, Device::Cpu(), DType::kFloat16, 64);
-  auto bf16 = EmbeddingModel::Load(*files, nullptr, Device::Cpu(), DType::kBFloat16, 64);
+  auto half = LoadEmbeddingModel(*files, nullptr, Device::Cpu(), DType::kFloat16, 64);
+  auto bf16 = LoadEmbeddingModel(*files, nullptr, Device::Cpu(), DType::kBFloat16, 64);
   REQUIRE((half.ok() && bf16.ok()));
   CHECK((*half)->dtype() == DType::kFloat32);
   CHECK((*bf16)->dtype() == DType::kBFloat16);

@@ -28,15 +28,14 @@ Json ReadFixture(const std::string& name) {
 }
 
 std::unique_ptr<T5SummarizationModel> LoadFixtureModel(const std::string& name, int64_t batch) {
-  auto folder = T5Folder::Open(kDataDir + "/models/" + name);
+  auto folder = T5Folder::Read(kDataDir + "/models/" + name);
   REQUIRE(folder.ok());
-  T5Limits limits;
+  SummarizerLimits limits;
   limits.max_batch_size = batch;
   limits.max_num_beams = 4;
   limits.max_input_tokens = 64;
   limits.max_new_tokens = 32;
-  auto model = T5SummarizationModel::Load(std::shared_ptr<const T5Folder>(std::move(*folder)),
-                                          c10::kCPU, at::kFloat, limits);
+  auto model = T5SummarizationModel::Load(*folder, c10::kCPU, at::kFloat, limits);
   REQUIRE(model.ok());
   return std::move(*model);
 }

@@ -20,8 +20,8 @@ using testing::TinyT5;
 using testing::WriteTinyT5;
 using Rows = std::vector<std::vector<int32_t>>;
 
-T5Limits SmallLimits() {
-  T5Limits limits;
+SummarizerLimits SmallLimits() {
+  SummarizerLimits limits;
   limits.max_batch_size = 4;
   limits.max_num_beams = 3;
   limits.max_input_tokens = 16;
@@ -30,11 +30,10 @@ T5Limits SmallLimits() {
 }
 
 std::unique_ptr<T5SummarizationModel> LoadModel(const std::string& dir,
-                                                const T5Limits& limits = SmallLimits()) {
-  auto folder = T5Folder::Open(dir);
+                                                const SummarizerLimits& limits = SmallLimits()) {
+  auto folder = T5Folder::Read(dir);
   REQUIRE(folder.ok());
-  auto model = T5SummarizationModel::Load(std::shared_ptr<const T5Folder>(std::move(*folder)),
-                                          c10::kCPU, at::kFloat, limits);
+  auto model = T5SummarizationModel::Load(*folder, c10::kCPU, at::kFloat, limits);
   REQUIRE(model.ok());
   return std::move(*model);
 }
@@ -100,7 +99,7 @@ TEST_CASE("Gated, untied and renamed-embedding checkpoints load and generate") {
 TEST_CASE("Missing or misshapen weights are errors naming the tensor") {
   TinyT5 missing;
   missing.drop = {"decoder.block.1.layer.1.EncDecAttention.k.weight"};
-  auto folder = T5Folder::Open(WriteTinyT5("t5_missing", missing));
+  auto folder = T5Folder::Read(WriteTinyT5("t5_missing", missing));
   REQUIRE_FALSE(folder.ok());
   CHECK(folder.status().code() == absl::StatusCode::kNotFound);
   CHECK_THAT(std::string(folder.status().message()),
@@ -108,7 +107,7 @@ TEST_CASE("Missing or misshapen weights are errors naming the tensor") {
 
   TinyT5 misshapen;
   misshapen.reshape = {{"encoder.block.0.layer.1.DenseReluDense.wo.weight", {16, 25}}};
-  folder = T5Folder::Open(WriteTinyT5("t5_misshapen", misshapen));
+  folder = T5Folder::Read(WriteTinyT5("t5_misshapen", misshapen));
   REQUIRE_FALSE(folder.ok());
   CHECK(folder.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK_THAT(
@@ -118,7 +117,7 @@ TEST_CASE("Missing or misshapen weights are errors naming the tensor") {
   TinyT5 untied;
   untied.tied = false;
   untied.drop = {"lm_head.weight"};
-  folder = T5Folder::Open(WriteTinyT5("t5_no_head", untied));
+  folder = T5Folder::Read(WriteTinyT5("t5_no_head", untied));
   REQUIRE_FALSE(folder.ok());
   CHECK_THAT(std::string(folder.status().message()), Catch::Contains("lm_head.weight"));
   CHECK_THAT(std::string(folder.status().message()), Catch::Contains("tie_word_embeddings"));
@@ -147,7 +146,7 @@ TEST_CASE("Requests beyond the instance's limits or the vocabulary are InvalidAr
 }
 
 TEST_CASE("Defaults come from generation_config.json, then transformers' defaults") {
-  T5Limits limits = SmallLimits();
+  SummarizerLimits limits = SmallLimits();
   limits.max_new_tokens = 32;
   const std::string dir = WriteTinyT5("t5_defaults", TinyT5{});
   auto plain = LoadModel(dir, limits)->Resolve({});
@@ -180,14 +179,14 @@ TEST_CASE("Defaults come from generation_config.json, then transformers' default
 
 TEST_CASE("A reordered cache continues the rows it was reordered from") {
   const std::string dir = WriteTinyT5("t5_reorder", TinyT5{});
-  auto folder = T5Folder::Open(dir);
+  auto folder = T5Folder::Read(dir);
   REQUIRE(folder.ok());
   c10::InferenceMode inference;
   auto load = [&] {
-    auto model = T5Model::Load((*folder)->files.config, *(*folder)->checkpoint, c10::kCPU,
-                               at::kFloat, SmallLimits());
-    REQUIRE(model.ok());
-    return std::move(*model);
+    auto weights = (*folder)->LoadWeights(c10::kCPU, at::kFloat);
+    REQUIRE(weights.ok());
+    return std::make_unique<T5Model>((*folder)->files().config, *weights, c10::kCPU, at::kFloat,
+                                     SmallLimits());
   };
   auto a = load();
   auto b = load();
@@ -205,10 +204,9 @@ TEST_CASE("A reordered cache continues the rows it was reordered from") {
 }
 
 TEST_CASE("A bfloat16 instance generates on the CPU too") {
-  auto folder = T5Folder::Open(WriteTinyT5("t5_bf16", TinyT5{}));
+  auto folder = T5Folder::Read(WriteTinyT5("t5_bf16", TinyT5{}));
   REQUIRE(folder.ok());
-  auto bf16 = T5SummarizationModel::Load(std::shared_ptr<const T5Folder>(std::move(*folder)),
-                                         c10::kCPU, at::kBFloat16, SmallLimits());
+  auto bf16 = T5SummarizationModel::Load(*folder, c10::kCPU, at::kBFloat16, SmallLimits());
   REQUIRE(bf16.ok());
   auto ids = (*bf16)->Generate(kInputs);
   REQUIRE(ids.ok());

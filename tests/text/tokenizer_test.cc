@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "modelpool/text/bpe_tokenizer.h"
+#include "modelpool/text/unigram_tokenizer.h"
+#include "modelpool/text/wordpiece_tokenizer.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/text/reference_fixtures.h"
 
@@ -24,6 +27,20 @@ TEST_CASE("LoadTokenizer picks the tokenizer of a model folder or file") {
   auto vocab = LoadTokenizer(TextDataPath("bench_vocab.txt"));
   REQUIRE(vocab.ok());
   CHECK((*vocab)->vocab_size() == 30522);
+  // tokenizer.json chosen by its model.type.
+  auto roberta = LoadTokenizer(TextDataPath("bpe"));
+  REQUIRE(roberta.ok());
+  CHECK(dynamic_cast<BpeTokenizer*>(roberta->get()) != nullptr);
+  CHECK((*roberta)->model_max_length() == 512);
+  auto unigram = LoadTokenizer(TextDataPath("unigram/tokenizer.json"));
+  REQUIRE(unigram.ok());
+  CHECK(dynamic_cast<UnigramTokenizer*>(unigram->get()) != nullptr);
+  CHECK(dynamic_cast<UnigramTokenizer*>(t5->get()) != nullptr);
+  CHECK(dynamic_cast<WordPieceTokenizer*>(minilm->get()) != nullptr);
+  // vocab.json and merges.txt.
+  auto merges = LoadTokenizer(TextDataPath("bpe/merges.txt"));
+  REQUIRE(merges.ok());
+  CHECK((*merges)->Encode("Hello <mask>!", {}) == (*roberta)->Encode("Hello <mask>!", {}));
   auto spiece = LoadTokenizer(TextDataPath("t5-small/spiece.model"));
   REQUIRE(spiece.ok());
   CHECK((*spiece)->vocab_size() == 32100);  // the folder's tokenizer_config.json applies too
@@ -38,6 +55,13 @@ TEST_CASE("LoadTokenizer says what is missing") {
   CHECK(std::string(nothing.status().message()).find("spiece.model") != std::string::npos);
   auto wrong_kind = LoadTokenizer(TextDataPath("corpus.json"));
   CHECK(wrong_kind.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(wrong_kind.status().message()).find("model.type") != std::string::npos);
+  const auto dir = testing::TempDir("unknown_model_type");
+  std::ofstream(dir / "tokenizer.json") << R"({"model": {"type": "WordLevel", "vocab": {}}})";
+  auto unknown = LoadTokenizer(dir.string());
+  CHECK(unknown.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(unknown.status().message()).find("tokenizer.json: model.type `WordLevel`") !=
+        std::string::npos);
 }
 
 TEST_CASE("EncodeBatch gives Encode's ids in input order and counts truncations") {

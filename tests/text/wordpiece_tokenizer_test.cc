@@ -102,12 +102,6 @@ TEST_CASE("WordPieceTokenizer names what it refuses") {
     refused("{" + model + R"(, "pre_tokenizer": {"type": "Whitespace"}})",
             "pre_tokenizer `Whitespace`");
   }
-  SECTION("single_word added token") {
-    refused(
-        "{" + model +
-            R"(, "pre_tokenizer": {"type": "BertPreTokenizer"}, "added_tokens": [{"id": 0, "content": "[UNK]", "single_word": true}]})",
-        "single_word");
-  }
   SECTION("post-processor id out of range") {
     refused(
         "{" + model +
@@ -119,6 +113,20 @@ TEST_CASE("WordPieceTokenizer names what it refuses") {
         R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}, "pre_tokenizer": {"type": "BertPreTokenizer"}})",
         "unk token");
   }
+}
+
+TEST_CASE("WordPieceTokenizer matches a single_word added token only as a whole word") {
+  const std::string path =
+      WriteTemp("single_word.json",
+                R"({"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 1, "b": 2, "x": 3}},)"
+                R"( "pre_tokenizer": {"type": "BertPreTokenizer"}, "added_tokens": [)"
+                R"({"id": 3, "content": "x", "single_word": true, "normalized": false}]})");
+  auto tokenizer = WordPieceTokenizer::FromTokenizerJson(path);
+  REQUIRE(tokenizer.ok());
+  const EncodeOptions options{.max_length = 0, .add_special_tokens = false};
+  CHECK((*tokenizer)->Encode("a x b", options) == std::vector<int32_t>{1, 3, 2});
+  CHECK((*tokenizer)->Encode("x", options) == std::vector<int32_t>{3});
+  CHECK((*tokenizer)->Encode("axb", options) == std::vector<int32_t>{0});
 }
 
 TEST_CASE("WordPieceTokenizer reads tokenizer_config.json") {

@@ -19,19 +19,20 @@
 
 namespace modelpool {
 
-struct T5Folder;
+class SummarizerFolder;
 
 // SummarizationModelManager
 //
-// Pools of instances of one T5-family model (t5-small to t5-large, flan-t5, mT5), loaded
-// from a Hugging Face folder as published: config.json, model.safetensors (or its shards),
-// spiece.model and, when present, generation_config.json for the generation defaults. The
-// folder is read once, at `Create`; each instance then loads the weights onto its device and
-// allocates its caches for the limits below, so an instance's footprint is fixed: the pools
-// are sized from free VRAM and the footprint measured on the first GPU load.
+// Pools of instances of one encoder-decoder summarization model, loaded from a Hugging Face
+// folder as published: config.json (whose `model_type` picks the architecture: "t5" and "mt5"
+// for t5-small to t5-large, flan-t5 and mT5), model.safetensors (or its shards), the tokenizer
+// and, when present, generation_config.json for the generation defaults. The folder is read
+// once, at `Create`; instances on one device share the weights there, and each allocates its
+// caches for the limits below, so an instance's footprint is fixed: the pools are sized from
+// free VRAM and the footprint measured on the first GPU load.
 //
-// Compute types: bfloat16 (the default on GPUs) and float32 (the default on the CPU).
-// float16 is refused: T5's activations overflow its range (transformers clamps them; the
+// Compute types: bfloat16 (the default on GPUs) and float32 (the default on the CPU). T5
+// refuses float16: its activations overflow that range (transformers clamps them; the
 // results are still wrong for many checkpoints).
 //
 // Thread-safe, as `AbstractModelManager`.
@@ -93,11 +94,11 @@ class SummarizationModelManager : public AbstractModelManager<SummarizationModel
  private:
   SummarizationModelManager(Options options, Settings settings,
                             std::shared_ptr<DeviceInventory> inventory,
-                            std::shared_ptr<const T5Folder> folder);
+                            std::shared_ptr<const SummarizerFolder> folder);
   DType DTypeFor(const Device& device) const;
 
   const Options options_;
-  const std::shared_ptr<const T5Folder> folder_;
+  const std::shared_ptr<const SummarizerFolder> folder_;
 };
 
 }  // namespace modelpool

@@ -28,7 +28,8 @@ struct EmbedOptions {
   // mxbai-embed-large-v1's query prompt
   // "Represent this sentence for searching relevant passages: ". Texts only, not ids.
   std::string prompt;
-  // The most ids in one forward pass, padding included; 0 means the model's own limit.
+  // The most ids in one forward pass; 0 means the instance's own limit (the manager's
+  // `max_batch_tokens`, which its memory was planned for). More than that is `InvalidArgument`.
   int64_t max_batch_tokens = 0;
   // Called on the calling thread after each batch is handed to the device, with the number
   // of texts handed over so far and the total.
@@ -56,24 +57,14 @@ struct Embeddings {
 
 // EmbeddingModel
 //
-// One instance of a BERT-family sentence embedding model on one device: the encoder's
-// weights in the compute type, the device's stream, and the folder's pooling, normalization
-// and tokenizer, which all instances share. Instances come from an `EmbeddingModelManager`;
-// one thread uses an instance at a time (a lease gives that).
+// One instance of a sentence embedding model (BERT family) on one device: its own stream and
+// workspace, with the encoder's weights on that device and the folder's pooling,
+// normalization and tokenizer shared with the model's other instances. Instances come from
+// an `EmbeddingModelManager`; one thread uses an instance at a time (a lease gives that).
 //
 // See Note [Embedding batches] in embedding_model.cc for how a call is split into batches.
 class EmbeddingModel {
  public:
-  // EmbeddingModel::Load()
-  //
-  // Copies the weights of `files` to `device` in `dtype` (float16 on the CPU computes in
-  // float32). `tokenizer` may be null: the instance then takes ids only. On a GPU the instance
-  // runs one warm-up batch of `max_batch_tokens` before returning, so the memory it will use
-  // is held from then on. Used by `EmbeddingModelManager`.
-  static absl::StatusOr<std::unique_ptr<EmbeddingModel>> Load(
-      std::shared_ptr<const EmbeddingModelFiles> files, std::shared_ptr<const Tokenizer> tokenizer,
-      const Device& device, DType dtype, int64_t max_batch_tokens);
-
   EmbeddingModel(const EmbeddingModel&) = delete;
   EmbeddingModel& operator=(const EmbeddingModel&) = delete;
   ~EmbeddingModel();
@@ -89,8 +80,9 @@ class EmbeddingModel {
   // EmbeddingModel::EmbedIds()
   //
   // The vectors of texts already turned into ids ([CLS] ... [SEP]). `InvalidArgument` for an
-  // empty row, a row longer than `max_seq_length()`, an id outside the vocabulary, or a
-  // prompt in `options`; fails otherwise as `Embed()`.
+  // empty row, a row longer than `max_seq_length()`, an id outside the vocabulary, a prompt in
+  // `options`, or `options.max_batch_tokens` over the instance's limit; fails otherwise as
+  // `Embed()`.
   absl::StatusOr<Embeddings> EmbedIds(absl::Span<const std::vector<int32_t>> ids,
                                       const EmbedOptions& options = {});
 
@@ -104,6 +96,10 @@ class EmbeddingModel {
  private:
   struct State;
   explicit EmbeddingModel(std::unique_ptr<State> state);
+  // lib/models/embedding_model_state.h
+  friend absl::StatusOr<std::unique_ptr<EmbeddingModel>> LoadEmbeddingModel(
+      std::shared_ptr<const EmbeddingModelFiles> files, std::shared_ptr<const Tokenizer> tokenizer,
+      const Device& device, DType dtype, int64_t max_batch_tokens);
 
   // `EmbedIds()` without the prompt check; the first `skip_prefix_tokens` ids of each row stay
   // out of pooling (a prompt, for folders whose pooling excludes it).

@@ -17,7 +17,8 @@ struct EncodeOptions {
   int max_length = 512;
   // Cut texts longer than `max_length` (the default); if false, they are returned whole.
   bool truncation = true;
-  // [CLS] ... [SEP] for WordPiece, a closing </s> for SentencePiece.
+  // [CLS] ... [SEP] for WordPiece, a closing </s> for SentencePiece, the tokenizer.json
+  // post-processor's (<s> ... </s> for RoBERTa) for the others.
   bool add_special_tokens = true;
 };
 
@@ -66,11 +67,14 @@ class Tokenizer {
 
 // LoadTokenizer()
 //
-// The tokenizer of a Hugging Face model folder: `spiece.model` (SentencePiece) when present,
-// else `tokenizer.json` (WordPiece), else `vocab.txt`, each with the folder's
-// `tokenizer_config.json` when present. `model_dir` may also name one such file. `NotFound`
-// when there is none of them, `InvalidArgument` when a file is malformed (the message names
-// the file and what is wrong) or describes a tokenizer this SDK does not implement.
+// The tokenizer of a Hugging Face model folder, each with the folder's `tokenizer_config.json`
+// when present: `tokenizer.json` when present, as its `model.type` says (`WordPiece`: a
+// `WordPieceTokenizer`, `BPE`: a `BpeTokenizer`, `Unigram`: a `UnigramTokenizer`); else
+// `spiece.model` (`SentencePieceTokenizer`); else `vocab.json` with `merges.txt` (a
+// `BpeTokenizer`, with `special_tokens_map.json` too); else `vocab.txt` (WordPiece).
+// `model_dir` may also name one such file. `NotFound` when there is none of them,
+// `InvalidArgument` when a file is malformed (the message names the file and the field) or
+// describes a tokenizer this SDK does not implement.
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& model_dir);
 
 }  // namespace modelpool

@@ -33,8 +33,8 @@ class WordPieceTokenizer : public Tokenizer {
   // whose `do_lower_case`, `strip_accents` and `tokenize_chinese_chars` override the normalizer,
   // as `BertTokenizerFast` does, and whose `model_max_length` is kept. The file's `truncation`
   // and `padding` sections are ignored: `EncodeOptions` decide. `NotFound` for a missing file;
-  // `InvalidArgument` for anything else this class does not implement (another model, an added
-  // token with `single_word`, ...), naming the file and the part.
+  // `InvalidArgument` for anything else this class does not implement (another model,
+  // normalizer or pre-tokenizer, ...), naming the file and the part.
   static absl::StatusOr<std::unique_ptr<WordPieceTokenizer>> FromTokenizerJson(
       const std::string& tokenizer_json, const std::string& tokenizer_config_json = "");
 

@@ -6,103 +6,177 @@
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/layer_norm.h>
 #include <ATen/ops/linear.h>
+#include <ATen/ops/matmul.h>
 #include <ATen/ops/relu.h>
 #include <ATen/ops/silu.h>
+#include <ATen/ops/softmax.h>
 #include <ATen/ops/zeros.h>
 #include <torch/version.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <optional>
 #include <string>
+#include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/models/formats/weights.h"
+#include "modelpool/base/status.h"
 
 #if TORCH_VERSION_MAJOR >= 2
-#include <ATen/ops/scaled_dot_product_attention.h>
-#else
-#include <ATen/ops/matmul.h>
-#include <ATen/ops/softmax.h>
+#include <ATen/ops/_addmm_activation.h>
+#include <ATen/ops/_flash_attention_forward.h>
+#include <ATen/ops/_scaled_dot_product_efficient_attention.h>
+#endif
+#ifdef MODELPOOL_CUDA_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+
+#include "lib/models/kernels/residual_layer_norm.h"
 #endif
 
 namespace modelpool {
+namespace {
 
-std::unique_ptr<BertEncoder> BertEncoder::Load(const EmbeddingModelFiles& files, c10::Device device,
-                                               c10::ScalarType dtype) {
-  auto encoder = std::unique_ptr<BertEncoder>(new BertEncoder());
-  encoder->config_ = files.config;
-  encoder->dtype_ = dtype;
-  const c10::Device host(c10::DeviceType::CPU);
-  // Names and shapes were checked when the folder was read.
-  auto read = [&](const std::string& name, c10::ScalarType type, c10::Device where) {
-    absl::StatusOr<at::Tensor> tensor =
-        ReadTensor(*files.checkpoint, files.TensorName(name), type, where);
-    TORCH_CHECK(tensor.ok(), std::string(tensor.status().message()));
-    return *std::move(tensor);
-  };
-  auto load = [&](const std::string& name) { return read(name, dtype, device); };
-  // Query, key and value are joined on the host, so the device holds only the fused matrix.
-  auto fused = [&](const std::string& prefix, const std::string& suffix) {
-    return at::cat({read(prefix + "query." + suffix, dtype, host),
-                    read(prefix + "key." + suffix, dtype, host),
-                    read(prefix + "value." + suffix, dtype, host)})
-        .to(device);
-  };
+// Note [Attention kernels]
+// Which kernel a BERT layer's attention runs on is chosen here, once per encoder, never left
+// to the dispatcher of scaled_dot_product_attention: its cuDNN backend takes a lock shared by
+// the whole process on every launch, so two workers in one process would wait on each other.
+// - kFlashVarlen: flash attention over the packed rows with their cumulative lengths
+//   (Note [Packed batches]): no padding, no mask. CUDA, PyTorch 2, float16 or bfloat16, head
+//   sizes that are multiples of 8 up to 256.
+// - kEfficientPadded: other CUDA cases (float32): memory-efficient attention over rows padded
+//   to the longest, padding keys masked by an additive bias.
+// - kMath: the CPU, and libtorch 1.13, which has neither kernel: matrix products and softmax
+//   over padded rows.
+enum class AttentionKernel { kFlashVarlen, kEfficientPadded, kMath };
 
-  encoder->word_embeddings_ = load("embeddings.word_embeddings.weight");
-  encoder->position_embeddings_ =
-      read("embeddings.position_embeddings.weight", at::kFloat, host)
-          .add(read("embeddings.token_type_embeddings.weight", at::kFloat, host).select(0, 0))
-          .to(device, dtype);
-  encoder->embedding_norm_weight_ = load("embeddings.LayerNorm.weight");
-  encoder->embedding_norm_bias_ = load("embeddings.LayerNorm.bias");
-  for (int64_t l = 0; l < files.config.num_hidden_layers; ++l) {
-    const std::string p = absl::StrCat("encoder.layer.", l, ".");
-    Layer layer;
-    layer.qkv_weight = fused(p + "attention.self.", "weight");
-    layer.qkv_bias = fused(p + "attention.self.", "bias");
-    layer.attention_out_weight = load(p + "attention.output.dense.weight");
-    layer.attention_out_bias = load(p + "attention.output.dense.bias");
-    layer.attention_norm_weight = load(p + "attention.output.LayerNorm.weight");
-    layer.attention_norm_bias = load(p + "attention.output.LayerNorm.bias");
-    layer.intermediate_weight = load(p + "intermediate.dense.weight");
-    layer.intermediate_bias = load(p + "intermediate.dense.bias");
-    layer.out_weight = load(p + "output.dense.weight");
-    layer.out_bias = load(p + "output.dense.bias");
-    layer.out_norm_weight = load(p + "output.LayerNorm.weight");
-    layer.out_norm_bias = load(p + "output.LayerNorm.bias");
-    encoder->layers_.push_back(std::move(layer));
+AttentionKernel ChooseAttention(c10::Device device, c10::ScalarType dtype, int64_t head_dim) {
+#if TORCH_VERSION_MAJOR >= 2
+  if (device.is_cuda()) {
+    const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
+    if (half && head_dim % 8 == 0 && head_dim <= 256) return AttentionKernel::kFlashVarlen;
+    return AttentionKernel::kEfficientPadded;
   }
-  return encoder;
+#endif
+  return AttentionKernel::kMath;
 }
 
-at::Tensor BertEncoder::Forward(const at::Tensor& ids, const at::Tensor& lengths,
-                                bool padded) const {
-  const int64_t batch = ids.size(0), length = ids.size(1);
-  const int64_t hidden = config_.hidden_size, heads = config_.num_attention_heads;
-  const double eps = config_.layer_norm_eps;
+// Note [Fused BERT epilogues]
+// On CUDA in half precision, the work between the matrix products rides along with them:
+// the intermediate projection's bias and GELU (or ReLU) run in cuBLASLt's epilogue
+// (at::_addmm_activation; its GELU is the tanh form, within half precision's rounding of
+// the exact one), and each residual add with its LayerNorm is one kernel of our own (Note
+// [Residual LayerNorm kernel]). The projections' biases are fused by at::linear already.
+// MODELPOOL_FUSED_KERNELS=0 turns both off, to compare or to fall back.
+bool CanFuse(c10::Device device, c10::ScalarType dtype, const BertConfig& config) {
+#if defined(MODELPOOL_CUDA_KERNELS) && TORCH_VERSION_MAJOR >= 2
+  static const bool allowed = [] {
+    const char* value = std::getenv("MODELPOOL_FUSED_KERNELS");
+    return value == nullptr || std::string(value) != "0";
+  }();
+  const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
+  return device.is_cuda() && half && allowed && kernels::CanResidualLayerNorm(config.hidden_size);
+#else
+  return false;
+#endif
+}
 
-  // Tokens stay a [batch * length, hidden] matrix between layers, so every projection is one
-  // GEMM with its bias fused.
-  at::Tensor x =
-      at::embedding(word_embeddings_, ids).add_(position_embeddings_.narrow(0, 0, length));
-  x = at::layer_norm(x.view({batch * length, hidden}), {hidden}, embedding_norm_weight_,
-                     embedding_norm_bias_, eps);
-
-  at::Tensor mask;  // added to attention scores: 0 for tokens, -inf for padding keys
-  if (padded) {
-    const at::Tensor is_padding =
-        at::arange(length, lengths.options()).unsqueeze(0).ge(lengths.unsqueeze(1));
-    mask = at::zeros({batch, 1, 1, length}, x.options())
-               .masked_fill_(is_padding.view({batch, 1, 1, length}),
-                             -std::numeric_limits<float>::infinity());
+const char* KernelName(AttentionKernel kernel) {
+  switch (kernel) {
+    case AttentionKernel::kFlashVarlen:
+      return "flash (varlen)";
+    case AttentionKernel::kEfficientPadded:
+      return "memory-efficient (padded)";
+    case AttentionKernel::kMath:
+      return "math (padded)";
   }
-  for (const Layer& layer : layers_) {
-    const at::Tensor qkv = at::linear(x, layer.qkv_weight, layer.qkv_bias)
-                               .view({batch, length, 3, heads, hidden / heads})
-                               .permute({2, 0, 3, 1, 4});  // [3, batch, heads, length, head_dim]
-    const at::Tensor context =
-        Attention(qkv[0], qkv[1], qkv[2], mask).transpose(1, 2).reshape({batch * length, hidden});
+  return "unknown";
+}
+
+// The names a state-dict tensor may have in a checkpoint: TensorFlow-era LayerNorms say
+// gamma and beta.
+std::vector<std::string> NameVariants(const std::string& prefix, const std::string& name) {
+  std::vector<std::string> names = {prefix + name};
+  if (absl::EndsWith(name, "LayerNorm.weight")) {
+    names.push_back(prefix + name.substr(0, name.size() - 6) + "gamma");
+  } else if (absl::EndsWith(name, "LayerNorm.bias")) {
+    names.push_back(prefix + name.substr(0, name.size() - 4) + "beta");
+  }
+  return names;
+}
+
+class BertEncoder : public Encoder {
+ public:
+  struct Layer {
+    at::Tensor qkv_weight, qkv_bias;  // [3 * hidden, hidden], [3 * hidden]
+    at::Tensor attention_out_weight, attention_out_bias;
+    at::Tensor attention_norm_weight, attention_norm_bias;
+    at::Tensor intermediate_weight, intermediate_bias;
+    at::Tensor out_weight, out_bias;
+    at::Tensor out_norm_weight, out_norm_bias;
+  };
+
+  BertEncoder(const BertConfig& config, AttentionKernel kernel, bool fused)
+      : config_(config), kernel_(kernel), fused_(fused) {}
+
+  at::Tensor Forward(const PackedRows& batch) const override;
+  std::string attention_kernel() const override {
+    return absl::StrCat(KernelName(kernel_), fused_ ? ", fused epilogues" : "");
+  }
+
+  // Set by BertArchitecture::Load.
+  at::Tensor word_embeddings;
+  // Position embeddings with token type 0's embedding added: inputs here are single texts,
+  // all of type 0.
+  at::Tensor position_embeddings;
+  at::Tensor embedding_norm_weight, embedding_norm_bias;
+  std::vector<Layer> layers;
+
+ private:
+  // The attention context, [tokens, hidden], of the packed `qkv` ([tokens, 3 * hidden]).
+  at::Tensor Attention(const at::Tensor& qkv, const PackedRows& batch,
+                       const at::Tensor& padding_bias) const;
+  at::Tensor Activation(const at::Tensor& x) const;
+  // The intermediate projection of `x` with its bias and nonlinearity.
+  at::Tensor Intermediate(const at::Tensor& x, const Layer& layer) const;
+  // LayerNorm(y + residual), written over `y`.
+  at::Tensor AddNorm(at::Tensor y, const at::Tensor& residual, const at::Tensor& weight,
+                     const at::Tensor& bias) const;
+
+  const BertConfig config_;
+  const AttentionKernel kernel_;
+  const bool fused_;  // Note [Fused BERT epilogues]
+};
+
+at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
+  const int64_t hidden = config_.hidden_size;
+  const double eps = config_.layer_norm_eps;
+  at::Tensor x = at::embedding(word_embeddings, batch.ids)
+                     .add_(at::embedding(position_embeddings,
+                                         config_.position_offset == 0
+                                             ? batch.positions
+                                             : batch.positions.add(config_.position_offset)));
+  x = at::layer_norm(x, {hidden}, embedding_norm_weight, embedding_norm_bias, eps);
+
+  // Padded kernels mask padding keys with one additive bias for every layer: [rows, 1, 1, L].
+  at::Tensor padding_bias;
+  if (kernel_ != AttentionKernel::kFlashVarlen && batch.tokens != batch.rows * batch.max_length) {
+    const int64_t length = batch.max_length;
+    const at::Tensor is_padding = at::arange(length, batch.lengths.options())
+                                      .unsqueeze(0)
+                                      .ge(batch.lengths.unsqueeze(1))
+                                      .view({batch.rows, 1, 1, length});
+    // The memory-efficient kernel wants the bias's rows 16-element aligned: allocate them so.
+    const int64_t aligned = (length + 15) / 16 * 16;
+    padding_bias = at::zeros({batch.rows, 1, 1, aligned}, x.options())
+                       .narrow(3, 0, length)
+                       .masked_fill_(is_padding, -std::numeric_limits<float>::infinity());
+  }
+  for (const Layer& layer : layers) {
+    const at::Tensor qkv = at::linear(x, layer.qkv_weight, layer.qkv_bias);
+    const at::Tensor context = Attention(qkv, batch, padding_bias);
     x = at::layer_norm(
         at::linear(context, layer.attention_out_weight, layer.attention_out_bias).add_(x), {hidden},
         layer.attention_norm_weight, layer.attention_norm_bias, eps);
@@ -111,21 +185,55 @@ at::Tensor BertEncoder::Forward(const at::Tensor& ids, const at::Tensor& lengths
     x = at::layer_norm(at::linear(intermediate, layer.out_weight, layer.out_bias).add_(x), {hidden},
                        layer.out_norm_weight, layer.out_norm_bias, eps);
   }
-  return x.view({batch, length, hidden});
+  return x;
 }
 
-at::Tensor BertEncoder::Attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                  const at::Tensor& mask) const {
+at::Tensor BertEncoder::Attention(const at::Tensor& qkv, const PackedRows& batch,
+                                  const at::Tensor& padding_bias) const {
+  const int64_t hidden = config_.hidden_size, heads = config_.num_attention_heads;
+  const int64_t head_dim = hidden / heads;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
 #if TORCH_VERSION_MAJOR >= 2
-  // Flash attention when there is no mask; memory-efficient attention with one.
-  if (mask.defined()) return at::scaled_dot_product_attention(q, k, v, mask);
-  return at::scaled_dot_product_attention(q, k, v);
-#else
-  // libtorch 1.13 has no public fused attention.
-  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)).mul_(1.0 / std::sqrt(q.size(-1)));
-  if (mask.defined()) scores.add_(mask);
-  return at::matmul(at::softmax(scores, -1), v);
+  if (kernel_ == AttentionKernel::kFlashVarlen) {
+    const at::Tensor packed = qkv.view({batch.tokens, 3, heads, head_dim});
+    const at::Tensor starts = batch.starts.to(at::kInt);
+    return std::get<0>(at::_flash_attention_forward(
+                           packed.select(1, 0), packed.select(1, 1), packed.select(1, 2), starts,
+                           starts, batch.max_length, batch.max_length, /*dropout_p=*/0.0,
+                           /*is_causal=*/false, /*return_debug_mask=*/false, scale))
+        .view({batch.tokens, hidden});
+  }
 #endif
+  // Padded kernels: every row takes max_length slots; when no row is shorter, the packed rows
+  // already are that layout.
+  const int64_t rows = batch.rows, length = batch.max_length;
+  const bool padded = padding_bias.defined();
+  at::Tensor slots;  // [tokens]: each token's place among rows * length
+  at::Tensor grid = qkv;
+  if (padded) {
+    slots = batch.row_ids.mul(length).add_(batch.positions);
+    grid = at::zeros({rows * length, 3 * hidden}, qkv.options()).index_copy_(0, slots, qkv);
+  }
+  // [3, rows, heads, length, head_dim]
+  const at::Tensor split = grid.view({rows, length, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});
+  const at::Tensor q = split[0], k = split[1], v = split[2];
+  at::Tensor context;
+#if TORCH_VERSION_MAJOR >= 2
+  if (kernel_ == AttentionKernel::kEfficientPadded) {
+    std::optional<at::Tensor> bias;
+    if (padded) bias = padding_bias.expand({rows, heads, length, length});
+    context = std::get<0>(
+        at::_scaled_dot_product_efficient_attention(q, k, v, bias, /*compute_log_sumexp=*/false,
+                                                    /*dropout_p=*/0.0, /*is_causal=*/false, scale));
+  }
+#endif
+  if (!context.defined()) {
+    at::Tensor scores = at::matmul(q, k.transpose(-2, -1)).mul_(scale);
+    if (padded) scores.add_(padding_bias);
+    context = at::matmul(at::softmax(scores, -1), v);
+  }
+  context = context.transpose(1, 2).reshape({rows * length, hidden});
+  return padded ? context.index_select(0, slots) : context;
 }
 
 at::Tensor BertEncoder::Activation(const at::Tensor& x) const {
@@ -140,6 +248,120 @@ at::Tensor BertEncoder::Activation(const at::Tensor& x) const {
       return at::silu(x);
   }
   return x;
+}
+
+}  // namespace
+
+BertArchitecture::BertArchitecture(BertConfig config, std::vector<std::string> prefixes)
+    : config_(std::move(config)), prefixes_(std::move(prefixes)) {
+  shape_ = {.vocab_size = config_.vocab_size,
+            .hidden_size = config_.hidden_size,
+            .max_positions = config_.max_positions(),
+            .pad_token_id = config_.pad_token_id};
+}
+
+absl::StatusOr<std::unique_ptr<EncoderArchitecture>> BertArchitecture::Read(
+    const JsonFile& config) {
+  MODELPOOL_ASSIGN_OR_RETURN(BertConfig bert, ReadBertConfig(config));
+  return std::make_unique<BertArchitecture>(std::move(bert), std::vector<std::string>{"", "bert."});
+}
+
+absl::Status BertArchitecture::Bind(const SafetensorsCheckpoint& checkpoint,
+                                    const std::string& checkpoint_dir) {
+  const std::vector<std::pair<std::string, std::vector<int64_t>>> tensors = BertTensors(config_);
+  // The prefix is the first one under which the word embeddings are found.
+  std::string prefix = prefixes_.front();
+  for (const std::string& candidate : prefixes_) {
+    if (checkpoint.Find(candidate + tensors.front().first).tensor != nullptr) {
+      prefix = candidate;
+      break;
+    }
+  }
+  stored_names_.clear();
+  for (const auto& [name, shape] : tensors) {
+    const std::vector<std::string> variants = NameVariants(prefix, name);
+    std::string stored = variants.front();
+    for (const std::string& variant : variants) {
+      if (checkpoint.Find(variant).tensor != nullptr) {
+        stored = variant;
+        break;
+      }
+    }
+    const SafetensorsCheckpoint::Entry entry = checkpoint.Find(stored);
+    if (entry.tensor == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("the weights in ", checkpoint_dir, " have no tensor '", stored, "'"));
+    }
+    if (absl::Status valid = CheckTensor(checkpoint, stored, shape); !valid.ok()) {
+      return absl::Status(valid.code(), absl::StrCat(entry.file->path(), ": ", valid.message(),
+                                                     " (from config.json)"));
+    }
+    stored_names_[name] = stored;
+  }
+  return absl::OkStatus();
+}
+
+int64_t BertArchitecture::num_parameters() const {
+  int64_t n = 0;
+  for (const auto& [name, shape] : BertTensors(config_)) {
+    int64_t size = 1;
+    for (int64_t d : shape) size *= d;
+    n += size;
+  }
+  return n;
+}
+
+int64_t BertArchitecture::WorkspaceBytes(int64_t tokens, int64_t element_bytes) const {
+  // The fused QKV output, the attention context, the residual stream twice and the
+  // intermediate activation before and after the nonlinearity.
+  return tokens * (6 * config_.hidden_size + 2 * config_.intermediate_size) * element_bytes;
+}
+
+std::shared_ptr<const Encoder> BertArchitecture::Load(const SafetensorsCheckpoint& checkpoint,
+                                                      c10::Device device,
+                                                      c10::ScalarType dtype) const {
+  TORCH_CHECK(!stored_names_.empty(), "BertArchitecture::Load before Bind");
+  auto encoder = std::make_shared<BertEncoder>(
+      config_, ChooseAttention(device, dtype, config_.head_dim()), CanFuse(device, dtype, config_));
+  const c10::Device host(c10::DeviceType::CPU);
+  auto read = [&](const std::string& name, c10::ScalarType type, c10::Device where) {
+    absl::StatusOr<at::Tensor> tensor = ReadTensor(checkpoint, stored_names_.at(name), type, where);
+    TORCH_CHECK(tensor.ok(), std::string(tensor.status().message()));
+    return *std::move(tensor);
+  };
+  auto load = [&](const std::string& name) { return read(name, dtype, device); };
+  // Query, key and value are joined on the host, so the device holds only the fused matrix.
+  auto fused = [&](const std::string& prefix, const std::string& suffix) {
+    return at::cat({read(prefix + "query." + suffix, dtype, host),
+                    read(prefix + "key." + suffix, dtype, host),
+                    read(prefix + "value." + suffix, dtype, host)})
+        .to(device);
+  };
+  encoder->word_embeddings = load("embeddings.word_embeddings.weight");
+  encoder->position_embeddings =
+      read("embeddings.position_embeddings.weight", at::kFloat, host)
+          .add(read("embeddings.token_type_embeddings.weight", at::kFloat, host).select(0, 0))
+          .to(device, dtype);
+  encoder->embedding_norm_weight = load("embeddings.LayerNorm.weight");
+  encoder->embedding_norm_bias = load("embeddings.LayerNorm.bias");
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    const std::string p = absl::StrCat("encoder.layer.", l, ".");
+    BertEncoder::Layer layer;
+    layer.qkv_weight = fused(p + "attention.self.", "weight");
+    layer.qkv_bias = fused(p + "attention.self.", "bias");
+    layer.attention_out_weight = load(p + "attention.output.dense.weight");
+    layer.attention_out_bias = load(p + "attention.output.dense.bias");
+    layer.attention_norm_weight = load(p + "attention.output.LayerNorm.weight");
+    layer.attention_norm_bias = load(p + "attention.output.LayerNorm.bias");
+    layer.intermediate_weight = load(p + "intermediate.dense.weight");
+    layer.intermediate_bias = load(p + "intermediate.dense.bias");
+    layer.out_weight = load(p + "output.dense.weight");
+    layer.out_bias = load(p + "output.dense.bias");
+    layer.out_norm_weight = load(p + "output.LayerNorm.weight");
+    layer.out_norm_bias = load(p + "output.LayerNorm.bias");
+    encoder->layers.push_back(std::move(layer));
+  }
+  return encoder;
 }
 
 }  // namespace modelpool

@@ -128,6 +128,16 @@ absl::StatusOr<int64_t> JsonFile::Int(const std::string& key,
   return value->get<int64_t>();
 }
 
+absl::StatusOr<int64_t> JsonFile::PositiveInt(const std::string& key,
+                                              std::optional<int64_t> fallback) const {
+  MODELPOOL_ASSIGN_OR_RETURN(const int64_t value, Int(key, fallback));
+  if (value <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": ", key, " is ", value, ", expected a positive integer"));
+  }
+  return value;
+}
+
 absl::StatusOr<double> JsonFile::Number(const std::string& key,
                                         std::optional<double> fallback) const {
   MODELPOOL_ASSIGN_OR_RETURN(const nlohmann::json* value, Lookup(key, !fallback.has_value()));

@@ -55,6 +55,9 @@ class JsonFile {
   // The value at `key`, or `fallback` when the key is absent or null; wrong types are errors,
   // and so are integers outside int64's range.
   absl::StatusOr<int64_t> Int(const std::string& key, std::optional<int64_t> fallback = {}) const;
+  // As `Int`, but a value below 1 is `InvalidArgument` naming the file and the key.
+  absl::StatusOr<int64_t> PositiveInt(const std::string& key,
+                                      std::optional<int64_t> fallback = {}) const;
   absl::StatusOr<double> Number(const std::string& key, std::optional<double> fallback = {}) const;
   absl::StatusOr<bool> Bool(const std::string& key, std::optional<bool> fallback = {}) const;
   absl::StatusOr<std::string> String(const std::string& key,

@@ -72,52 +72,18 @@ std::string LayerName(const char* stack, int64_t layer, const std::string& rest)
   return absl::StrCat(stack, ".block.", layer, ".layer.", rest);
 }
 
-}  // namespace
-
-T5Model::T5Model(const T5Config& config, c10::Device device, at::ScalarType dtype,
-                 const T5Limits& limits)
-    : config_(config), device_(device), dtype_(dtype), limits_(limits) {}
-
-T5Model::~T5Model() = default;
-
-absl::StatusOr<std::unique_ptr<T5Model>> T5Model::Load(const T5Config& config,
-                                                       const SafetensorsCheckpoint& checkpoint,
-                                                       c10::Device device, at::ScalarType dtype,
-                                                       const T5Limits& limits) {
-  auto model = std::unique_ptr<T5Model>(new T5Model(config, device, dtype, limits));
-  MODELPOOL_RETURN_IF_ERROR(model->LoadWeights(checkpoint, /*check_only=*/false));
-  model->AllocateCaches();
-  return model;
-}
-
-absl::Status T5Model::CheckCheckpoint(const T5Config& config,
-                                      const SafetensorsCheckpoint& checkpoint) {
-  T5Model model(config, c10::kCPU, at::kFloat, T5Limits{});
-  return model.LoadWeights(checkpoint, /*check_only=*/true);
-}
-
-int64_t T5Model::AllocatedBytes(const T5Config& c, at::ScalarType dtype, const T5Limits& limits) {
-  const int64_t d = c.d_model;
-  const int64_t inner = c.inner_dim();
-  const int64_t ff = (c.gated ? 3 : 2) * d * c.d_ff;
-  int64_t params = c.vocab_size * d * (c.tie_word_embeddings ? 1 : 2);
-  params += c.num_layers * (4 * inner * d + ff + 2 * d);
-  params += c.num_decoder_layers * (8 * inner * d + ff + 3 * d);
-  params += 2 * c.relative_attention_num_buckets * c.num_heads + 2 * d;
-  const int64_t per_position = c.num_decoder_layers * 2 * c.num_heads * c.d_kv;
-  const int64_t caches = per_position * (limits.max_rows() * limits.max_new_tokens +
-                                         limits.max_batch_size * limits.max_input_tokens) +
-                         c.num_heads * limits.max_new_tokens * limits.max_new_tokens;
-  return (params + caches) * static_cast<int64_t>(c10::elementSize(dtype));
-}
-
-absl::Status T5Model::LoadWeights(const SafetensorsCheckpoint& checkpoint, bool check_only) {
-  const int64_t d = config_.d_model;
-  const int64_t inner = config_.inner_dim();
-  const int64_t d_ff = config_.d_ff;
+// Reads every weight of `config` into `out`, or with `out` null only checks them.
+absl::Status ReadWeights(const T5Config& config, const SafetensorsCheckpoint& checkpoint,
+                         c10::Device device, at::ScalarType dtype, T5Weights* out) {
+  const bool check_only = out == nullptr;
+  T5Weights unused;
+  T5Weights& w = check_only ? unused : *out;
+  const int64_t d = config.d_model;
+  const int64_t inner = config.inner_dim();
+  const int64_t d_ff = config.d_ff;
   auto read = [&](const std::string& name,
                   const std::vector<int64_t>& shape) -> absl::StatusOr<at::Tensor> {
-    if (!check_only) return ReadTensor(checkpoint, name, dtype_, device_, shape);
+    if (!check_only) return ReadTensor(checkpoint, name, dtype, device, shape);
     MODELPOOL_RETURN_IF_ERROR(CheckTensor(checkpoint, name, shape));
     return at::Tensor();
   };
@@ -135,9 +101,9 @@ absl::Status T5Model::LoadWeights(const SafetensorsCheckpoint& checkpoint, bool 
     }
     return cat(tensors);
   };
-  auto read_ff = [&](const std::string& prefix) -> absl::StatusOr<FeedForward> {
-    FeedForward ff;
-    if (config_.gated) {
+  auto read_ff = [&](const std::string& prefix) -> absl::StatusOr<T5Weights::FeedForward> {
+    T5Weights::FeedForward ff;
+    if (config.gated) {
       MODELPOOL_ASSIGN_OR_RETURN(at::Tensor wi0, read(prefix + "wi_0.weight", {d_ff, d}));
       MODELPOOL_ASSIGN_OR_RETURN(at::Tensor wi1, read(prefix + "wi_1.weight", {d_ff, d}));
       ff.wi = cat({wi0, wi1});
@@ -153,7 +119,7 @@ absl::Status T5Model::LoadWeights(const SafetensorsCheckpoint& checkpoint, bool 
   for (const char* name :
        {"shared.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight"}) {
     if (checkpoint.Find(name).tensor == nullptr) continue;
-    MODELPOOL_ASSIGN_OR_RETURN(embedding_, read(name, {config_.vocab_size, d}));
+    MODELPOOL_ASSIGN_OR_RETURN(w.embedding, read(name, {config.vocab_size, d}));
     found_embedding = true;
     break;
   }
@@ -164,26 +130,26 @@ absl::Status T5Model::LoadWeights(const SafetensorsCheckpoint& checkpoint, bool 
   }
   // Note [T5 output scaling] in t5_config.cc.
   if (checkpoint.Find("lm_head.weight").tensor != nullptr) {
-    MODELPOOL_ASSIGN_OR_RETURN(lm_head_, read("lm_head.weight", {config_.vocab_size, d}));
-  } else if (config_.tie_word_embeddings) {
-    lm_head_ = embedding_;
+    MODELPOOL_ASSIGN_OR_RETURN(w.lm_head, read("lm_head.weight", {config.vocab_size, d}));
+  } else if (config.tie_word_embeddings) {
+    w.lm_head = w.embedding;
   } else {
     return absl::NotFoundError(
         "the checkpoint has no lm_head.weight, and tie_word_embeddings is false in config.json");
   }
-  const std::vector<int64_t> table_shape = {config_.relative_attention_num_buckets,
-                                            config_.num_heads};
+  const std::vector<int64_t> table_shape = {config.relative_attention_num_buckets,
+                                            config.num_heads};
   MODELPOOL_ASSIGN_OR_RETURN(
-      encoder_bias_table_,
+      w.encoder_bias_table,
       read(LayerName("encoder", 0, "0.SelfAttention.relative_attention_bias.weight"), table_shape));
   MODELPOOL_ASSIGN_OR_RETURN(
-      decoder_bias_table_,
+      w.decoder_bias_table,
       read(LayerName("decoder", 0, "0.SelfAttention.relative_attention_bias.weight"), table_shape));
-  MODELPOOL_ASSIGN_OR_RETURN(encoder_final_norm_, read("encoder.final_layer_norm.weight", {d}));
-  MODELPOOL_ASSIGN_OR_RETURN(decoder_final_norm_, read("decoder.final_layer_norm.weight", {d}));
+  MODELPOOL_ASSIGN_OR_RETURN(w.encoder_final_norm, read("encoder.final_layer_norm.weight", {d}));
+  MODELPOOL_ASSIGN_OR_RETURN(w.decoder_final_norm, read("decoder.final_layer_norm.weight", {d}));
 
-  for (int64_t i = 0; i < config_.num_layers; ++i) {
-    EncoderLayer layer;
+  for (int64_t i = 0; i < config.num_layers; ++i) {
+    T5Weights::EncoderLayer layer;
     MODELPOOL_ASSIGN_OR_RETURN(layer.attention_norm,
                                read(LayerName("encoder", i, "0.layer_norm.weight"), {d}));
     MODELPOOL_ASSIGN_OR_RETURN(
@@ -193,10 +159,10 @@ absl::Status T5Model::LoadWeights(const SafetensorsCheckpoint& checkpoint, bool 
     MODELPOOL_ASSIGN_OR_RETURN(layer.ff_norm,
                                read(LayerName("encoder", i, "1.layer_norm.weight"), {d}));
     MODELPOOL_ASSIGN_OR_RETURN(layer.ff, read_ff(LayerName("encoder", i, "1.DenseReluDense.")));
-    encoder_.push_back(std::move(layer));
+    w.encoder.push_back(std::move(layer));
   }
-  for (int64_t i = 0; i < config_.num_decoder_layers; ++i) {
-    DecoderLayer layer;
+  for (int64_t i = 0; i < config.num_decoder_layers; ++i) {
+    T5Weights::DecoderLayer layer;
     MODELPOOL_ASSIGN_OR_RETURN(layer.self_norm,
                                read(LayerName("decoder", i, "0.layer_norm.weight"), {d}));
     MODELPOOL_ASSIGN_OR_RETURN(
@@ -214,9 +180,56 @@ absl::Status T5Model::LoadWeights(const SafetensorsCheckpoint& checkpoint, bool 
     MODELPOOL_ASSIGN_OR_RETURN(layer.ff_norm,
                                read(LayerName("decoder", i, "2.layer_norm.weight"), {d}));
     MODELPOOL_ASSIGN_OR_RETURN(layer.ff, read_ff(LayerName("decoder", i, "2.DenseReluDense.")));
-    decoder_.push_back(std::move(layer));
+    w.decoder.push_back(std::move(layer));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+T5Model::T5Model(const T5Config& config, std::shared_ptr<const T5Weights> weights,
+                 c10::Device device, at::ScalarType dtype, const SummarizerLimits& limits)
+    : config_(config),
+      device_(device),
+      dtype_(dtype),
+      limits_(limits),
+      weights_(std::move(weights)),
+      w_(*weights_) {
+  AllocateCaches();
+}
+
+T5Model::~T5Model() = default;
+
+absl::StatusOr<std::shared_ptr<const T5Weights>> T5Weights::Load(
+    const T5Config& config, const SafetensorsCheckpoint& checkpoint, c10::Device device,
+    at::ScalarType dtype) {
+  auto weights = std::make_shared<T5Weights>();
+  MODELPOOL_RETURN_IF_ERROR(ReadWeights(config, checkpoint, device, dtype, weights.get()));
+  return std::shared_ptr<const T5Weights>(std::move(weights));
+}
+
+absl::Status T5Weights::Check(const T5Config& config, const SafetensorsCheckpoint& checkpoint) {
+  return ReadWeights(config, checkpoint, c10::kCPU, at::kFloat, /*out=*/nullptr);
+}
+
+int64_t T5Weights::Bytes(const T5Config& c, at::ScalarType dtype) {
+  const int64_t d = c.d_model;
+  const int64_t inner = c.inner_dim();
+  const int64_t ff = (c.gated ? 3 : 2) * d * c.d_ff;
+  int64_t params = c.vocab_size * d * (c.tie_word_embeddings ? 1 : 2);
+  params += c.num_layers * (4 * inner * d + ff + 2 * d);
+  params += c.num_decoder_layers * (8 * inner * d + ff + 3 * d);
+  params += 2 * c.relative_attention_num_buckets * c.num_heads + 2 * d;
+  return params * static_cast<int64_t>(c10::elementSize(dtype));
+}
+
+int64_t T5Model::CacheBytes(const T5Config& c, at::ScalarType dtype,
+                            const SummarizerLimits& limits) {
+  const int64_t per_position = c.num_decoder_layers * 2 * c.num_heads * c.d_kv;
+  const int64_t caches = per_position * (limits.max_rows() * limits.max_new_tokens +
+                                         limits.max_batch_size * limits.max_input_tokens) +
+                         c.num_heads * limits.max_new_tokens * limits.max_new_tokens;
+  return caches * static_cast<int64_t>(c10::elementSize(dtype));
 }
 
 // Note [T5 decoder caches]
@@ -241,7 +254,7 @@ void T5Model::AllocateCaches() {
   cross_cache_ = at::empty({layers, 2, limits_.max_batch_size, config_.num_heads,
                             limits_.max_input_tokens, config_.d_kv},
                            options);
-  self_bias_ = PositionBias(decoder_bias_table_, limits_.max_new_tokens, limits_.max_new_tokens,
+  self_bias_ = PositionBias(w_.decoder_bias_table, limits_.max_new_tokens, limits_.max_new_tokens,
                             /*bidirectional=*/false)
                    .contiguous();
 }
@@ -272,7 +285,7 @@ at::Tensor T5Model::RmsNorm(const at::Tensor& x, const at::Tensor& weight) const
   return weight * y;
 }
 
-at::Tensor T5Model::Feed(const at::Tensor& x, const FeedForward& ff) const {
+at::Tensor T5Model::Feed(const at::Tensor& x, const T5Weights::FeedForward& ff) const {
   auto activate = [&](const at::Tensor& h) {
     switch (config_.activation) {
       case T5Activation::kRelu:
@@ -297,13 +310,13 @@ at::Tensor T5Model::Encode(const at::Tensor& input_ids, const at::Tensor& attent
   const int64_t length = input_ids.size(1);
   const int64_t heads = config_.num_heads;
   const at::TensorOptions options = at::TensorOptions().dtype(dtype_).device(device_);
-  at::Tensor h = at::embedding(embedding_, input_ids);
+  at::Tensor h = at::embedding(w_.embedding, input_ids);
   // The bias of every layer: relative positions (the first layer's table) and padding.
   const at::Tensor bias =
       at::where(attention_mask.logical_not().view({batch, 1, 1, length}),
                 at::scalar_tensor(LowestOf(dtype_), options),
-                PositionBias(encoder_bias_table_, length, length, /*bidirectional=*/true));
-  for (const EncoderLayer& layer : encoder_) {
+                PositionBias(w_.encoder_bias_table, length, length, /*bidirectional=*/true));
+  for (const T5Weights::EncoderLayer& layer : w_.encoder) {
     const at::Tensor qkv = at::linear(RmsNorm(h, layer.attention_norm), layer.qkv)
                                .view({batch, length, 3, heads, config_.d_kv})
                                .permute({2, 0, 3, 1, 4});
@@ -315,7 +328,7 @@ at::Tensor T5Model::Encode(const at::Tensor& input_ids, const at::Tensor& attent
     h = h + at::linear(attention, layer.o);
     h = h + Feed(RmsNorm(h, layer.ff_norm), layer.ff);
   }
-  return RmsNorm(h, encoder_final_norm_);
+  return RmsNorm(h, w_.encoder_final_norm);
 }
 
 void T5Model::StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor& attention_mask,
@@ -323,8 +336,8 @@ void T5Model::StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor& 
   batch_ = encoder_hidden.size(0);
   input_length_ = encoder_hidden.size(1);
   beams_ = num_beams;
-  for (size_t i = 0; i < decoder_.size(); ++i) {
-    const at::Tensor kv = at::linear(encoder_hidden, decoder_[i].cross_kv)
+  for (size_t i = 0; i < w_.decoder.size(); ++i) {
+    const at::Tensor kv = at::linear(encoder_hidden, w_.decoder[i].cross_kv)
                               .view({batch_, input_length_, 2, config_.num_heads, config_.d_kv})
                               .permute({2, 0, 3, 1, 4});
     cross_cache_[i].narrow(1, 0, batch_).narrow(3, 0, input_length_).copy_(kv);
@@ -341,10 +354,10 @@ at::Tensor T5Model::Step(const at::Tensor& tokens, int64_t position) {
   const int64_t d_kv = config_.d_kv;
   const int64_t inner = config_.inner_dim();
   const int64_t keys = position + 1;
-  at::Tensor h = at::embedding(embedding_, tokens);  // [rows, d_model]
+  at::Tensor h = at::embedding(w_.embedding, tokens);  // [rows, d_model]
   const at::Tensor self_bias = self_bias_.narrow(2, position, 1).narrow(3, 0, keys);
-  for (size_t i = 0; i < decoder_.size(); ++i) {
-    const DecoderLayer& layer = decoder_[i];
+  for (size_t i = 0; i < w_.decoder.size(); ++i) {
+    const T5Weights::DecoderLayer& layer = w_.decoder[i];
     const at::Tensor cache = self_cache_[i].narrow(1, 0, rows);  // [2, rows, heads, T, d_kv]
     const at::Tensor qkv =
         at::linear(RmsNorm(h, layer.self_norm), layer.self_qkv).view({rows, 3, heads, d_kv});
@@ -367,9 +380,9 @@ at::Tensor T5Model::Step(const at::Tensor& tokens, int64_t position) {
     h = h + at::linear(cross_attention, layer.cross_o);
     h = h + Feed(RmsNorm(h, layer.ff_norm), layer.ff);
   }
-  h = RmsNorm(h, decoder_final_norm_);
+  h = RmsNorm(h, w_.decoder_final_norm);
   if (config_.scale_decoder_outputs) h = h * std::pow(static_cast<double>(config_.d_model), -0.5);
-  return at::linear(h, lm_head_).to(at::kFloat);
+  return at::linear(h, w_.lm_head).to(at::kFloat);
 }
 
 void T5Model::Reorder(const at::Tensor& parents, int64_t length) {

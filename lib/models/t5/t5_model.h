@@ -11,66 +11,16 @@
 #include "c10/core/ScalarType.h"
 #include "lib/models/formats/safetensors.h"
 #include "lib/models/generation/generation.h"
+#include "lib/models/summarizer_folder.h"
 #include "lib/models/t5/t5_config.h"
 
 namespace modelpool {
 
-// The shapes an instance is sized for: its caches are allocated once, at load.
-struct T5Limits {
-  int64_t max_batch_size = 32;  // texts per batch
-  int64_t max_num_beams = 4;
-  int64_t max_input_tokens = 512;
-  int64_t max_new_tokens = 256;
-
-  int64_t max_rows() const { return max_batch_size * max_num_beams; }
-};
-
-// T5Model
+// T5Weights
 //
-// A T5 encoder-decoder (transformers' T5ForConditionalGeneration, inference only) on one
-// device, with its decoder caches. `Encode` runs the encoder; `StartDecoding` takes its output
-// for one batch; `Step` and `Reorder` (the `StepDecoder` interface) then run the decoder one
-// token at a time. See Note [T5 decoder caches] in t5_model.cc.
-//
-// Not thread-safe: the caches belong to the batch being decoded.
-class T5Model : public StepDecoder {
- public:
-  // Loads the weights of `checkpoint` onto `device` as `dtype` and allocates the caches for
-  // `limits`. `InvalidArgument` or `NotFound` naming the tensor when a weight is missing or
-  // misshapen.
-  static absl::StatusOr<std::unique_ptr<T5Model>> Load(const T5Config& config,
-                                                       const SafetensorsCheckpoint& checkpoint,
-                                                       c10::Device device, at::ScalarType dtype,
-                                                       const T5Limits& limits);
-
-  // Whether `checkpoint` has every weight `config` needs, of the right shape and a float type,
-  // without reading any: the errors `Load` would give.
-  static absl::Status CheckCheckpoint(const T5Config& config,
-                                      const SafetensorsCheckpoint& checkpoint);
-
-  // Bytes an instance allocates on its device (weights and caches), without the workspace.
-  static int64_t AllocatedBytes(const T5Config& config, at::ScalarType dtype,
-                                const T5Limits& limits);
-
-  ~T5Model() override;
-
-  // The encoder's last hidden state, [batch, length, d_model] in the model's dtype, for
-  // `input_ids` (int64 [batch, length]) where `attention_mask` (bool, same shape) is true.
-  at::Tensor Encode(const at::Tensor& input_ids, const at::Tensor& attention_mask);
-
-  // Prepares decoding of the batch whose encoder output is `encoder_hidden`, with
-  // `num_beams` rows per text: computes every decoder layer's cross-attention keys and values
-  // once. Shapes must be within the limits.
-  void StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor& attention_mask,
-                     int64_t num_beams);
-
-  at::Tensor Step(const at::Tensor& tokens, int64_t position) override;
-  void Reorder(const at::Tensor& parents, int64_t length) override;
-
-  const T5Limits& limits() const { return limits_; }
-  c10::Device device() const { return device_; }
-
- private:
+// A T5 model's weights on one device in one compute type, read once and shared by every
+// instance there: immutable, so thread-safe.
+struct T5Weights {
   struct FeedForward {
     at::Tensor wi;  // [d_ff, d_model], or wi_0 and wi_1 stacked: [2 * d_ff, d_model]
     at::Tensor wo;  // [d_model, d_ff]
@@ -94,13 +44,69 @@ class T5Model : public StepDecoder {
     FeedForward ff;
   };
 
-  T5Model(const T5Config& config, c10::Device device, at::ScalarType dtype, const T5Limits& limits);
-  // Reads every weight, or with `check_only` only checks them (leaving them undefined).
-  absl::Status LoadWeights(const SafetensorsCheckpoint& checkpoint, bool check_only);
+  // Reads every weight `config` calls for from `checkpoint` onto `device` as `dtype`.
+  // `InvalidArgument` or `NotFound` naming the tensor when a weight is missing or misshapen.
+  static absl::StatusOr<std::shared_ptr<const T5Weights>> Load(
+      const T5Config& config, const SafetensorsCheckpoint& checkpoint, c10::Device device,
+      at::ScalarType dtype);
+  // Whether `checkpoint` has every weight `config` needs, of the right shape and a float type,
+  // without reading any: the errors `Load` would give.
+  static absl::Status Check(const T5Config& config, const SafetensorsCheckpoint& checkpoint);
+  // Bytes of the weights on a device.
+  static int64_t Bytes(const T5Config& config, at::ScalarType dtype);
+
+  at::Tensor embedding;  // shared by encoder and decoder: [vocab, d_model]
+  at::Tensor lm_head;    // [vocab, d_model]; the embedding itself when tied
+  at::Tensor encoder_bias_table;
+  at::Tensor decoder_bias_table;
+  at::Tensor encoder_final_norm;
+  at::Tensor decoder_final_norm;
+  std::vector<EncoderLayer> encoder;
+  std::vector<DecoderLayer> decoder;
+};
+
+// T5Model
+//
+// A T5 encoder-decoder (transformers' T5ForConditionalGeneration, inference only) on one
+// device: shared weights and the instance's own decoder caches. `Encode` runs the encoder;
+// `StartDecoding` takes its output for one batch; `Step` and `Reorder` (the `StepDecoder`
+// interface) then run the decoder one token at a time. See Note [T5 decoder caches] in t5_model.cc.
+//
+// Not thread-safe: the caches belong to the batch being decoded.
+class T5Model : public StepDecoder {
+ public:
+  // An instance on the device of `weights` (loaded for `config` in `dtype`), with its caches
+  // allocated for `limits`. Throws `c10::Error` when the device cannot hold them.
+  T5Model(const T5Config& config, std::shared_ptr<const T5Weights> weights, c10::Device device,
+          at::ScalarType dtype, const SummarizerLimits& limits);
+
+  // Bytes of an instance's caches on its device.
+  static int64_t CacheBytes(const T5Config& config, at::ScalarType dtype,
+                            const SummarizerLimits& limits);
+
+  ~T5Model() override;
+
+  // The encoder's last hidden state, [batch, length, d_model] in the model's dtype, for
+  // `input_ids` (int64 [batch, length]) where `attention_mask` (bool, same shape) is true.
+  at::Tensor Encode(const at::Tensor& input_ids, const at::Tensor& attention_mask);
+
+  // Prepares decoding of the batch whose encoder output is `encoder_hidden`, with
+  // `num_beams` rows per text: computes every decoder layer's cross-attention keys and values
+  // once. Shapes must be within the limits.
+  void StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor& attention_mask,
+                     int64_t num_beams);
+
+  at::Tensor Step(const at::Tensor& tokens, int64_t position) override;
+  void Reorder(const at::Tensor& parents, int64_t length) override;
+
+  const SummarizerLimits& limits() const { return limits_; }
+  c10::Device device() const { return device_; }
+
+ private:
   void AllocateCaches();
 
   at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight) const;
-  at::Tensor Feed(const at::Tensor& x, const FeedForward& ff) const;
+  at::Tensor Feed(const at::Tensor& x, const T5Weights::FeedForward& ff) const;
   // [1, heads, queries, keys] relative position bias from `table` ([buckets, heads]).
   at::Tensor PositionBias(const at::Tensor& table, int64_t queries, int64_t keys,
                           bool bidirectional) const;
@@ -108,16 +114,9 @@ class T5Model : public StepDecoder {
   const T5Config config_;
   const c10::Device device_;
   const at::ScalarType dtype_;
-  const T5Limits limits_;
-
-  at::Tensor embedding_;  // shared by encoder and decoder: [vocab, d_model]
-  at::Tensor lm_head_;    // [vocab, d_model]; the embedding itself when tied
-  at::Tensor encoder_bias_table_;
-  at::Tensor decoder_bias_table_;
-  at::Tensor encoder_final_norm_;
-  at::Tensor decoder_final_norm_;
-  std::vector<EncoderLayer> encoder_;
-  std::vector<DecoderLayer> decoder_;
+  const SummarizerLimits limits_;
+  const std::shared_ptr<const T5Weights> weights_;
+  const T5Weights& w_;
 
   // Note [T5 decoder caches]
   at::Tensor self_bias_;    // [1, heads, max_new_tokens, max_new_tokens], causal

@@ -10,8 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "c10/core/InferenceMode.h"
 #include "c10/core/StreamGuard.h"
+#include "c10/core/impl/VirtualGuardImpl.h"
 #include "lib/models/torch_status.h"
 #include "modelpool/base/status.h"
+#include "modelpool/models/torch_types.h"
 
 #ifdef MODELPOOL_TORCH_CUDA
 #include "c10/cuda/CUDAStream.h"
@@ -37,16 +39,88 @@ auto OnStream(const std::optional<c10::Stream>& stream, absl::string_view what, 
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<T5Folder>> T5Folder::Open(const std::string& model_dir) {
-  auto folder = std::make_unique<T5Folder>();
-  folder->model_dir = model_dir;
-  MODELPOOL_ASSIGN_OR_RETURN(folder->files, ReadT5Files(model_dir));
-  MODELPOOL_ASSIGN_OR_RETURN(folder->checkpoint, SafetensorsCheckpoint::Open(model_dir));
-  if (absl::Status weights = T5Model::CheckCheckpoint(folder->files.config, *folder->checkpoint);
+absl::StatusOr<std::shared_ptr<const T5Folder>> T5Folder::Read(const std::string& model_dir) {
+  auto folder = std::shared_ptr<T5Folder>(new T5Folder());
+  folder->model_dir_ = model_dir;
+  MODELPOOL_ASSIGN_OR_RETURN(folder->files_, ReadT5Files(model_dir));
+  MODELPOOL_ASSIGN_OR_RETURN(folder->checkpoint_, SafetensorsCheckpoint::Open(model_dir));
+  if (absl::Status weights = T5Weights::Check(folder->files_.config, *folder->checkpoint_);
       !weights.ok()) {
     return absl::Status(weights.code(), absl::StrCat(model_dir, ": ", weights.message()));
   }
-  return folder;
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(model_dir);
+  if (tokenizer.ok()) {
+    folder->tokenizer_ = *std::move(tokenizer);
+  } else if (tokenizer.status().code() != absl::StatusCode::kNotFound) {
+    return tokenizer.status();
+  }
+  return std::shared_ptr<const T5Folder>(std::move(folder));
+}
+
+absl::StatusOr<std::shared_ptr<const SummarizerFolder>> T5Folder::Open(
+    const std::string& model_dir) {
+  MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const T5Folder> folder, Read(model_dir));
+  if (folder->tokenizer() == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat(model_dir, " has no tokenizer (spiece.model or tokenizer.json)"));
+  }
+  return std::shared_ptr<const SummarizerFolder>(std::move(folder));
+}
+
+absl::Status T5Folder::CheckDType(DType dtype) const {
+  if (dtype == DType::kFloat16) {
+    return absl::InvalidArgumentError(
+        "T5 does not run in float16: its activations overflow the float16 range (use bfloat16 "
+        "or float32)");
+  }
+  return absl::OkStatus();
+}
+
+DType T5Folder::DefaultDType(const Device& device) const {
+  return device.is_cuda() ? DType::kBFloat16 : DType::kFloat32;
+}
+
+int64_t T5Folder::WeightBytes(DType dtype) const {
+  return T5Weights::Bytes(files_.config, ToTorchType(dtype));
+}
+
+int64_t T5Folder::InstanceBytes(DType dtype, const SummarizerLimits& limits) const {
+  const T5Config& c = files_.config;
+  const int64_t element = static_cast<int64_t>(c10::elementSize(ToTorchType(dtype)));
+  // The largest transient tensors: the encoder's attention scores with their bias, its
+  // feed-forward activations, and the float32 scores over the vocabulary of every beam.
+  const int64_t tokens = limits.max_batch_size * limits.max_input_tokens;
+  const int64_t workspace = 3 * limits.max_batch_size * c.num_heads * limits.max_input_tokens *
+                                limits.max_input_tokens * element +
+                            2 * tokens * (c.gated ? 2 : 1) * c.d_ff * element +
+                            4 * limits.max_rows() * c.vocab_size * 4;
+  return T5Model::CacheBytes(c, ToTorchType(dtype), limits) + workspace;
+}
+
+absl::StatusOr<std::shared_ptr<const T5Weights>> T5Folder::LoadWeights(c10::Device device,
+                                                                       at::ScalarType dtype) const {
+  return weights_.Get(
+      absl::StrCat(device.str(), "/", c10::toString(dtype)),
+      [&]() -> absl::StatusOr<std::shared_ptr<const T5Weights>> {
+        MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const T5Weights> weights,
+                                   T5Weights::Load(files_.config, *checkpoint_, device, dtype));
+        // Other instances read them on their own streams.
+        if (!device.is_cpu()) {
+          c10::impl::VirtualGuardImpl(device.type()).getStream(device).synchronize();
+        }
+        return weights;
+      });
+}
+
+absl::StatusOr<std::unique_ptr<SummarizationModel>> T5Folder::Load(
+    const Device& device, DType dtype, const SummarizerLimits& limits) const {
+  MODELPOOL_RETURN_IF_ERROR(CheckDType(dtype));
+  MODELPOOL_ASSIGN_OR_RETURN(std::unique_ptr<T5SummarizationModel> model,
+                             T5SummarizationModel::Load(shared_from_this(), ToTorchDevice(device),
+                                                        ToTorchType(dtype), limits));
+  // A GPU instance holds its workspace from now on, so that its footprint can be measured.
+  if (device.is_cuda()) MODELPOOL_RETURN_IF_ERROR(model->WarmUp());
+  return std::unique_ptr<SummarizationModel>(std::move(model));
 }
 
 T5SummarizationModel::T5SummarizationModel(std::shared_ptr<const T5Folder> folder,
@@ -56,7 +130,7 @@ T5SummarizationModel::T5SummarizationModel(std::shared_ptr<const T5Folder> folde
 
 absl::StatusOr<std::unique_ptr<T5SummarizationModel>> T5SummarizationModel::Load(
     std::shared_ptr<const T5Folder> folder, c10::Device device, at::ScalarType dtype,
-    const T5Limits& limits) {
+    const SummarizerLimits& limits) {
   if (limits.max_batch_size < 1 || limits.max_num_beams < 1 || limits.max_input_tokens < 1 ||
       limits.max_new_tokens < 1) {
     return absl::InvalidArgumentError(
@@ -73,9 +147,13 @@ absl::StatusOr<std::unique_ptr<T5SummarizationModel>> T5SummarizationModel::Load
   }
   MODELPOOL_ASSIGN_OR_RETURN(
       std::unique_ptr<T5Model> model,
-      OnStream(stream, absl::StrCat("loading ", folder->model_dir, " on ", device.str()), [&] {
-        return T5Model::Load(folder->files.config, *folder->checkpoint, device, dtype, limits);
-      }));
+      OnStream(stream, absl::StrCat("loading ", folder->model_dir(), " on ", device.str()),
+               [&]() -> absl::StatusOr<std::unique_ptr<T5Model>> {
+                 MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const T5Weights> weights,
+                                            folder->LoadWeights(device, dtype));
+                 return std::make_unique<T5Model>(folder->files().config, std::move(weights),
+                                                  device, dtype, limits);
+               }));
   return std::unique_ptr<T5SummarizationModel>(
       new T5SummarizationModel(std::move(folder), std::move(model), stream));
 }
@@ -86,9 +164,9 @@ Device T5SummarizationModel::device() const {
 }
 
 absl::StatusOr<SearchOptions> T5SummarizationModel::Resolve(const GenerationOptions& o) const {
-  const T5Config& config = folder_->files.config;
-  const T5GenerationDefaults& g = folder_->files.generation;
-  const T5Limits& limits = model_->limits();
+  const T5Config& config = folder_->files().config;
+  const T5GenerationDefaults& g = folder_->files().generation;
+  const SummarizerLimits& limits = model_->limits();
   SearchOptions s;
   s.eos_token_ids = config.eos_token_ids;
   s.pad_token_id = config.pad_token_id;
@@ -138,7 +216,7 @@ absl::StatusOr<SearchOptions> T5SummarizationModel::Resolve(const GenerationOpti
 }
 
 absl::Status T5SummarizationModel::CheckRows(absl::Span<const std::vector<int32_t>> rows) const {
-  const int64_t vocab = folder_->files.config.vocab_size;
+  const int64_t vocab = folder_->files().config.vocab_size;
   const int64_t max_length = model_->limits().max_input_tokens;
   for (size_t i = 0; i < rows.size(); ++i) {
     if (rows[i].empty())
@@ -164,7 +242,7 @@ std::pair<at::Tensor, at::Tensor> T5SummarizationModel::Pad(
   for (const std::vector<int32_t>& row : rows) length = std::max(length, row.size());
   const int64_t batch = static_cast<int64_t>(rows.size());
   at::Tensor ids = at::full({batch, static_cast<int64_t>(length)},
-                            folder_->files.config.pad_token_id, at::kLong);
+                            folder_->files().config.pad_token_id, at::kLong);
   at::Tensor mask = at::zeros({batch, static_cast<int64_t>(length)}, at::kBool);
   for (int64_t b = 0; b < batch; ++b) {
     int64_t* dst = ids.data_ptr<int64_t>() + b * static_cast<int64_t>(length);
@@ -182,7 +260,7 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> T5SummarizationModel::Generate
     absl::Span<const std::vector<int32_t>> input_ids, const GenerationOptions& options) {
   MODELPOOL_ASSIGN_OR_RETURN(const SearchOptions search, Resolve(options));
   MODELPOOL_RETURN_IF_ERROR(CheckRows(input_ids));
-  const T5Limits& limits = model_->limits();
+  const SummarizerLimits& limits = model_->limits();
   // Beams multiply the rows, and the caches hold max_rows() of them.
   const size_t per_batch =
       static_cast<size_t>(std::min(limits.max_batch_size, limits.max_rows() / search.num_beams));
@@ -205,10 +283,9 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> T5SummarizationModel::Generate
 
 absl::StatusOr<std::vector<std::string>> T5SummarizationModel::Summarize(
     absl::Span<const std::string> texts, const GenerationOptions& options) {
-  const Tokenizer* tokenizer = folder_->tokenizer.get();
+  const Tokenizer* tokenizer = folder_->tokenizer();
   if (tokenizer == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(folder_->model_dir, " was opened without a tokenizer"));
+    return absl::FailedPreconditionError(absl::StrCat(folder_->model_dir(), " has no tokenizer"));
   }
   const int64_t limit = model_->limits().max_input_tokens;
   if (options.max_input_tokens < 0 || options.max_input_tokens > limit) {
@@ -240,8 +317,8 @@ absl::StatusOr<std::vector<std::string>> T5SummarizationModel::Summarize(
 }
 
 absl::Status T5SummarizationModel::WarmUp() {
-  const T5Limits& limits = model_->limits();
-  const int64_t vocab = folder_->files.config.vocab_size;
+  const SummarizerLimits& limits = model_->limits();
+  const int64_t vocab = folder_->files().config.vocab_size;
   std::vector<std::vector<int32_t>> rows(limits.max_batch_size,
                                          std::vector<int32_t>(limits.max_input_tokens));
   for (std::vector<int32_t>& row : rows) {
@@ -265,7 +342,7 @@ absl::StatusOr<std::pair<at::Tensor, at::Tensor>> T5SummarizationModel::FirstSte
                     const at::Tensor hidden = model_->Encode(input, mask);
                     model_->StartDecoding(hidden, mask, 1);
                     const at::Tensor start =
-                        at::full({1}, folder_->files.config.decoder_start_token_id,
+                        at::full({1}, folder_->files().config.decoder_start_token_id,
                                  at::TensorOptions().dtype(at::kLong).device(model_->device()));
                     const at::Tensor logits = model_->Step(start, 0);
                     return std::make_pair(hidden.to(at::kCPU, at::kFloat), logits.to(at::kCPU));

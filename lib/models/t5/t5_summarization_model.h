@@ -14,6 +14,8 @@
 #include "c10/core/Stream.h"
 #include "lib/models/formats/safetensors.h"
 #include "lib/models/generation/generation.h"
+#include "lib/models/shared_per_device.h"
+#include "lib/models/summarizer_folder.h"
 #include "lib/models/t5/t5_config.h"
 #include "lib/models/t5/t5_model.h"
 #include "modelpool/models/summarization_model.h"
@@ -21,16 +23,44 @@
 
 namespace modelpool {
 
-// A T5 model folder, parsed once and shared by every instance: immutable, so thread-safe.
-struct T5Folder {
-  std::string model_dir;
-  T5Files files;
-  std::unique_ptr<SafetensorsCheckpoint> checkpoint;  // memory-mapped weights
-  std::unique_ptr<Tokenizer> tokenizer;               // null: Summarize() is unavailable
+// T5Folder
+//
+// A T5 model folder, read once and shared by every instance: its configuration and generation
+// defaults, the memory-mapped weights (checked against the configuration), the tokenizer, and
+// the weights on each device, loaded by the first instance there. Thread-safe.
+class T5Folder : public SummarizerFolder, public std::enable_shared_from_this<T5Folder> {
+ public:
+  // Reads config.json, generation_config.json and the weights' headers of `model_dir`, checks
+  // every weight the config calls for, and loads the tokenizer when the folder has one.
+  static absl::StatusOr<std::shared_ptr<const T5Folder>> Read(const std::string& model_dir);
+  // As `Read`, for lib/models/registry.cc; the tokenizer is required.
+  static absl::StatusOr<std::shared_ptr<const SummarizerFolder>> Open(const std::string& model_dir);
 
-  // Reads config.json, generation_config.json and the weights' headers of `model_dir`, and
-  // checks every weight the config calls for. Does not load the tokenizer.
-  static absl::StatusOr<std::unique_ptr<T5Folder>> Open(const std::string& model_dir);
+  const std::string& model_dir() const override { return model_dir_; }
+  absl::Status CheckDType(DType dtype) const override;
+  DType DefaultDType(const Device& device) const override;
+  int64_t WeightBytes(DType dtype) const override;
+  int64_t InstanceBytes(DType dtype, const SummarizerLimits& limits) const override;
+  absl::StatusOr<std::unique_ptr<SummarizationModel>> Load(
+      const Device& device, DType dtype, const SummarizerLimits& limits) const override;
+
+  // The weights on `device` in `dtype`, shared by the instances there while any holds them.
+  absl::StatusOr<std::shared_ptr<const T5Weights>> LoadWeights(c10::Device device,
+                                                               at::ScalarType dtype) const;
+
+  const T5Files& files() const { return files_; }
+  const SafetensorsCheckpoint& checkpoint() const { return *checkpoint_; }
+  // Null when the folder has no tokenizer: Summarize() is then unavailable.
+  const Tokenizer* tokenizer() const { return tokenizer_.get(); }
+
+ private:
+  T5Folder() = default;
+
+  std::string model_dir_;
+  T5Files files_;
+  std::unique_ptr<SafetensorsCheckpoint> checkpoint_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  mutable SharedPerDevice<T5Weights> weights_;
 };
 
 // T5SummarizationModel
@@ -41,7 +71,7 @@ class T5SummarizationModel : public SummarizationModel {
  public:
   static absl::StatusOr<std::unique_ptr<T5SummarizationModel>> Load(
       std::shared_ptr<const T5Folder> folder, c10::Device device, at::ScalarType dtype,
-      const T5Limits& limits);
+      const SummarizerLimits& limits);
 
   absl::StatusOr<std::vector<std::string>> Summarize(
       absl::Span<const std::string> texts, const GenerationOptions& options = {}) override;
@@ -53,6 +83,9 @@ class T5SummarizationModel : public SummarizationModel {
   // Generates once at the instance's limits (batch, beams, input length), so that the
   // device's caching allocator holds the workspace of the largest batch from then on.
   absl::Status WarmUp();
+
+  // The folder this instance was loaded from.
+  const T5Folder& folder() const { return *folder_; }
 
   // The encoder's last hidden state and the first decoder step's logits (float32, on the CPU)
   // for one row of ids: for comparing numerics with a reference.

@@ -1,0 +1,92 @@
+// embed_profile: where the time of one corpus goes on the GPU. Embeds the corpus once with the
+// profiler on (libtorch's Kineto) and prints wall time, the sum of kernel times, and the
+// kernels that take most of it; writes a Chrome trace when --trace is given.
+//
+//   embed_profile --model DIR --corpus corpus.txt [--dtype float16] [--max-batch-tokens 16384]
+//                 [--docs 4000] [--trace trace.json]
+
+#include <torch/csrc/autograd/profiler_kineto.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "benchmarks/flags.h"
+#include "modelpool/managers/embedding_model_manager.h"
+
+namespace {
+
+[[noreturn]] void Fail(const absl::Status& status) {
+  absl::FPrintF(stderr, "embed_profile: %s\n", status.ToString());
+  std::exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  modelpool::bench::Flags flags(argc, argv,
+                                "--model DIR --corpus FILE [--dtype float16] "
+                                "[--max-batch-tokens N] [--docs N] [--trace FILE]");
+  const std::string model = flags.Required("--model");
+  const modelpool::DType dtype = flags.Dtype("--dtype", modelpool::DType::kFloat16);
+  const int64_t max_batch_tokens = flags.Int("--max-batch-tokens", 16384);
+  const int64_t docs = flags.Int("--docs", 4000);
+  const std::string trace = flags.String("--trace");
+  std::vector<std::string> texts = flags.ReadLines(flags.Required("--corpus"));
+  flags.CheckAllKnown();
+  texts.resize(std::min<size_t>(texts.size(), static_cast<size_t>(docs)));
+
+  modelpool::Settings settings;
+  settings.devices = {modelpool::Device::Cuda(0)};
+  settings.max_instances = 1;
+  auto manager = modelpool::EmbeddingModelManager::Create({.model_dir = model,
+                                                           .dtype = dtype,
+                                                           .max_batch_tokens = max_batch_tokens,
+                                                           .settings = settings});
+  if (!manager.ok()) Fail(manager.status());
+  auto lease = (*manager)->Acquire(absl::Minutes(10));
+  if (!lease.ok()) Fail(lease.status());
+  if (auto out = (*lease)->Embed(texts); !out.ok()) Fail(out.status());  // warm-up
+
+  namespace prof = torch::autograd::profiler;
+  using torch::profiler::impl::ActivityType;
+  const prof::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
+  const std::set<ActivityType> activities = {ActivityType::CPU, ActivityType::CUDA};
+  prof::prepareProfiler(config, activities);
+  prof::enableProfiler(config, activities);
+  const auto start = std::chrono::steady_clock::now();
+  auto out = (*lease)->Embed(texts);
+  const double wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::unique_ptr<prof::ProfilerResult> result = prof::disableProfiler();
+  if (!out.ok()) Fail(out.status());
+
+  std::map<std::string, std::pair<double, int>> by_kernel;  // seconds, launches
+  double kernel_s = 0;
+  for (const auto& event : result->events()) {
+    if (event.deviceType() != c10::DeviceType::CUDA) continue;
+    const double s = static_cast<double>(event.durationNs()) * 1e-9;
+    kernel_s += s;
+    auto& [seconds, count] = by_kernel[event.name().substr(0, 90)];
+    seconds += s;
+    ++count;
+  }
+  std::vector<std::pair<double, std::string>> ranked;
+  for (const auto& [name, entry] : by_kernel) ranked.emplace_back(entry.first, name);
+  std::sort(ranked.rbegin(), ranked.rend());
+  absl::PrintF(
+      "{\"what\": \"embed_profile\", \"docs\": %d, \"tokens\": %d, \"wall_s\": %.4f, "
+      "\"kernel_s\": %.4f, \"kernel_share\": %.3f, \"tok_per_s\": %.0f}\n",
+      texts.size(), out->num_tokens, wall_s, kernel_s, kernel_s / wall_s, out->num_tokens / wall_s);
+  for (size_t i = 0; i < std::min<size_t>(ranked.size(), 15); ++i) {
+    const auto& [seconds, name] = ranked[i];
+    absl::PrintF("%6.1f%% %8.2f ms %6d x  %s\n", 100 * seconds / kernel_s, seconds * 1e3,
+                 by_kernel[name].second, name);
+  }
+  if (!trace.empty()) result->save(trace);
+  return 0;
+}

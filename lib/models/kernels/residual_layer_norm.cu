@@ -1,0 +1,153 @@
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "lib/models/kernels/residual_layer_norm.h"
+
+namespace modelpool::kernels {
+namespace {
+
+// Note [Residual LayerNorm kernel]
+// BERT's post-norm blocks compute LayerNorm(linear(h) + x): with ATen that is an add (read
+// two tensors, write one) and a LayerNorm (read one, write one). Here one warp takes one row:
+// each lane loads kVectors 16-byte vectors of each input (8 halves each), keeps the sum in
+// float32 registers, reduces mean and variance with shuffles (two passes over the registers,
+// no second read of memory), and writes the normalized row once: two reads and one write in
+// all. Rows up to 32 lanes x 8 x kVectors elements; the launcher picks the smallest kVectors.
+
+template <typename T>
+struct Vec8 {
+  T v[8];
+};
+
+template <typename T>
+__device__ float ToFloat(T x);
+template <>
+__device__ float ToFloat<__half>(__half x) {
+  return __half2float(x);
+}
+template <>
+__device__ float ToFloat<__nv_bfloat16>(__nv_bfloat16 x) {
+  return __bfloat162float(x);
+}
+template <typename T>
+__device__ T FromFloat(float x);
+template <>
+__device__ __half FromFloat<__half>(float x) {
+  return __float2half_rn(x);
+}
+template <>
+__device__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
+
+__device__ float WarpSum(float value) {
+  for (int offset = 16; offset > 0; offset /= 2) {
+    value += __shfl_xor_sync(0xffffffffu, value, offset);
+  }
+  return value;
+}
+
+constexpr int kWarpsPerBlock = 4;
+
+template <typename T, int kVectors>
+__global__ void __launch_bounds__(32 * kWarpsPerBlock)
+    ResidualLayerNormKernel(const T* __restrict__ x, const T* __restrict__ residual,
+                            const T* __restrict__ weight, const T* __restrict__ bias, T* out,
+                            int64_t rows, int width, float eps) {
+  const int lane = threadIdx.x % 32;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  if (row >= rows) return;
+  const int vectors = width / 8;
+  const Vec8<T>* x_row = reinterpret_cast<const Vec8<T>*>(x + row * width);
+  const Vec8<T>* r_row = reinterpret_cast<const Vec8<T>*>(residual + row * width);
+  float values[kVectors][8];
+  float sum = 0.f;
+#pragma unroll
+  for (int i = 0; i < kVectors; ++i) {
+    const int v = lane + 32 * i;
+    if (v < vectors) {
+      const Vec8<T> a = x_row[v];
+      const Vec8<T> b = r_row[v];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        values[i][j] = ToFloat(a.v[j]) + ToFloat(b.v[j]);
+        sum += values[i][j];
+      }
+    }
+  }
+  const float mean = WarpSum(sum) / width;
+  float squares = 0.f;
+#pragma unroll
+  for (int i = 0; i < kVectors; ++i) {
+    if (lane + 32 * i < vectors) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const float d = values[i][j] - mean;
+        squares += d * d;
+      }
+    }
+  }
+  const float inv_std = rsqrtf(WarpSum(squares) / width + eps);
+  const Vec8<T>* w = reinterpret_cast<const Vec8<T>*>(weight);
+  const Vec8<T>* b = reinterpret_cast<const Vec8<T>*>(bias);
+  Vec8<T>* o_row = reinterpret_cast<Vec8<T>*>(out + row * width);
+#pragma unroll
+  for (int i = 0; i < kVectors; ++i) {
+    const int v = lane + 32 * i;
+    if (v < vectors) {
+      const Vec8<T> wv = w[v];
+      const Vec8<T> bv = b[v];
+      Vec8<T> result;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        result.v[j] =
+            FromFloat<T>((values[i][j] - mean) * inv_std * ToFloat(wv.v[j]) + ToFloat(bv.v[j]));
+      }
+      o_row[v] = result;
+    }
+  }
+}
+
+template <typename T, int kVectors>
+int Launch(const void* x, const void* residual, const void* weight, const void* bias, void* out,
+           int64_t rows, int width, float eps, cudaStream_t stream) {
+  const unsigned blocks = static_cast<unsigned>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  ResidualLayerNormKernel<T, kVectors><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(
+      static_cast<const T*>(x), static_cast<const T*>(residual), static_cast<const T*>(weight),
+      static_cast<const T*>(bias), static_cast<T*>(out), rows, width, eps);
+  return static_cast<int>(cudaGetLastError());
+}
+
+template <typename T>
+int LaunchFor(const void* x, const void* residual, const void* weight, const void* bias, void* out,
+              int64_t rows, int width, float eps, cudaStream_t stream) {
+  const int vectors_per_lane = (width / 8 + 31) / 32;
+  if (vectors_per_lane <= 1)
+    return Launch<T, 1>(x, residual, weight, bias, out, rows, width, eps, stream);
+  if (vectors_per_lane <= 2)
+    return Launch<T, 2>(x, residual, weight, bias, out, rows, width, eps, stream);
+  if (vectors_per_lane <= 4)
+    return Launch<T, 4>(x, residual, weight, bias, out, rows, width, eps, stream);
+  if (vectors_per_lane <= 8)
+    return Launch<T, 8>(x, residual, weight, bias, out, rows, width, eps, stream);
+  return Launch<T, 32>(x, residual, weight, bias, out, rows, width, eps, stream);
+}
+
+}  // namespace
+
+bool CanResidualLayerNorm(int64_t width) { return width % 8 == 0 && width > 0 && width <= 8192; }
+
+int ResidualLayerNorm(HalfType type, const void* x, const void* residual, const void* weight,
+                      const void* bias, void* out, int64_t rows, int64_t width, float eps,
+                      void* stream) {
+  if (!CanResidualLayerNorm(width)) return -1;
+  if (rows == 0) return 0;
+  const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const int w = static_cast<int>(width);
+  return type == HalfType::kFloat16
+             ? LaunchFor<__half>(x, residual, weight, bias, out, rows, w, eps, s)
+             : LaunchFor<__nv_bfloat16>(x, residual, weight, bias, out, rows, w, eps, s);
+}
+
+}  // namespace modelpool::kernels
