@@ -1,6 +1,7 @@
 // tokenize: the ids of texts, as a model would get them.
 //
-//   modelpool-tokenize --tokenizer PATH|org/name [--max-length N] [--no-special-tokens] --json-in texts.json
+//   modelpool-tokenize --tokenizer PATH|org/name [--max-length N] [--no-special-tokens] --json-in
+//   texts.json
 //
 // PATH is a model folder (tokenizer.json, spiece.model, vocab.json + merges.txt or vocab.txt)
 // or one such file; org/name is a Hugging Face id in the local cache. texts.json is a JSON
