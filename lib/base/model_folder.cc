@@ -97,7 +97,7 @@ absl::StatusOr<std::string> FindCommit(const fs::path& repo, const std::string& 
     const std::string where = absl::StrCat(" (the cache is ", cache.root.string(), ", from ",
                                            cache.chosen_by, "; nothing is downloaded)");
     if (!IsDirectory(repo)) {
-      return absl::NotFoundError(absl::StrCat("model ", model,
+      return absl::NotFoundError(absl::StrCat("there is no folder ", model, ", and model ", model,
                                               " is not in the Hugging Face cache: ", repo.string(),
                                               " does not exist", where));
     }
@@ -126,8 +126,8 @@ absl::StatusOr<ModelFolder> FindModelFolder(absl::string_view model,
   const std::vector<absl::string_view> at = absl::StrSplit(model, absl::MaxSplits('@', 1));
   const std::vector<absl::string_view> parts = absl::StrSplit(at[0], '/');
   if (parts.size() != 2 || !IsIdPart(parts[0]) || !IsIdPart(parts[1])) {
-    return absl::NotFoundError(absl::StrCat(
-        model, " does not exist, and is not a Hugging Face id (org/name[@revision]) either"));
+    // A path, then: reading it says which file is missing.
+    return ModelFolder{std::string(model), std::string(model)};
   }
   const std::string revision = at.size() == 2 ? std::string(at[1]) : "main";
   if (!IsRevision(revision)) {
@@ -150,6 +150,13 @@ absl::StatusOr<ModelFolder> FindModelFolder(absl::string_view model,
                                             " is not a folder"));
   }
   return ModelFolder{snapshot.string(), name};
+}
+
+std::string ModelFolder::label() const {
+  if (name != path) return name;
+  fs::path folder = fs::path(path).lexically_normal();
+  if (!folder.has_filename()) folder = folder.parent_path();  // "/models/t5/"
+  return folder.filename().string();
 }
 
 absl::Status NameModelIn(const absl::Status& status, const ModelFolder& folder) {
