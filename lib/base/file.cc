@@ -6,27 +6,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "modelpool/base/status.h"
 
 namespace modelpool {
 namespace {
-
-// Closes a file descriptor when it goes out of scope.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 const char* KindOf(mode_t mode) {
   if (S_ISDIR(mode)) return "a directory";
@@ -52,6 +39,19 @@ absl::Status Missing(const std::string& path) {
 
 }  // namespace
 
+ScopedFd& ScopedFd::operator=(ScopedFd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+ScopedFd::~ScopedFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 absl::Status FileError(int error, const std::string& what, const std::string& path) {
   const std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(error));
   switch (error) {
@@ -71,9 +71,9 @@ absl::Status FileError(int error, const std::string& what, const std::string& pa
   }
 }
 
-absl::StatusOr<std::string> ReadRegularFile(const std::string& path, int64_t max_bytes) {
+absl::StatusOr<RegularFile> OpenRegularFile(const std::string& path) {
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
-  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (fd.get() < 0) {
     const int error = errno;
     if (error == ENOENT) return Missing(path);
@@ -85,12 +85,18 @@ absl::StatusOr<std::string> ReadRegularFile(const std::string& path, int64_t max
     return absl::InvalidArgumentError(
         absl::StrCat(path, " is ", KindOf(st.st_mode), ", not a regular file"));
   }
+  return RegularFile{std::move(fd), static_cast<int64_t>(st.st_size)};
+}
+
+absl::StatusOr<std::string> ReadRegularFile(const std::string& path, int64_t max_bytes) {
+  MODELPOOL_ASSIGN_OR_RETURN(const RegularFile file, OpenRegularFile(path));
+  const ScopedFd& fd = file.fd;
   const auto too_big = [&](int64_t size) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, " is ", size, " bytes long; files of its kind are read up to ", max_bytes, " bytes"));
   };
-  if (st.st_size > max_bytes) return too_big(st.st_size);
-  std::string contents(static_cast<size_t>(st.st_size), '\0');
+  if (file.size > max_bytes) return too_big(file.size);
+  std::string contents(static_cast<size_t>(file.size), '\0');
   size_t filled = 0;
   while (true) {
     // One byte more than the file had, to notice that it grew past the limit.

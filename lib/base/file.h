@@ -8,6 +8,33 @@
 
 namespace modelpool {
 
+// A file descriptor, closed when this goes out of scope. Move-only.
+class ScopedFd {
+ public:
+  explicit ScopedFd(int fd = -1) : fd_(fd) {}
+  ScopedFd(ScopedFd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  ScopedFd& operator=(ScopedFd&& other) noexcept;
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  ~ScopedFd();
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// A regular file open for reading, and its size when it was opened.
+struct RegularFile {
+  ScopedFd fd;
+  int64_t size = 0;
+};
+
+// OpenRegularFile()
+//
+// Opens the regular file at `path` (links are followed) for reading, with the errors of
+// `ReadRegularFile` but no size limit. Never blocks: a FIFO is refused, not waited on.
+absl::StatusOr<RegularFile> OpenRegularFile(const std::string& path);
+
 // ReadRegularFile()
 //
 // The contents of the regular file at `path` (links are followed), which must be at most
