@@ -1,16 +1,22 @@
 #include "lib/models/t5/t5_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <set>
 #include <string>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "ATen/ATen.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "c10/util/BFloat16.h"
 #include "c10/util/Half.h"
+#include "lib/base/saturating.h"
 #include "lib/models/formats/weights.h"
 #include "modelpool/base/status.h"
 #include "torch/version.h"
@@ -72,9 +78,29 @@ std::string LayerName(const char* stack, int64_t layer, const std::string& rest)
   return absl::StrCat(stack, ".block.", layer, ".layer.", rest);
 }
 
-// Reads every weight of `config` into `out`, or with `out` null only checks them.
+// `InvalidArgument` when config.json asks for more encoder or decoder blocks than the
+// checkpoint holds: checked before anything is built per layer, since the counts come from a
+// file.
+absl::Status CheckLayerCounts(const T5Config& config, const SafetensorsCheckpoint& checkpoint) {
+  for (const auto& [key, layers, stack] :
+       {std::tuple{"num_layers", config.num_layers, "encoder.block."},
+        std::tuple{"num_decoder_layers", config.num_decoder_layers, "decoder.block."}}) {
+    const int64_t stored = checkpoint.NumBlocks(stack);
+    if (layers > stored) {
+      return absl::InvalidArgumentError(absl::StrCat("config.json has ", key, " ", layers,
+                                                     ", but the weights hold ", stored, " blocks (",
+                                                     stack, "N.)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Reads every weight of `config` into `out`, or with `out` null only checks them. Adds the
+// name of every tensor it reads to `names_read` when that is given.
 absl::Status ReadWeights(const T5Config& config, const SafetensorsCheckpoint& checkpoint,
-                         c10::Device device, at::ScalarType dtype, T5Weights* out) {
+                         c10::Device device, at::ScalarType dtype, T5Weights* out,
+                         std::set<std::string>* names_read = nullptr) {
+  MODELPOOL_RETURN_IF_ERROR(CheckLayerCounts(config, checkpoint));
   const bool check_only = out == nullptr;
   T5Weights unused;
   T5Weights& w = check_only ? unused : *out;
@@ -83,6 +109,7 @@ absl::Status ReadWeights(const T5Config& config, const SafetensorsCheckpoint& ch
   const int64_t d_ff = config.d_ff;
   auto read = [&](const std::string& name,
                   const std::vector<int64_t>& shape) -> absl::StatusOr<at::Tensor> {
+    if (names_read != nullptr) names_read->insert(name);
     if (!check_only) return ReadTensor(checkpoint, name, dtype, device, shape);
     MODELPOOL_RETURN_IF_ERROR(CheckTensor(checkpoint, name, shape));
     return at::Tensor();
@@ -208,8 +235,20 @@ absl::StatusOr<std::shared_ptr<const T5Weights>> T5Weights::Load(
   return std::shared_ptr<const T5Weights>(std::move(weights));
 }
 
-absl::Status T5Weights::Check(const T5Config& config, const SafetensorsCheckpoint& checkpoint) {
-  return ReadWeights(config, checkpoint, c10::kCPU, at::kFloat, /*out=*/nullptr);
+absl::Status T5Weights::Check(const T5Config& config, const SafetensorsCheckpoint& checkpoint,
+                              std::vector<std::string>* unused) {
+  std::set<std::string> read;
+  MODELPOOL_RETURN_IF_ERROR(
+      ReadWeights(config, checkpoint, c10::kCPU, at::kFloat, /*out=*/nullptr, &read));
+  if (unused != nullptr) {
+    // The blocks only: the embedding may be stored under three tied names, of which one is read.
+    for (const std::string& name : checkpoint.names()) {
+      const bool block =
+          absl::StartsWith(name, "encoder.block.") || absl::StartsWith(name, "decoder.block.");
+      if (block && !read.contains(name)) unused->push_back(name);
+    }
+  }
+  return absl::OkStatus();
 }
 
 int64_t T5Weights::Bytes(const T5Config& c, at::ScalarType dtype) {
@@ -225,45 +264,75 @@ int64_t T5Weights::Bytes(const T5Config& c, at::ScalarType dtype) {
 
 int64_t T5Model::CacheBytes(const T5Config& c, at::ScalarType dtype,
                             const SummarizerLimits& limits) {
-  const int64_t per_position = c.num_decoder_layers * 2 * c.num_heads * c.d_kv;
-  const int64_t caches = per_position * (limits.max_rows() * limits.max_new_tokens +
-                                         limits.max_batch_size * limits.max_input_tokens) +
-                         c.num_heads * limits.max_new_tokens * limits.max_new_tokens;
-  return caches * static_cast<int64_t>(c10::elementSize(dtype));
+  // Saturating: the limits come from the user. The self-attention cache is counted whole,
+  // though the CPU grows it only as far as decoding goes (Note [T5 decoder caches]).
+  const int64_t per_position = SaturatingProduct({c.num_decoder_layers, 2, c.num_heads, c.d_kv});
+  const int64_t positions =
+      SaturatingSum({SaturatingMul(limits.max_rows(), limits.max_new_tokens),
+                     SaturatingMul(limits.max_batch_size, limits.max_input_tokens)});
+  const int64_t caches = SaturatingSum(
+      {SaturatingMul(per_position, positions), SaturatingMul(c.num_heads, limits.max_new_tokens)});
+  return SaturatingMul(caches, static_cast<int64_t>(c10::elementSize(dtype)));
 }
 
 // Note [T5 decoder caches]
 //
-// Everything decoding needs is allocated once per instance, for its limits, and written in
-// place: no step allocates a cache.
+// Everything decoding needs is allocated per instance, for its limits, and written in place.
 // - Self-attention keys and values of every decoder layer live in one tensor
-//   [layers, 2, rows, heads, max_new_tokens, d_kv]. Step t writes position t of the first
+//   [layers, 2, rows, heads, positions, d_kv]. Step t writes position t of the first
 //   `rows` rows and attends over positions [0, t]; a beam reorder is one index_select over
-//   the rows of all layers at once, of the positions written so far.
+//   the rows of all layers at once, of the positions written so far. On a GPU it holds
+//   max_new_tokens positions from the start, so that the footprint the pool measures after
+//   the warm-up is the real one. On the CPU, where the pool plans with the estimate (which
+//   counts it whole), it starts small and doubles when decoding reaches its end: a request
+//   allowed 20,000 tokens that ends after 10 takes memory for 64 positions, not 20,000.
 // - Cross-attention keys and values are computed once per batch, per text rather than per
 //   beam: the beams of a text are the queries of one attention over that text's keys
 //   ([batch, heads, beams, input_length] scores), so beams share them and reorders never
 //   touch them.
-// - The causal position bias of every (query, key) position pair is computed at load.
+// - The causal position bias depends only on how far a key lies behind its query, so one row
+//   serves every step: the bias of the last position, max_new_tokens - 1, over every key;
+//   step t reads its last t + 1 entries. It takes heads x max_new_tokens numbers, not the
+//   square of that.
 void T5Model::AllocateCaches() {
   const at::TensorOptions options = at::TensorOptions().dtype(dtype_).device(device_);
   const int64_t layers = config_.num_decoder_layers;
-  self_cache_ = at::empty(
-      {layers, 2, limits_.max_rows(), config_.num_heads, limits_.max_new_tokens, config_.d_kv},
-      options);
+  GrowSelfCache(device_.is_cpu() ? std::min<int64_t>(kFirstCachePositions, limits_.max_new_tokens)
+                                 : limits_.max_new_tokens);
   cross_cache_ = at::empty({layers, 2, limits_.max_batch_size, config_.num_heads,
                             limits_.max_input_tokens, config_.d_kv},
                            options);
-  self_bias_ = PositionBias(w_.decoder_bias_table, limits_.max_new_tokens, limits_.max_new_tokens,
-                            /*bidirectional=*/false)
+  const int64_t last = limits_.max_new_tokens - 1;
+  self_bias_ = PositionBias(w_.decoder_bias_table, 1, limits_.max_new_tokens,
+                            /*bidirectional=*/false, /*first_query=*/last)
                    .contiguous();
 }
 
+void T5Model::GrowSelfCache(int64_t positions) {
+  const int64_t held = self_cache_.defined() ? self_cache_.size(4) : 0;
+  if (positions <= held) return;
+  const int64_t capacity =
+      std::min(limits_.max_new_tokens, std::max({positions, 2 * held, kFirstCachePositions}));
+  at::Tensor grown;
+  try {
+    grown = at::empty({config_.num_decoder_layers, 2, limits_.max_rows(), config_.num_heads,
+                       capacity, config_.d_kv},
+                      at::TensorOptions().dtype(dtype_).device(device_));
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "the decoder's self-attention cache for ", capacity, " positions (",
+                limits_.max_rows(), " rows; the manager's max_new_tokens is ",
+                limits_.max_new_tokens, ") does not fit on ", device_.str(), ": ",
+                e.what_without_backtrace());
+  }
+  if (held > 0) grown.narrow(4, 0, held).copy_(self_cache_);
+  self_cache_ = std::move(grown);
+}
+
 at::Tensor T5Model::PositionBias(const at::Tensor& table, int64_t queries, int64_t keys,
-                                 bool bidirectional) const {
+                                 bool bidirectional, int64_t first_query) const {
   const at::TensorOptions longs = at::TensorOptions().dtype(at::kLong).device(device_);
-  const at::Tensor relative =
-      at::arange(keys, longs).unsqueeze(0) - at::arange(queries, longs).unsqueeze(1);
+  const at::Tensor relative = at::arange(keys, longs).unsqueeze(0) -
+                              at::arange(first_query, first_query + queries, longs).unsqueeze(1);
   const at::Tensor buckets =
       RelativePositionBucket(relative, bidirectional, config_.relative_attention_num_buckets,
                              config_.relative_attention_max_distance);
@@ -355,7 +424,9 @@ at::Tensor T5Model::Step(const at::Tensor& tokens, int64_t position) {
   const int64_t inner = config_.inner_dim();
   const int64_t keys = position + 1;
   at::Tensor h = at::embedding(w_.embedding, tokens);  // [rows, d_model]
-  const at::Tensor self_bias = self_bias_.narrow(2, position, 1).narrow(3, 0, keys);
+  GrowSelfCache(keys);
+  // See Note [T5 decoder caches]: the last `keys` entries of the last position's bias.
+  const at::Tensor self_bias = self_bias_.narrow(3, limits_.max_new_tokens - keys, keys);
   for (size_t i = 0; i < w_.decoder.size(); ++i) {
     const T5Weights::DecoderLayer& layer = w_.decoder[i];
     const at::Tensor cache = self_cache_[i].narrow(1, 0, rows);  // [2, rows, heads, T, d_kv]

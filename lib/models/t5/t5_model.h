@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "ATen/Tensor.h"
@@ -50,8 +51,10 @@ struct T5Weights {
       const T5Config& config, const SafetensorsCheckpoint& checkpoint, c10::Device device,
       at::ScalarType dtype);
   // Whether `checkpoint` has every weight `config` needs, of the right shape and a float type,
-  // without reading any: the errors `Load` would give.
-  static absl::Status Check(const T5Config& config, const SafetensorsCheckpoint& checkpoint);
+  // without reading any: the errors `Load` would give. When `unused` is given, the tensors of
+  // the checkpoint's blocks that `config` does not read are added to it.
+  static absl::Status Check(const T5Config& config, const SafetensorsCheckpoint& checkpoint,
+                            std::vector<std::string>* unused = nullptr);
   // Bytes of the weights on a device.
   static int64_t Bytes(const T5Config& config, at::ScalarType dtype);
 
@@ -76,11 +79,12 @@ struct T5Weights {
 class T5Model : public StepDecoder {
  public:
   // An instance on the device of `weights` (loaded for `config` in `dtype`), with its caches
-  // allocated for `limits`. Throws `c10::Error` when the device cannot hold them.
+  // allocated for `limits` (see Note [T5 decoder caches]). Throws `c10::Error` when the device
+  // cannot hold them.
   T5Model(const T5Config& config, std::shared_ptr<const T5Weights> weights, c10::Device device,
           at::ScalarType dtype, const SummarizerLimits& limits);
 
-  // Bytes of an instance's caches on its device.
+  // Bytes of an instance's caches on its device at their largest; saturates at INT64_MAX.
   static int64_t CacheBytes(const T5Config& config, at::ScalarType dtype,
                             const SummarizerLimits& limits);
 
@@ -103,13 +107,21 @@ class T5Model : public StepDecoder {
   c10::Device device() const { return device_; }
 
  private:
+  // The positions the self-attention cache starts with on the CPU.
+  static constexpr int64_t kFirstCachePositions = 64;
+
   void AllocateCaches();
+  // Makes the self-attention cache hold at least `positions` positions (at most
+  // max_new_tokens), keeping what it holds. Throws `c10::Error` naming the limit when the
+  // device cannot hold it.
+  void GrowSelfCache(int64_t positions);
 
   at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight) const;
   at::Tensor Feed(const at::Tensor& x, const T5Weights::FeedForward& ff) const;
-  // [1, heads, queries, keys] relative position bias from `table` ([buckets, heads]).
+  // [1, heads, queries, keys] relative position bias from `table` ([buckets, heads]), for
+  // the queries at positions first_query, first_query + 1, ...
   at::Tensor PositionBias(const at::Tensor& table, int64_t queries, int64_t keys,
-                          bool bidirectional) const;
+                          bool bidirectional, int64_t first_query = 0) const;
 
   const T5Config config_;
   const c10::Device device_;
@@ -119,8 +131,8 @@ class T5Model : public StepDecoder {
   const T5Weights& w_;
 
   // Note [T5 decoder caches]
-  at::Tensor self_bias_;    // [1, heads, max_new_tokens, max_new_tokens], causal
-  at::Tensor self_cache_;   // [layers, 2 (k, v), max_rows, heads, max_new_tokens, d_kv]
+  at::Tensor self_bias_;    // [1, heads, 1, max_new_tokens]: the last position's, causal
+  at::Tensor self_cache_;   // [layers, 2 (k, v), max_rows, heads, positions held, d_kv]
   at::Tensor cross_cache_;  // [layers, 2 (k, v), max_batch, heads, max_input_tokens, d_kv]
 
   // The batch being decoded.

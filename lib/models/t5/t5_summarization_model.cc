@@ -11,7 +11,10 @@
 #include "c10/core/InferenceMode.h"
 #include "c10/core/StreamGuard.h"
 #include "c10/core/impl/VirtualGuardImpl.h"
+#include "lib/base/saturating.h"
+#include "lib/models/formats/weights.h"
 #include "lib/models/torch_status.h"
+#include "modelpool/base/model_folder.h"
 #include "modelpool/base/status.h"
 #include "modelpool/models/torch_types.h"
 
@@ -39,15 +42,19 @@ auto OnStream(const std::optional<c10::Stream>& stream, absl::string_view what, 
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<const T5Folder>> T5Folder::Read(const std::string& model_dir) {
+absl::StatusOr<std::shared_ptr<const T5Folder>> T5Folder::Read(const std::string& model_dir,
+                                                               const std::string& name) {
   auto folder = std::shared_ptr<T5Folder>(new T5Folder());
   folder->model_dir_ = model_dir;
+  folder->name_ = name.empty() ? ModelFolder{model_dir, model_dir}.label() : name;
   MODELPOOL_ASSIGN_OR_RETURN(folder->files_, ReadT5Files(model_dir));
   MODELPOOL_ASSIGN_OR_RETURN(folder->checkpoint_, SafetensorsCheckpoint::Open(model_dir));
-  if (absl::Status weights = T5Weights::Check(folder->files_.config, *folder->checkpoint_);
+  std::vector<std::string> unused;
+  if (absl::Status weights = T5Weights::Check(folder->files_.config, *folder->checkpoint_, &unused);
       !weights.ok()) {
     return absl::Status(weights.code(), absl::StrCat(model_dir, ": ", weights.message()));
   }
+  WarnOfUnusedTensors(folder->name_, unused);
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer(model_dir);
   if (tokenizer.ok()) {
     folder->tokenizer_ = *std::move(tokenizer);
@@ -57,9 +64,9 @@ absl::StatusOr<std::shared_ptr<const T5Folder>> T5Folder::Read(const std::string
   return std::shared_ptr<const T5Folder>(std::move(folder));
 }
 
-absl::StatusOr<std::shared_ptr<const SummarizerFolder>> T5Folder::Open(
-    const std::string& model_dir) {
-  MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const T5Folder> folder, Read(model_dir));
+absl::StatusOr<std::shared_ptr<const SummarizerFolder>> T5Folder::Open(const std::string& model_dir,
+                                                                       const std::string& name) {
+  MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const T5Folder> folder, Read(model_dir, name));
   if (folder->tokenizer() == nullptr) {
     return absl::NotFoundError(
         absl::StrCat(model_dir, " has no tokenizer (spiece.model or tokenizer.json)"));
@@ -89,12 +96,13 @@ int64_t T5Folder::InstanceBytes(DType dtype, const SummarizerLimits& limits) con
   const int64_t element = static_cast<int64_t>(c10::elementSize(ToTorchType(dtype)));
   // The largest transient tensors: the encoder's attention scores with their bias, its
   // feed-forward activations, and the float32 scores over the vocabulary of every beam.
-  const int64_t tokens = limits.max_batch_size * limits.max_input_tokens;
-  const int64_t workspace = 3 * limits.max_batch_size * c.num_heads * limits.max_input_tokens *
-                                limits.max_input_tokens * element +
-                            2 * tokens * (c.gated ? 2 : 1) * c.d_ff * element +
-                            4 * limits.max_rows() * c.vocab_size * 4;
-  return T5Model::CacheBytes(c, ToTorchType(dtype), limits) + workspace;
+  // Saturating: the limits come from the user.
+  const int64_t tokens = SaturatingMul(limits.max_batch_size, limits.max_input_tokens);
+  const int64_t workspace =
+      SaturatingSum({SaturatingProduct({3, tokens, c.num_heads, limits.max_input_tokens, element}),
+                     SaturatingProduct({2, tokens, c.gated ? 2 : 1, c.d_ff, element}),
+                     SaturatingProduct({4, limits.max_rows(), c.vocab_size, 4})});
+  return SaturatingAdd(T5Model::CacheBytes(c, ToTorchType(dtype), limits), workspace);
 }
 
 absl::StatusOr<std::shared_ptr<const T5Weights>> T5Folder::LoadWeights(c10::Device device,
@@ -147,7 +155,7 @@ absl::StatusOr<std::unique_ptr<T5SummarizationModel>> T5SummarizationModel::Load
   }
   MODELPOOL_ASSIGN_OR_RETURN(
       std::unique_ptr<T5Model> model,
-      OnStream(stream, absl::StrCat("loading ", folder->model_dir(), " on ", device.str()),
+      OnStream(stream, absl::StrCat("loading ", folder->name(), " on ", device.str()),
                [&]() -> absl::StatusOr<std::unique_ptr<T5Model>> {
                  MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const T5Weights> weights,
                                             folder->LoadWeights(device, dtype));
@@ -199,6 +207,15 @@ absl::StatusOr<SearchOptions> T5SummarizationModel::Resolve(const GenerationOpti
   }
   if (s.min_new_tokens < 0) {
     return absl::InvalidArgumentError(absl::StrCat("min_new_tokens is ", s.min_new_tokens));
+  }
+  if (s.min_new_tokens > s.max_new_tokens) {
+    // Both asked for: a contradiction. A minimum from generation_config.json yields to the
+    // maximum asked for, as transformers lets max_new_tokens end the text first.
+    if (o.min_new_tokens.has_value() && o.max_new_tokens.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "min_new_tokens ", s.min_new_tokens, " is above max_new_tokens ", s.max_new_tokens));
+    }
+    s.min_new_tokens = s.max_new_tokens;
   }
   if (s.num_beams < 1 || s.num_beams > limits.max_num_beams) {
     return absl::InvalidArgumentError(
@@ -285,7 +302,7 @@ absl::StatusOr<std::vector<std::string>> T5SummarizationModel::Summarize(
     absl::Span<const std::string> texts, const GenerationOptions& options) {
   const Tokenizer* tokenizer = folder_->tokenizer();
   if (tokenizer == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(folder_->model_dir(), " has no tokenizer"));
+    return absl::FailedPreconditionError(absl::StrCat(folder_->name(), " has no tokenizer"));
   }
   const int64_t limit = model_->limits().max_input_tokens;
   if (options.max_input_tokens < 0 || options.max_input_tokens > limit) {

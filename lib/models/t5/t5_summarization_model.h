@@ -32,11 +32,16 @@ class T5Folder : public SummarizerFolder, public std::enable_shared_from_this<T5
  public:
   // Reads config.json, generation_config.json and the weights' headers of `model_dir`, checks
   // every weight the config calls for, and loads the tokenizer when the folder has one.
-  static absl::StatusOr<std::shared_ptr<const T5Folder>> Read(const std::string& model_dir);
+  // Tensors of blocks the config does not use are named in a warning. `name` is what messages
+  // call the model (the folder's last component when empty).
+  static absl::StatusOr<std::shared_ptr<const T5Folder>> Read(const std::string& model_dir,
+                                                              const std::string& name = "");
   // As `Read`, for lib/models/registry.cc; the tokenizer is required.
-  static absl::StatusOr<std::shared_ptr<const SummarizerFolder>> Open(const std::string& model_dir);
+  static absl::StatusOr<std::shared_ptr<const SummarizerFolder>> Open(const std::string& model_dir,
+                                                                      const std::string& name);
 
   const std::string& model_dir() const override { return model_dir_; }
+  const std::string& name() const override { return name_; }
   absl::Status CheckDType(DType dtype) const override;
   DType DefaultDType(const Device& device) const override;
   int64_t WeightBytes(DType dtype) const override;
@@ -57,6 +62,7 @@ class T5Folder : public SummarizerFolder, public std::enable_shared_from_this<T5
   T5Folder() = default;
 
   std::string model_dir_;
+  std::string name_;
   T5Files files_;
   std::unique_ptr<SafetensorsCheckpoint> checkpoint_;
   std::unique_ptr<Tokenizer> tokenizer_;
