@@ -45,11 +45,13 @@ std::string Quote(const std::string& arg) {
   return quoted;
 }
 
-// Runs `program` with `args`; stdout goes to `stdout_path` when given.
+// Runs `program` with `args`, and `env` ("NAME=value") set; stdout goes to `stdout_path` when
+// given.
 Result Run(const std::string& program, const std::vector<std::string>& args,
-           const std::string& stdout_path = "") {
+           const std::string& stdout_path = "", const std::string& env = "") {
   static const fs::path dir = testing::TempDir("programs_test");
-  std::string command = Quote(program);
+  std::string command = env.empty() ? "" : "env " + Quote(env) + " ";
+  command.append(Quote(program));
   for (const std::string& arg : args) command.append(" ").append(Quote(arg));
   const std::string out = stdout_path.empty() ? (dir / "out.txt").string() : stdout_path;
   command.append(" >").append(Quote(out));
@@ -182,6 +184,60 @@ TEST_CASE("embed writes a whole .npy file and says so") {
   const std::string bytes = Contents(npy);
   CHECK(bytes.rfind("\x93NUMPY", 0) == 0);
   CHECK(bytes.size() == 128 + 3 * 48 * 4);  // a 128-byte header, then 3 vectors of 48 floats
+}
+
+}  // namespace
+}  // namespace modelpool
+
+namespace modelpool {
+namespace {
+
+// A Hugging Face cache holding bert-tiny-cls as acme/tiny-bert, its files linked to blobs.
+fs::path MakeHubCache() {
+  const fs::path hub = testing::TempDir("programs_test_hub");
+  const fs::path repo = hub / "models--acme--tiny-bert";
+  const std::string commit = "89abcdef0123456789abcdef0123456789abcdef";
+  fs::create_directories(repo / "refs");
+  std::ofstream(repo / "refs" / "main") << commit;
+  fs::create_directories(repo / "blobs");
+  fs::create_directories(repo / "snapshots");
+  fs::copy(kBert, repo / "snapshots" / commit, fs::copy_options::recursive);
+  return hub;
+}
+
+TEST_CASE("--model takes a Hugging Face id from the local cache; a missing one says where") {
+  const fs::path hub = MakeHubCache();
+  const fs::path texts = WriteFile("hub.txt", "one\ntwo\n");
+  const Result found = Run(
+      kEmbed, {"--model", "acme/tiny-bert", "--input", texts.string(), "--json-out", "/dev/null"},
+      "", "HF_HUB_CACHE=" + hub.string());
+  INFO(found.err);
+  CHECK(found.status == 0);
+  CHECK(found.ErrMentions("acme/tiny-bert"));
+  CHECK_FALSE(found.ErrMentions("89abcdef"));
+  const Result missing =
+      Run(kEmbed, {"--model", "acme/other", "--input", texts.string(), "--json-out", "/dev/null"},
+          "", "HF_HUB_CACHE=" + hub.string());
+  CHECK(missing.status == 1);
+  CHECK(missing.ErrMentions("model acme/other is not in the Hugging Face cache"));
+  CHECK(missing.ErrMentions((hub / "models--acme--other").string()));
+  const Result tokenize = Run(kTokenize,
+                              {"--tokenizer", "acme/tiny-bert", "--json-in",
+                               WriteFile("hub.json", R"(["hello"])").string()},
+                              "", "HF_HUB_CACHE=" + hub.string());
+  CHECK(tokenize.status == 0);
+  CHECK(tokenize.out.rfind("[[", 0) == 0);
+}
+
+TEST_CASE("summarize with a million new tokens allowed runs in the memory decoding uses") {
+  // The bias and caches were allocated for the limit: 20,000 took 15.8 GB, 10^6 failed in the
+  // allocator without naming the flag.
+  const fs::path docs = WriteFile("million.txt", "a short document\n");
+  const Result result = Run(kSummarize, {"--input", docs.string(), "--max-new-tokens", "1000000",
+                                         "--min-new-tokens", "0", "--no-repeat-ngram-size", "1"});
+  INFO(result.err);
+  CHECK(result.status == 0);
+  CHECK(std::count(result.out.begin(), result.out.end(), '\n') == 1);
 }
 
 }  // namespace
