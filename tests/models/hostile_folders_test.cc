@@ -46,9 +46,7 @@ class LogRecorder {
  public:
   LogRecorder() : level_(LogLevel()) {
     SetLogLevel(LogSeverity::kDebug);
-    SetLogSink([this](LogSeverity, absl::string_view message) {
-      messages_.emplace_back(message);
-    });
+    SetLogSink([this](LogSeverity, absl::string_view message) { messages_.emplace_back(message); });
   }
   ~LogRecorder() {
     SetLogSink(nullptr);
@@ -138,8 +136,9 @@ TEST_CASE("num_hidden_layers beyond the checkpoint is refused before anything pe
   absl::StatusOr<std::shared_ptr<const EmbeddingModelFiles>> files =
       ReadEmbeddingModelFiles(dir.string());
   CHECK(files.status().code() == absl::StatusCode::kInvalidArgument);
-  CHECK(Mentions(files.status(), "config.json has num_hidden_layers 1000000000, but the weights "
-                                 "hold 2 layers"));
+  CHECK(Mentions(files.status(),
+                 "config.json has num_hidden_layers 1000000000, but the weights "
+                 "hold 2 layers"));
 }
 
 TEST_CASE("num_layers and num_decoder_layers beyond a T5 checkpoint are refused the same way") {
@@ -149,7 +148,8 @@ TEST_CASE("num_layers and num_decoder_layers beyond a T5 checkpoint are refused 
     absl::StatusOr<std::shared_ptr<const T5Folder>> folder = T5Folder::Read(dir);
     INFO(folder.status());
     CHECK(folder.status().code() == absl::StatusCode::kInvalidArgument);
-    CHECK(Mentions(folder.status(), absl::StrCat("config.json has ", key, " 1000000000, but the "
+    CHECK(Mentions(folder.status(), absl::StrCat("config.json has ", key,
+                                                 " 1000000000, but the "
                                                  "weights hold 2 blocks")));
   }
 }
@@ -183,7 +183,8 @@ TEST_CASE("A T5 config with fewer layers than the checkpoint loads with a warnin
   INFO(warnings[0]);
   // Block 1 of the encoder (8 tensors) and of the decoder (13); the first eight are named.
   CHECK(Mentions(absl::InternalError(warnings[0]), "21 tensors"));
-  CHECK(Mentions(absl::InternalError(warnings[0]), "decoder.block.1.layer.0.SelfAttention.k.weight"));
+  CHECK(
+      Mentions(absl::InternalError(warnings[0]), "decoder.block.1.layer.0.SelfAttention.k.weight"));
   CHECK(Mentions(absl::InternalError(warnings[0]), "and 13 more"));
   const std::vector<std::string> none = log.With("shared.weight");
   CHECK(none.empty());
@@ -243,9 +244,8 @@ TEST_CASE("NaN weights give an error naming the model and the texts, not vectors
 
 TEST_CASE("A max_batch_tokens whose workspace would overflow is refused, named") {
   const fs::path dir = TinyBert("hostile_batch_tokens");
-  auto manager = EmbeddingModelManager::Create({.model_dir = dir.string(),
-                                                .max_batch_tokens = int64_t{1} << 60,
-                                                .settings = OnCpu()});
+  auto manager = EmbeddingModelManager::Create(
+      {.model_dir = dir.string(), .max_batch_tokens = int64_t{1} << 60, .settings = OnCpu()});
   CHECK(manager.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(Mentions(manager.status(), "max_batch_tokens 1152921504606846976 would need"));
 }
@@ -274,7 +274,8 @@ TEST_CASE("A million new tokens allowed, a few generated: memory follows what de
   // The fixture's random weights end a text within a few tokens or repeat one; no_repeat keeps
   // it from running to the limit.
   options.no_repeat_ngram_size = 1;
-  absl::StatusOr<std::vector<std::vector<int32_t>>> ids = (*lease)->Generate({{5, 6, 7, 1}}, options);
+  absl::StatusOr<std::vector<std::vector<int32_t>>> ids =
+      (*lease)->Generate({{5, 6, 7, 1}}, options);
   REQUIRE(ids.ok());
   CHECK(ids->size() == 1);
   CHECK((*ids)[0].size() <= 200);
@@ -321,8 +322,8 @@ class HubCache {
   // Puts the files of `folder` into the cache as `id` at main, each a link to a blob, as
   // huggingface_hub does. Returns the snapshot folder.
   fs::path Add(const std::string& id, const fs::path& folder) {
-    const std::string repo_name = "models--" + id.substr(0, id.find('/')) + "--" +
-                                  id.substr(id.find('/') + 1);
+    const std::string repo_name =
+        "models--" + id.substr(0, id.find('/')) + "--" + id.substr(id.find('/') + 1);
     const fs::path repo = root_ / repo_name;
     const fs::path snapshot = repo / "snapshots" / kCommit;
     fs::create_directories(repo / "refs");
@@ -335,8 +336,9 @@ class HubCache {
       const std::string blob_name = "blob" + std::to_string(blob++);
       fs::copy_file(entry.path(), repo / "blobs" / blob_name);
       fs::create_directories((snapshot / relative).parent_path());
-      fs::create_symlink(fs::relative(repo / "blobs" / blob_name, (snapshot / relative).parent_path()),
-                         snapshot / relative);
+      fs::create_symlink(
+          fs::relative(repo / "blobs" / blob_name, (snapshot / relative).parent_path()),
+          snapshot / relative);
     }
     return snapshot;
   }
