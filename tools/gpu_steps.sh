@@ -16,11 +16,13 @@ export PYTHONUNBUFFERED=1
 
 step_build() {
   cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release -DMODELPOOL_BUILD_BENCHMARKS=ON \
-    -DMODELPOOL_BUILD_EXAMPLES=ON -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" \
+    -DMODELPOOL_BUILD_EXAMPLES=ON -DMODELPOOL_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" \
     >/tmp/configure.log 2>&1 || { tail -30 /tmp/configure.log; return 1; }
   grep -E "modelpool:" /tmp/configure.log
   cmake --build $build -j"$(nproc)" -- -k 0 >/tmp/build.log 2>&1 ||
     { grep -E "error|FAILED" /tmp/build.log | head -60; tail -5 /tmp/build.log; return 1; }
+  grep -c "MODELPOOL_CUDA_KERNELS" $build/build.ninja | sed 's/^/build.ninja lines defining MODELPOOL_CUDA_KERNELS: /'
+  nm -C $build/lib/libmodelpool.a 2>/dev/null | grep -m1 " T .*ResidualLayerNorm" || true
 }
 step_corpus() { [ -f $corpus/corpus.txt ] || python3 .device/bench/make_corpus.py $corpus; }
 step_fixtures() {
@@ -79,8 +81,11 @@ step_sweep_embed() {
 # both: kernel time against wall time, and the kernels that take it.
 step_ablate_embed() {
   step_bert_large
-  MODELPOOL_FUSED_KERNELS=0 $build/benchmarks/embed_bench --model $models/bert-large \
-    --corpus $corpus/corpus.txt --repeat 3 | grep modelpool_embed
+  for env in MODELPOOL_FUSED_KERNELS=0 MODELPOOL_BERT_ATTENTION=efficient; do
+    echo "$env"
+    env $env $build/benchmarks/embed_bench --model $models/bert-large \
+      --corpus $corpus/corpus.txt --repeat 3 | grep modelpool_embed
+  done
 }
 step_profile_embed() {
   step_bert_large
@@ -102,12 +107,37 @@ step_workers_one_gpu() {
   kill $dmon
 }
 
+step_t5_large() {
+  step_corpus
+  [ -d $models/t5-large ] ||
+    python3 .device/bench/peers/make_random_models.py $corpus $models --only t5-large
+}
+# Summaries through the WorkerPool: one worker, two workers on one GPU, every GPU, and
+# transformers' generate on one GPU.
+step_workers_summarize() {
+  step_t5_large
+  nvidia-smi dmon -s u -d 1 >"$out/dmon_summarize.txt" 2>&1 &
+  local dmon=$!
+  $build/benchmarks/summarize_workers_bench --model $models/t5-large --corpus $corpus/corpus.txt \
+    --peer "python3 .device/bench/peers/hf_generate.py $models/t5-large $corpus/corpus.txt"
+  kill $dmon
+}
+
 step_bench_workers() {
   step_bert_large
   nvidia-smi dmon -s u -d 1 >"$out/dmon.txt" 2>&1 &
   local dmon=$!
   $build/benchmarks/worker_bench --model $models/bert-large --corpus $corpus/corpus.txt --repeat 3 \
     --peer "python3 .device/bench/peers/st_embed.py $models/bert-large $corpus/corpus.txt --batch-sizes 128"
+  kill $dmon
+}
+# Every GPU with two workers each (and one GPU with two).
+step_workers_two_per_device() {
+  step_bert_large
+  nvidia-smi dmon -s u -d 1 >"$out/dmon_two_per_device.txt" 2>&1 &
+  local dmon=$!
+  $build/benchmarks/worker_bench --model $models/bert-large --corpus $corpus/corpus.txt \
+    --repeat 3 --workers-per-device 2
   kill $dmon
 }
 # Each test case of the binaries that crash here, alone, then a backtrace of the binary.

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/models/embedding_model_state.h"
 #include "lib/models/torch_status.h"
+#include "modelpool/base/logging.h"
 #include "modelpool/base/status.h"
 #include "modelpool/models/torch_types.h"
 
@@ -243,6 +244,9 @@ absl::StatusOr<std::unique_ptr<EmbeddingModel>> LoadEmbeddingModel(
     MODELPOOL_ASSIGN_OR_RETURN(
         state->encoder,
         state->files->LoadEncoder(ToTorchDevice(device), ToTorchType(state->dtype)));
+    Log(LogSeverity::kInfo,
+        absl::StrCat(state->files->name, " on ", device.ToString(), " in ", DTypeName(state->dtype),
+                     ": attention ", state->encoder->attention_kernel()));
     auto model = std::unique_ptr<EmbeddingModel>(new EmbeddingModel(std::move(state)));
     if (device.is_cuda()) {
       // A full batch of the longest rows (one a token short, so the masked path runs too)

@@ -29,6 +29,7 @@
 
 #if TORCH_VERSION_MAJOR >= 2
 #include <ATen/ops/_addmm_activation.h>
+#include <ATen/ops/_efficient_attention_forward.h>
 #include <ATen/ops/_flash_attention_forward.h>
 #include <ATen/ops/_scaled_dot_product_efficient_attention.h>
 #endif
@@ -48,18 +49,29 @@ namespace {
 // - kFlashVarlen: flash attention over the packed rows with their cumulative lengths
 //   (Note [Packed batches]): no padding, no mask. CUDA, PyTorch 2, float16 or bfloat16, head
 //   sizes that are multiples of 8 up to 256.
-// - kEfficientPadded: other CUDA cases (float32): memory-efficient attention over rows padded
-//   to the longest, padding keys masked by an additive bias.
-// - kMath: the CPU, and libtorch 1.13, which has neither kernel: matrix products and softmax
-//   over padded rows.
-enum class AttentionKernel { kFlashVarlen, kEfficientPadded, kMath };
+// - kEfficientVarlen: the memory-efficient kernel over the same packed rows (its tiles are
+//   smaller than flash attention's, which suits short rows). MODELPOOL_BERT_ATTENTION=efficient
+//   picks it where flash attention would run; "flash" (the default) keeps flash attention.
+// - kEfficientPadded: other CUDA cases (float32), where the head size is a multiple of 16
+//   bytes: memory-efficient attention over rows padded to the longest, padding keys masked by
+//   an additive bias.
+// - kMath: the CPU, libtorch 1.13 (which has neither kernel), and head sizes neither kernel
+//   takes: matrix products and softmax over padded rows.
+enum class AttentionKernel { kFlashVarlen, kEfficientVarlen, kEfficientPadded, kMath };
 
 AttentionKernel ChooseAttention(c10::Device device, c10::ScalarType dtype, int64_t head_dim) {
 #if TORCH_VERSION_MAJOR >= 2
   if (device.is_cuda()) {
     const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
-    if (half && head_dim % 8 == 0 && head_dim <= 256) return AttentionKernel::kFlashVarlen;
-    return AttentionKernel::kEfficientPadded;
+    if (half && head_dim % 8 == 0 && head_dim <= 256) {
+      static const bool efficient = [] {
+        const char* value = std::getenv("MODELPOOL_BERT_ATTENTION");
+        return value != nullptr && std::string(value) == "efficient";
+      }();
+      return efficient ? AttentionKernel::kEfficientVarlen : AttentionKernel::kFlashVarlen;
+    }
+    const int64_t per_16_bytes = 16 / static_cast<int64_t>(c10::elementSize(dtype));
+    if (head_dim % per_16_bytes == 0) return AttentionKernel::kEfficientPadded;
   }
 #endif
   return AttentionKernel::kMath;
@@ -89,6 +101,8 @@ const char* KernelName(AttentionKernel kernel) {
   switch (kernel) {
     case AttentionKernel::kFlashVarlen:
       return "flash (varlen)";
+    case AttentionKernel::kEfficientVarlen:
+      return "memory-efficient (varlen)";
     case AttentionKernel::kEfficientPadded:
       return "memory-efficient (padded)";
     case AttentionKernel::kMath:
@@ -167,7 +181,9 @@ at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
 
   // Padded kernels mask padding keys with one additive bias for every layer: [rows, 1, 1, L].
   at::Tensor padding_bias;
-  if (kernel_ != AttentionKernel::kFlashVarlen && batch.tokens != batch.rows * batch.max_length) {
+  const bool varlen =
+      kernel_ == AttentionKernel::kFlashVarlen || kernel_ == AttentionKernel::kEfficientVarlen;
+  if (!varlen && batch.tokens != batch.rows * batch.max_length) {
     const int64_t length = batch.max_length;
     const at::Tensor is_padding = at::arange(length, batch.lengths.options())
                                       .unsqueeze(0)
@@ -182,15 +198,44 @@ at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
   for (const Layer& layer : layers) {
     const at::Tensor qkv = at::linear(x, layer.qkv_weight, layer.qkv_bias);
     const at::Tensor context = Attention(qkv, batch, padding_bias);
-    x = at::layer_norm(
-        at::linear(context, layer.attention_out_weight, layer.attention_out_bias).add_(x), {hidden},
-        layer.attention_norm_weight, layer.attention_norm_bias, eps);
-    const at::Tensor intermediate =
-        Activation(at::linear(x, layer.intermediate_weight, layer.intermediate_bias));
-    x = at::layer_norm(at::linear(intermediate, layer.out_weight, layer.out_bias).add_(x), {hidden},
-                       layer.out_norm_weight, layer.out_norm_bias, eps);
+    x = AddNorm(at::linear(context, layer.attention_out_weight, layer.attention_out_bias), x,
+                layer.attention_norm_weight, layer.attention_norm_bias);
+    x = AddNorm(at::linear(Intermediate(x, layer), layer.out_weight, layer.out_bias), x,
+                layer.out_norm_weight, layer.out_norm_bias);
   }
   return x;
+}
+
+at::Tensor BertEncoder::Intermediate(const at::Tensor& x, const Layer& layer) const {
+#if TORCH_VERSION_MAJOR >= 2
+  if (fused_) {
+    const BertActivation act = config_.hidden_act;
+    if (act == BertActivation::kGelu || act == BertActivation::kGeluTanh ||
+        act == BertActivation::kRelu) {
+      return at::_addmm_activation(layer.intermediate_bias, x, layer.intermediate_weight.t(),
+                                   /*beta=*/1, /*alpha=*/1,
+                                   /*use_gelu=*/act != BertActivation::kRelu);
+    }
+  }
+#endif
+  return Activation(at::linear(x, layer.intermediate_weight, layer.intermediate_bias));
+}
+
+at::Tensor BertEncoder::AddNorm(at::Tensor y, const at::Tensor& residual, const at::Tensor& weight,
+                                const at::Tensor& bias) const {
+  const int64_t hidden = config_.hidden_size;
+#ifdef MODELPOOL_CUDA_KERNELS
+  if (fused_) {
+    const int error = kernels::ResidualLayerNorm(
+        y.scalar_type() == at::kHalf ? kernels::HalfType::kFloat16 : kernels::HalfType::kBFloat16,
+        y.const_data_ptr(), residual.const_data_ptr(), weight.const_data_ptr(),
+        bias.const_data_ptr(), y.data_ptr(), y.size(0), hidden,
+        static_cast<float>(config_.layer_norm_eps), at::cuda::getCurrentCUDAStream().stream());
+    TORCH_CHECK(error == 0, "the residual LayerNorm kernel failed to launch: CUDA error ", error);
+    return y;
+  }
+#endif
+  return at::layer_norm(y.add_(residual), {hidden}, weight, bias, config_.layer_norm_eps);
 }
 
 at::Tensor BertEncoder::Attention(const at::Tensor& qkv, const PackedRows& batch,
@@ -206,6 +251,17 @@ at::Tensor BertEncoder::Attention(const at::Tensor& qkv, const PackedRows& batch
                            packed.select(1, 0), packed.select(1, 1), packed.select(1, 2), starts,
                            starts, batch.max_length, batch.max_length, /*dropout_p=*/0.0,
                            /*is_causal=*/false, /*return_debug_mask=*/false, scale))
+        .view({batch.tokens, hidden});
+  }
+  if (kernel_ == AttentionKernel::kEfficientVarlen) {
+    // One "batch" of all tokens, [1, tokens, heads, head_dim], split by the row starts.
+    const at::Tensor packed = qkv.view({1, batch.tokens, 3, heads, head_dim});
+    const at::Tensor starts = batch.starts.to(at::kInt);
+    return std::get<0>(at::_efficient_attention_forward(
+                           packed.select(2, 0), packed.select(2, 1), packed.select(2, 2),
+                           /*bias=*/std::nullopt, starts, starts, batch.max_length,
+                           batch.max_length, /*dropout_p=*/0.0, /*custom_mask_type=*/0,
+                           /*compute_log_sumexp=*/false, scale))
         .view({batch.tokens, hidden});
   }
 #endif

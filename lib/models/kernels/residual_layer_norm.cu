@@ -16,7 +16,7 @@ namespace {
 // all. Rows up to 32 lanes x 8 x kVectors elements; the launcher picks the smallest kVectors.
 
 template <typename T>
-struct Vec8 {
+struct alignas(16) Vec8 {
   T v[8];
 };
 

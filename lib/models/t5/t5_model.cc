@@ -374,24 +374,47 @@ at::Tensor T5Model::Feed(const at::Tensor& x, const T5Weights::FeedForward& ff) 
   return at::linear(activate(h.narrow(-1, 0, d_ff)) * h.narrow(-1, d_ff, d_ff), ff.wo);
 }
 
+// Note [T5 attention kernels]
+// The encoder's attention has a bias (relative positions and padding) and no scaling (T5
+// folds 1/sqrt(d_kv) into its weights). On CUDA with PyTorch 2 it runs on the
+// memory-efficient kernel, which takes an additive bias and never writes the scores out;
+// elsewhere on matrix products and softmax. Never through scaled_dot_product_attention's
+// dispatcher, whose cuDNN backend takes a process-wide lock on every launch. The decoder's
+// attention, one query per row and step, stays on matrix products.
+at::Tensor T5Model::EncoderAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                     const at::Tensor& bias) const {
+#if TORCH_VERSION_MAJOR >= 2
+  const int64_t per_16_bytes = 16 / static_cast<int64_t>(c10::elementSize(dtype_));
+  if (device_.is_cuda() && config_.d_kv % per_16_bytes == 0) {
+    return std::get<0>(at::_scaled_dot_product_efficient_attention(
+        q, k, v, bias, /*compute_log_sumexp=*/false, /*dropout_p=*/0.0, /*is_causal=*/false,
+        /*scale=*/1.0));
+  }
+#endif
+  return at::matmul(at::softmax(at::matmul(q, k.transpose(-1, -2)) + bias, -1), v);
+}
+
 at::Tensor T5Model::Encode(const at::Tensor& input_ids, const at::Tensor& attention_mask) {
   const int64_t batch = input_ids.size(0);
   const int64_t length = input_ids.size(1);
   const int64_t heads = config_.num_heads;
   const at::TensorOptions options = at::TensorOptions().dtype(dtype_).device(device_);
   at::Tensor h = at::embedding(w_.embedding, input_ids);
-  // The bias of every layer: relative positions (the first layer's table) and padding.
+  // The bias of every layer: relative positions (the first layer's table) and padding. Its
+  // rows start 16-byte aligned, as the memory-efficient kernel needs them.
+  const int64_t aligned = (length + 7) / 8 * 8;
   const at::Tensor bias =
-      at::where(attention_mask.logical_not().view({batch, 1, 1, length}),
-                at::scalar_tensor(LowestOf(dtype_), options),
-                PositionBias(w_.encoder_bias_table, length, length, /*bidirectional=*/true));
+      at::empty({batch, heads, length, aligned}, options)
+          .narrow(3, 0, length)
+          .copy_(at::where(attention_mask.logical_not().view({batch, 1, 1, length}),
+                           at::scalar_tensor(LowestOf(dtype_), options),
+                           PositionBias(w_.encoder_bias_table, length, length,
+                                        /*bidirectional=*/true)));
   for (const T5Weights::EncoderLayer& layer : w_.encoder) {
     const at::Tensor qkv = at::linear(RmsNorm(h, layer.attention_norm), layer.qkv)
                                .view({batch, length, 3, heads, config_.d_kv})
                                .permute({2, 0, 3, 1, 4});
-    // No 1/sqrt(d_kv) scaling: T5 folds it into its weights.
-    const at::Tensor scores = at::matmul(qkv[0], qkv[1].transpose(-1, -2)) + bias;
-    const at::Tensor attention = at::matmul(at::softmax(scores, -1), qkv[2])
+    const at::Tensor attention = EncoderAttention(qkv[0], qkv[1], qkv[2], bias)
                                      .transpose(1, 2)
                                      .reshape({batch, length, config_.inner_dim()});
     h = h + at::linear(attention, layer.o);

@@ -118,6 +118,10 @@ class T5Model : public StepDecoder {
 
   at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight) const;
   at::Tensor Feed(const at::Tensor& x, const T5Weights::FeedForward& ff) const;
+  // Attention over `q`, `k`, `v` ([batch, heads, length, d_kv]) with the additive `bias`
+  // ([batch, heads, length, length]). Note [T5 attention kernels].
+  at::Tensor EncoderAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              const at::Tensor& bias) const;
   // [1, heads, queries, keys] relative position bias from `table` ([buckets, heads]), for
   // the queries at positions first_query, first_query + 1, ...
   at::Tensor PositionBias(const at::Tensor& table, int64_t queries, int64_t keys,
