@@ -29,9 +29,11 @@ absl::Status WriteAll(int fd, absl::Span<const std::string_view> pieces, const s
   return absl::OkStatus();
 }
 
-// Writes to what `path` already is: a device, a pipe or a terminal cannot be replaced.
-absl::Status WriteInPlace(const std::string& path, absl::Span<const std::string_view> pieces) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+// Writes to what `path` already is: a device, a pipe or a terminal cannot be replaced, and a
+// regular file in a folder that takes no new files can only be overwritten (`truncate`).
+absl::Status WriteInPlace(const std::string& path, absl::Span<const std::string_view> pieces,
+                          bool truncate) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY | (truncate ? O_TRUNC : 0));
   if (fd < 0) return FileError(errno, "cannot open", path);
   absl::Status status = WriteAll(fd, pieces, path);
   if (::close(fd) != 0 && status.ok()) status = FileError(errno, "cannot write", path);
@@ -59,13 +61,19 @@ absl::Status WriteOutputFile(const std::string& given_path,
   if (exists && S_ISDIR(st.st_mode)) {
     return absl::InvalidArgumentError(absl::StrCat("cannot write ", path, ": it is a directory"));
   }
-  if (exists && !S_ISREG(st.st_mode)) return WriteInPlace(path, pieces);
+  if (exists && !S_ISREG(st.st_mode)) return WriteInPlace(path, pieces, /*truncate=*/false);
 
   const std::filesystem::path target(path);
   const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
   std::string temporary = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
   const int fd = ::mkstemp(temporary.data());
-  if (fd < 0) return FileError(errno, "cannot write", path);
+  if (fd < 0) {
+    const int error = errno;
+    if (exists && (error == EACCES || error == EPERM || error == EROFS)) {
+      return WriteInPlace(path, pieces, /*truncate=*/true);
+    }
+    return FileError(error, "cannot write", path);
+  }
   absl::Status status = WriteAll(fd, pieces, path);
   if (status.ok() && ::fchmod(fd, exists ? (st.st_mode & 07777) : NewFileMode()) != 0) {
     status = FileError(errno, "cannot set the permissions of", path);

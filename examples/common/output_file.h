@@ -13,8 +13,9 @@ namespace modelpool::cli {
 //
 // Writes `pieces`, one after the other, to `path`, so that a failure never passes for success
 // and never leaves half a file: a regular file (or a new one) is written to a temporary file
-// beside it, synced, closed and renamed over it, keeping the old file's permissions; anything
-// else that exists (/dev/stdout, a pipe, a terminal) is written in place. Every write, sync and
+// beside it, synced, closed and renamed over it, keeping the old file's permissions (a file
+// in a folder that takes no new files is overwritten in place); anything else that exists
+// (/dev/stdout, a pipe, a terminal) is written in place. Every write, sync and
 // close is checked: a full disk is `ResourceExhausted` naming `path` (and the old file, if
 // any, is left as it was), a missing folder `NotFound`, a folder refused writes
 // `PermissionDenied`.

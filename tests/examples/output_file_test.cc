@@ -1,6 +1,7 @@
 #include "examples/common/output_file.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -68,6 +69,17 @@ TEST_CASE("WriteOutputFile keeps the old file's permissions and writes through a
   CHECK(Contents(dir / "real.txt") == "new");
   CHECK(fs::status(dir / "real.txt").permissions() ==
         (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read));
+}
+
+TEST_CASE("WriteOutputFile overwrites a file in place where its folder takes no new file") {
+  if (::geteuid() == 0) return;  // root creates files anywhere
+  const fs::path dir = testing::TempDir("output_file_test_read_only_dir");
+  std::ofstream(dir / "out.json") << "old contents, longer than the new";
+  fs::permissions(dir, fs::perms::owner_read | fs::perms::owner_exec);
+  const absl::Status status = WriteOutputFile((dir / "out.json").string(), {"new"});
+  fs::permissions(dir, fs::perms::owner_all);
+  REQUIRE(status.ok());
+  CHECK(Contents(dir / "out.json") == "new");
 }
 
 }  // namespace
