@@ -1,8 +1,8 @@
-// embed: sentence vectors for a file of texts, with a BERT-family model.
+// modelpool-embed: sentence vectors for a file of texts, with a BERT-family model.
 //
-//   embed [--model DIR|org/name] (--input texts.txt | --json-in texts.json)
-//         (--output vectors.npy | --json-out vectors.json)
-//         [--device cuda:0] [--dtype float16] [--prompt TEXT] [--max-batch-tokens N]
+//   modelpool-embed [--model DIR|org/name] (--input texts.txt | --json-in texts.json)
+//                   (--output vectors.npy | --json-out vectors.json)
+//                   [--device cuda:0] [--dtype float16] [--prompt TEXT] [--max-batch-tokens N]
 //
 // texts.txt holds one text per line (blank lines are texts too), texts.json a JSON array of
 // strings. vectors.npy is a float32 [texts, dimension] array for numpy.load; vectors.json a

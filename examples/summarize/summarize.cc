@@ -1,8 +1,8 @@
-// Summarizes documents with a T5-family model, on every GPU of the host (or the CPU).
+// modelpool-summarize: summaries of documents with a T5-family model, on one device.
 //
-//   summarize --model /models/flan-t5-large --input docs.txt      # one document a line
-//   summarize --model google/flan-t5-large --json-in docs.json --json-out summaries.json
-//   summarize --json-in-ids ids.json                              # token ids in, ids out
+//   modelpool-summarize --model /models/flan-t5-large --input docs.txt   # one document a line
+//   modelpool-summarize --model google/flan-t5-large --json-in docs.json --json-out out.json
+//   modelpool-summarize --json-in-ids ids.json                           # token ids in, ids out
 //
 // --model is a folder or a Hugging Face id in the local cache. Without it, a tiny
 // random-weight model bundled with the sources runs: the output is nonsense, but every step is
