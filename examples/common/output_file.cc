@@ -65,7 +65,8 @@ absl::Status WriteOutputFile(const std::string& given_path,
 
   const std::filesystem::path target(path);
   const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
-  std::string temporary = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
+  // StrCat: "." + std::string draws a false -Wrestrict from gcc 12.
+  std::string temporary = (dir / absl::StrCat(".", target.filename().string(), ".XXXXXX")).string();
   const int fd = ::mkstemp(temporary.data());
   if (fd < 0) {
     const int error = errno;
