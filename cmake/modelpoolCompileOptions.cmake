@@ -1,10 +1,6 @@
 # Warnings and sanitizers for modelpool's own targets (not for consumers of the installed SDK).
 
-# libtorch fixes the C++ ABI of std::string; Abseil from the system uses the new one.
-if(TORCH_CXX_FLAGS MATCHES "_GLIBCXX_USE_CXX11_ABI=0")
-  message(FATAL_ERROR "This libtorch uses the pre-C++11 ABI and cannot be linked with the system's "
-                      "Abseil. Use a libtorch built with the C++11 ABI (PyTorch 2.7 or later).")
-endif()
+include(modelpoolTorchAbi)
 
 if(MODELPOOL_SANITIZE)
   add_compile_options(-fsanitize=${MODELPOOL_SANITIZE} -fno-omit-frame-pointer -g)
@@ -27,6 +23,9 @@ endif()
 function(modelpool_warnings target)
   target_compile_options(${target} PRIVATE
       "$<$<COMPILE_LANGUAGE:CXX>:-Wall;-Wextra;-Wno-unused-parameter;-Wno-missing-field-initializers>")
+  if(MODELPOOL_WERROR)
+    target_compile_options(${target} PRIVATE "$<$<COMPILE_LANGUAGE:CXX>:-Werror>")
+  endif()
   if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
     target_compile_options(${target} PRIVATE
         "$<$<COMPILE_LANGUAGE:CXX>:-Wthread-safety;-Werror=thread-safety>")

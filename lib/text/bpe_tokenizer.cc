@@ -203,7 +203,7 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromTokenizerJson(
                                              &impl->add_prefix_space, &impl->use_regex));
     MODELPOOL_RETURN_IF_ERROR(text_internal::ParsePostProcessor(
         file, json.value("post_processor", Json()), &impl->before, &impl->after));
-    impl->byte_level_decoder = TypeOf(json.value("decoder", Json())) != "";
+    impl->byte_level_decoder = !TypeOf(json.value("decoder", Json())).empty();
     MODELPOOL_RETURN_IF_ERROR(
         text_internal::ParseAddedTokens(file, json.value("added_tokens", Json()), &tokens));
   } catch (const Json::exception& e) {

@@ -81,7 +81,7 @@ class ScoreCollector : public nlohmann::json_sax<nlohmann::json> {
   bool string(string_t&) override { return Value(); }
   bool binary(binary_t&) override { return Value(); }
   bool start_object(std::size_t) override {
-    path_.push_back("{}");
+    path_.emplace_back("{}");
     return true;
   }
   bool key(string_t& key) override {
@@ -90,7 +90,7 @@ class ScoreCollector : public nlohmann::json_sax<nlohmann::json> {
   }
   bool end_object() override { return End(); }
   bool start_array(std::size_t) override {
-    path_.push_back("[]");
+    path_.emplace_back("[]");
     return true;
   }
   bool end_array() override { return End(); }

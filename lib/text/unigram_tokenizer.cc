@@ -145,7 +145,7 @@ void UnigramTokenizer::Impl::Segment(const std::string& word, std::vector<int32_
     if (unk && !span_ids.empty() && span_ids.back() == unk_id && spans.back().second < 0) {
       spans.back().first = node.starts_at;  // fuse with the unk run after it
     } else {
-      spans.push_back({node.starts_at, unk ? -end : end});
+      spans.emplace_back(node.starts_at, unk ? -end : end);
       span_ids.push_back(node.id);
     }
     end = node.starts_at;
