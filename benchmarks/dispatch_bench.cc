@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "examples/common/command_line.h"
 #include "fmt/format.h"
 #include "modelpool/devices/fake_device_inventory.h"
 #include "modelpool/workers/generic_worker_pool.h"
@@ -64,8 +65,9 @@ std::vector<double> Measure(GenericWorkerPool& pool, int rounds, int burst) {
 }  // namespace
 }  // namespace modelpool
 
-int main() {
+int main(int argc, char** argv) {
   using namespace modelpool;
+  cli::ParseCommandLine(argc, argv, "dispatch_bench (no flags)");
   Settings settings;
   settings.force_cpu = true;
   settings.max_instances = 2;

@@ -19,11 +19,20 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
-#include "benchmarks/flags.h"
+#include "benchmarks/corpus.h"
 #include "benchmarks/peer.h"
 #include "modelpool/managers/embedding_model_manager.h"
 #include "modelpool/text/tokenizer.h"
+
+ABSL_FLAG(std::string, model, "", "the model folder or Hugging Face id");
+ABSL_FLAG(std::string, corpus, "", "the documents, one a line");
+ABSL_FLAG(std::string, device, "cuda:0", "cpu or cuda:N");
+ABSL_FLAG(std::string, dtype, "float16", "float32, float16 or bfloat16");
+ABSL_FLAG(int64_t, max_batch_tokens, 16384, "the most tokens one batch holds");
+ABSL_FLAG(int64_t, repeat, 3, "timed runs; the median is reported");
+ABSL_FLAG(std::string, peer, "", "a command whose JSON lines give the peer's figures");
 
 namespace {
 
@@ -37,24 +46,19 @@ struct Args {
 };
 
 Args ParseArgs(int argc, char** argv) {
-  modelpool::bench::Flags flags(argc, argv,
-                                "--model DIR --corpus FILE [--device cuda:0] [--dtype float16] "
-                                "[--max-batch-tokens N] [--repeat N] [--peer COMMAND]");
-  Args args{.model = flags.Required("--model"),
-            .corpus = flags.Required("--corpus"),
-            .peer = flags.String("--peer"),
-            .device = flags.GetDevice("--device", modelpool::Device::Cuda(0)),
-            .dtype = flags.Dtype("--dtype", modelpool::DType::kFloat16),
-            .max_batch_tokens = flags.Int("--max-batch-tokens", 16384),
-            .repeat = static_cast<int>(flags.Int("--repeat", 3))};
-  args.texts = flags.ReadLines(args.corpus);
-  flags.CheckAllKnown();
+  modelpool::cli::ParseCommandLine(argc, argv,
+                                   "embed_bench --model DIR --corpus FILE [--device cuda:0] "
+                                   "[--dtype float16] [--max-batch-tokens N] [--repeat N] "
+                                   "[--peer COMMAND]");
+  Args args{.model = modelpool::cli::Required(FLAGS_model),
+            .corpus = modelpool::cli::Required(FLAGS_corpus),
+            .peer = absl::GetFlag(FLAGS_peer),
+            .device = modelpool::cli::DeviceOf(FLAGS_device),
+            .dtype = modelpool::cli::DTypeOf(FLAGS_dtype),
+            .max_batch_tokens = modelpool::cli::InRange(FLAGS_max_batch_tokens, 1, 1 << 24),
+            .repeat = static_cast<int>(modelpool::cli::InRange(FLAGS_repeat, 1, 1000))};
+  args.texts = modelpool::bench::ReadCorpus(args.corpus);
   return args;
-}
-
-[[noreturn]] void Fail(const absl::Status& status) {
-  absl::FPrintF(stderr, "embed_bench: %s\n", status.ToString());
-  std::exit(1);
 }
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
@@ -76,18 +80,19 @@ int main(int argc, char** argv) {
                                                 .dtype = args.dtype,
                                                 .max_batch_tokens = args.max_batch_tokens,
                                                 .settings = settings});
-  if (!manager.ok()) Fail(manager.status());
+  if (!manager.ok()) modelpool::cli::Fail(manager.status());
   const auto load_start = std::chrono::steady_clock::now();
   auto lease = (*manager)->Acquire(absl::Minutes(10));
-  if (!lease.ok()) Fail(lease.status());
+  if (!lease.ok()) modelpool::cli::Fail(lease.status());
   const double load_s = SecondsSince(load_start);
   const std::vector<std::string> warm_up(texts.begin(),
                                          texts.begin() + std::min<size_t>(1024, texts.size()));
-  if (auto out = (*lease)->Embed(warm_up, {.normalize = true}); !out.ok()) Fail(out.status());
+  if (auto out = (*lease)->Embed(warm_up, {.normalize = true}); !out.ok())
+    modelpool::cli::Fail(out.status());
 
   // Where the time goes: tokenizing alone, on the same cores.
   auto tokenizer = modelpool::LoadTokenizer(args.model);
-  if (!tokenizer.ok()) Fail(tokenizer.status());
+  if (!tokenizer.ok()) modelpool::cli::Fail(tokenizer.status());
   const auto tokenize_start = std::chrono::steady_clock::now();
   const modelpool::EncodedBatch encoded =
       (*tokenizer)
@@ -100,7 +105,7 @@ int main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     auto out = (*lease)->Embed(texts, {.normalize = true});
     runs.push_back(SecondsSince(start));
-    if (!out.ok()) Fail(out.status());
+    if (!out.ok()) modelpool::cli::Fail(out.status());
     tokens = out->num_tokens;
   }
   std::sort(runs.begin(), runs.end());
@@ -125,8 +130,7 @@ int main(int argc, char** argv) {
       if (!peer.has_value() && line.contains("docs_per_s") && line.contains("tok_per_s"))
         peer = line;
     }
-    if (output.exit_code != 0)
-      absl::FPrintF(stderr, "embed_bench: the peer exited with %d\n", output.exit_code);
+    modelpool::bench::CheckPeerSucceeded(output, args.peer);
   }
 
   absl::PrintF("\n%-44s %12s %12s\n", "", "docs/s", "tokens/s");

@@ -14,11 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
+#include "examples/common/command_line.h"
 #include "lib/models/embedding_model_files.h"
 #include "lib/models/embedding_model_state.h"
 #include "modelpool/models/embedding_model.h"
 #include "tests/testing/bert_reference.h"
+
+ABSL_FLAG(std::string, device, "", "cpu or cuda:N; cuda:0 when there is a GPU, else cpu");
 
 namespace modelpool {
 namespace {
@@ -78,21 +82,10 @@ int Run(const Device& device) {
 }  // namespace modelpool
 
 int main(int argc, char** argv) {
-  modelpool::Device device =
-      torch::cuda::is_available() ? modelpool::Device::Cuda(0) : modelpool::Device::Cpu();
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--device" && i + 1 < argc) {
-      absl::StatusOr<modelpool::Device> parsed = modelpool::Device::Parse(argv[++i]);
-      if (!parsed.ok()) {
-        absl::FPrintF(stderr, "embed_parity: %s\n", parsed.status().ToString());
-        return 2;
-      }
-      device = *parsed;
-    } else {
-      absl::FPrintF(stderr, "usage: embed_parity [--device cpu|cuda:N]\n");
-      return 2;
-    }
-  }
+  modelpool::cli::ParseCommandLine(argc, argv, "embed_parity [--device cpu|cuda:N]");
+  const modelpool::Device device = !absl::GetFlag(FLAGS_device).empty()
+                                       ? modelpool::cli::DeviceOf(FLAGS_device)
+                                   : torch::cuda::is_available() ? modelpool::Device::Cuda(0)
+                                                                 : modelpool::Device::Cpu();
   return modelpool::Run(device);
 }

@@ -14,30 +14,32 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
-#include "benchmarks/flags.h"
+#include "benchmarks/corpus.h"
+#include "examples/common/command_line.h"
 #include "modelpool/managers/embedding_model_manager.h"
 
-namespace {
+ABSL_FLAG(std::string, model, "", "the model folder or Hugging Face id");
+ABSL_FLAG(std::string, corpus, "", "the documents, one a line");
+ABSL_FLAG(std::string, dtype, "float16", "float32, float16 or bfloat16");
+ABSL_FLAG(int64_t, max_batch_tokens, 16384, "the most tokens one batch holds");
+ABSL_FLAG(int64_t, docs, 4000, "the first this many documents of the corpus are embedded");
+ABSL_FLAG(std::string, trace, "", "write a Chrome trace here");
 
-[[noreturn]] void Fail(const absl::Status& status) {
-  absl::FPrintF(stderr, "embed_profile: %s\n", status.ToString());
-  std::exit(1);
-}
-
-}  // namespace
+using modelpool::cli::Fail;
 
 int main(int argc, char** argv) {
-  modelpool::bench::Flags flags(argc, argv,
-                                "--model DIR --corpus FILE [--dtype float16] "
-                                "[--max-batch-tokens N] [--docs N] [--trace FILE]");
-  const std::string model = flags.Required("--model");
-  const modelpool::DType dtype = flags.Dtype("--dtype", modelpool::DType::kFloat16);
-  const int64_t max_batch_tokens = flags.Int("--max-batch-tokens", 16384);
-  const int64_t docs = flags.Int("--docs", 4000);
-  const std::string trace = flags.String("--trace");
-  std::vector<std::string> texts = flags.ReadLines(flags.Required("--corpus"));
-  flags.CheckAllKnown();
+  modelpool::cli::ParseCommandLine(argc, argv,
+                                   "embed_profile --model DIR --corpus FILE [--dtype float16] "
+                                   "[--max-batch-tokens N] [--docs N] [--trace FILE]");
+  const std::string model = modelpool::cli::Required(FLAGS_model);
+  const modelpool::DType dtype = modelpool::cli::DTypeOf(FLAGS_dtype);
+  const int64_t max_batch_tokens = modelpool::cli::InRange(FLAGS_max_batch_tokens, 1, 1 << 24);
+  const int64_t docs = modelpool::cli::InRange(FLAGS_docs, 1, int64_t{1} << 40);
+  const std::string trace = absl::GetFlag(FLAGS_trace);
+  std::vector<std::string> texts =
+      modelpool::bench::ReadCorpus(modelpool::cli::Required(FLAGS_corpus));
   texts.resize(std::min<size_t>(texts.size(), static_cast<size_t>(docs)));
 
   modelpool::Settings settings;

@@ -18,12 +18,21 @@
 #include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
-#include "benchmarks/flags.h"
+#include "benchmarks/corpus.h"
 #include "benchmarks/peer.h"
 #include "modelpool/managers/summarization_model_manager.h"
 #include "modelpool/text/tokenizer.h"
 #include "nlohmann/json.hpp"
+
+ABSL_FLAG(std::string, model, "", "the model folder or Hugging Face id");
+ABSL_FLAG(std::string, corpus, "", "the documents, one a line");
+ABSL_FLAG(std::string, peer, "", "a command whose JSON lines give the peer's figures");
+ABSL_FLAG(std::string, dtype, "bfloat16", "bfloat16 or float32");
+ABSL_FLAG(int64_t, batch, 32, "texts per batch: the longest documents of the corpus");
+ABSL_FLAG(int64_t, input_tokens, 512, "input tokens per text");
+ABSL_FLAG(int64_t, new_tokens, 64, "generated tokens per text");
 
 namespace modelpool {
 namespace {
@@ -36,11 +45,6 @@ struct Args {
   int new_tokens = 64;
   std::vector<std::string> docs;  // the corpus
 };
-
-int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "generate_bench: %s\n", std::string(status.ToString()).c_str());
-  return 1;
-}
 
 // What Summarize() puts before a text of this folder: config.json's summarization prefix, else
 // T5's "summarize: ", else none (as tools/seq2seq_inputs.py, which the peer uses).
@@ -61,7 +65,7 @@ int Run(const Args& args) {
   std::map<std::pair<int, int>, double> theirs;  // (batch, beams) -> generated tokens/s
   if (!args.peer.empty()) {
     const bench::PeerOutput peer = bench::RunPeer(args.peer);
-    if (peer.exit_code != 0) return Fail(absl::InternalError("the peer failed: " + args.peer));
+    bench::CheckPeerSucceeded(peer, args.peer);
     for (const nlohmann::json& line : peer.lines) {
       if (line.contains("gen_tok_per_s")) {
         theirs[{line.at("batch").get<int>(), line.at("beams").get<int>()}] =
@@ -85,9 +89,9 @@ int Run(const Args& args) {
                                                     .max_input_tokens = args.input_tokens,
                                                     .max_new_tokens = args.new_tokens,
                                                     .settings = settings});
-  if (!manager.ok()) return Fail(manager.status());
+  if (!manager.ok()) cli::Fail(manager.status());
   auto tokenizer = LoadTokenizer(args.model);
-  if (!tokenizer.ok()) return Fail(tokenizer.status());
+  if (!tokenizer.ok()) cli::Fail(tokenizer.status());
   EncodeOptions encode;
   encode.max_length = args.input_tokens;
   const std::string prefix = SummarizationPrefix(args.model);
@@ -96,7 +100,7 @@ int Run(const Args& args) {
 
   const auto load_start = std::chrono::steady_clock::now();
   auto lease = (*manager)->Acquire(absl::Minutes(10));
-  if (!lease.ok()) return Fail(lease.status());
+  if (!lease.ok()) cli::Fail(lease.status());
   std::printf("{\"what\": \"load\", \"s\": %.3f, \"instance_bytes\": %lld}\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count(),
               static_cast<long long>((*manager)->instance_bytes()));
@@ -109,12 +113,12 @@ int Run(const Args& args) {
     options.num_beams = beams;
     options.max_new_tokens = args.new_tokens;
     options.min_new_tokens = args.new_tokens;
-    if (auto warm = (*lease)->Generate(rows, options); !warm.ok()) return Fail(warm.status());
+    if (auto warm = (*lease)->Generate(rows, options); !warm.ok()) cli::Fail(warm.status());
     const auto start = std::chrono::steady_clock::now();
     auto ids = (*lease)->Generate(rows, options);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (!ids.ok()) return Fail(ids.status());
+    if (!ids.ok()) cli::Fail(ids.status());
     int64_t input_tokens = 0;
     for (const auto& row : rows) input_tokens += static_cast<int64_t>(row.size());
     const double ours = static_cast<double>(rows.size()) * args.new_tokens / seconds;
@@ -136,19 +140,19 @@ int Run(const Args& args) {
 }  // namespace modelpool
 
 int main(int argc, char** argv) {
-  modelpool::bench::Flags flags(argc, argv,
-                                "--model DIR --corpus CORPUS_TXT [--peer \"COMMAND\"] "
-                                "[--dtype bfloat16|float32] [--batch 32] [--input-tokens 512] "
-                                "[--new-tokens 64]");
-  modelpool::Args args{
-      .model = flags.Required("--model"),
-      .corpus = flags.Required("--corpus"),
-      .peer = flags.String("--peer"),
-      .dtype = flags.Dtype("--dtype", modelpool::DType::kBFloat16),
-      .batch = static_cast<int>(flags.Int("--batch", 32)),
-      .input_tokens = static_cast<int>(flags.Int("--input-tokens", 512, /*min=*/2)),
-      .new_tokens = static_cast<int>(flags.Int("--new-tokens", 64))};
-  args.docs = flags.ReadLines(args.corpus);
-  flags.CheckAllKnown();
+  using modelpool::cli::InRange;
+  modelpool::cli::ParseCommandLine(
+      argc, argv,
+      "generate_bench --model DIR --corpus CORPUS_TXT [--peer COMMAND] "
+      "[--dtype bfloat16|float32] [--batch 32] [--input-tokens 512] "
+      "[--new-tokens 64]");
+  modelpool::Args args{.model = modelpool::cli::Required(FLAGS_model),
+                       .corpus = modelpool::cli::Required(FLAGS_corpus),
+                       .peer = absl::GetFlag(FLAGS_peer),
+                       .dtype = modelpool::cli::DTypeOf(FLAGS_dtype),
+                       .batch = static_cast<int>(InRange(FLAGS_batch, 1, 4096)),
+                       .input_tokens = static_cast<int>(InRange(FLAGS_input_tokens, 2, 1 << 16)),
+                       .new_tokens = static_cast<int>(InRange(FLAGS_new_tokens, 1, 1 << 16))};
+  args.docs = modelpool::bench::ReadCorpus(args.corpus);
   return modelpool::Run(args);
 }

@@ -10,23 +10,23 @@
 // before a text's first difference (one early difference sends the rest of a text elsewhere).
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
 
-#include "benchmarks/flags.h"
+#include "absl/flags/flag.h"
+#include "benchmarks/parity_reference.h"
+#include "examples/common/command_line.h"
 #include "modelpool/managers/summarization_model_manager.h"
-#include "nlohmann/json.hpp"
+
+ABSL_FLAG(std::string, model, "", "the model folder or Hugging Face id");
+ABSL_FLAG(std::string, reference, "", "the reference of tools/t5_reference_ids.py");
+ABSL_FLAG(std::string, dtype, "bfloat16", "bfloat16 or float32");
+ABSL_FLAG(std::string, device, "cuda:0", "cpu or cuda:N");
 
 namespace modelpool {
 namespace {
 
-using Rows = std::vector<std::vector<int32_t>>;
-
-int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "generate_parity: %s\n", std::string(status.ToString()).c_str());
-  return 1;
-}
+using Rows = bench::TokenRows;
 
 // transformers' row without the decoder start token, cut after the first end-of-sequence id.
 std::vector<int32_t> Generated(const std::vector<int32_t>& sequence, int32_t eos) {
@@ -36,16 +36,15 @@ std::vector<int32_t> Generated(const std::vector<int32_t>& sequence, int32_t eos
   return ids;
 }
 
-int Run(const std::string& model, const std::string& reference, DType dtype, Device device) {
-  std::ifstream in(reference);
-  if (!in) return Fail(absl::NotFoundError("cannot read " + reference));
-  const nlohmann::json ref = nlohmann::json::parse(in);
-  const Rows inputs = ref.at("inputs").get<Rows>();
+int Run(const std::string& model, const std::string& reference_path, DType dtype, Device device) {
+  absl::StatusOr<bench::ParityReference> reference = bench::ReadParityReference(reference_path);
+  if (!reference.ok()) cli::Fail(reference.status());
+  const Rows& inputs = reference->inputs;
   int max_input = 1, max_new = 1, max_beams = 1;
   for (const auto& row : inputs) max_input = std::max(max_input, static_cast<int>(row.size()));
-  for (const nlohmann::json& c : ref.at("cases")) {
-    max_new = std::max(max_new, c.at("options").at("max_new_tokens").get<int>());
-    max_beams = std::max(max_beams, c.at("options").value("num_beams", 1));
+  for (const bench::ParityCase& c : reference->cases) {
+    max_new = std::max(max_new, c.max_new_tokens);
+    max_beams = std::max(max_beams, c.num_beams);
   }
   Settings settings;
   if (device.is_cuda()) settings.devices = {device};
@@ -58,23 +57,20 @@ int Run(const std::string& model, const std::string& reference, DType dtype, Dev
                                                     .max_input_tokens = max_input,
                                                     .max_new_tokens = max_new,
                                                     .settings = settings});
-  if (!manager.ok()) return Fail(manager.status());
+  if (!manager.ok()) cli::Fail(manager.status());
   auto lease = (*manager)->Acquire(absl::Minutes(10));
-  if (!lease.ok()) return Fail(lease.status());
-  const int32_t eos = ref.value("eos_token_id", 1);
-  for (const nlohmann::json& c : ref.at("cases")) {
-    const nlohmann::json& o = c.at("options");
+  if (!lease.ok()) cli::Fail(lease.status());
+  const int32_t eos = reference->eos_token_id;
+  for (const bench::ParityCase& c : reference->cases) {
     GenerationOptions options;
-    options.max_new_tokens = o.at("max_new_tokens").get<int>();
-    options.num_beams = o.value("num_beams", 1);
-    if (o.contains("min_new_tokens")) options.min_new_tokens = o["min_new_tokens"].get<int>();
-    if (o.contains("no_repeat_ngram_size")) {
-      options.no_repeat_ngram_size = o["no_repeat_ngram_size"].get<int>();
-    }
-    if (o.contains("length_penalty")) options.length_penalty = o["length_penalty"].get<double>();
+    options.max_new_tokens = c.max_new_tokens;
+    options.num_beams = c.num_beams;
+    options.min_new_tokens = c.min_new_tokens;
+    options.no_repeat_ngram_size = c.no_repeat_ngram_size;
+    options.length_penalty = c.length_penalty;
     auto ids = (*lease)->Generate(inputs, options);
-    if (!ids.ok()) return Fail(ids.status());
-    const Rows expected = c.at("sequences").get<Rows>();
+    if (!ids.ok()) cli::Fail(ids.status());
+    const Rows& expected = c.sequences;
     size_t identical = 0, agreeing = 0, positions = 0;
     for (size_t i = 0; i < expected.size(); ++i) {
       const std::vector<int32_t> want = Generated(expected[i], eos);
@@ -89,8 +85,8 @@ int Run(const std::string& model, const std::string& reference, DType dtype, Dev
         "{\"what\": \"parity\", \"case\": \"%s\", \"dtype\": \"%s\", \"device\": \"%s\", "
         "\"texts\": %zu, \"identical_texts\": %zu, \"identical_share\": %.4f, "
         "\"positions\": %zu, \"agreeing_positions\": %zu, \"agreeing_share\": %.4f}\n",
-        c.at("name").get<std::string>().c_str(), std::string(DTypeName(dtype)).c_str(),
-        device.ToString().c_str(), expected.size(), identical,
+        c.name.c_str(), std::string(DTypeName(dtype)).c_str(), device.ToString().c_str(),
+        expected.size(), identical,
         static_cast<double>(identical) / static_cast<double>(expected.size()), positions, agreeing,
         positions == 0 ? 1.0 : static_cast<double>(agreeing) / positions);
     std::fflush(stdout);
@@ -102,13 +98,11 @@ int Run(const std::string& model, const std::string& reference, DType dtype, Dev
 }  // namespace modelpool
 
 int main(int argc, char** argv) {
-  modelpool::bench::Flags flags(
+  modelpool::cli::ParseCommandLine(
       argc, argv,
-      "--model DIR --reference REF_JSON [--dtype bfloat16|float32] [--device cuda:0|cpu]");
-  const std::string model = flags.Required("--model");
-  const std::string reference = flags.Required("--reference");
-  const modelpool::DType dtype = flags.Dtype("--dtype", modelpool::DType::kBFloat16);
-  const modelpool::Device device = flags.GetDevice("--device", modelpool::Device::Cuda(0));
-  flags.CheckAllKnown();
-  return modelpool::Run(model, reference, dtype, device);
+      "generate_parity --model DIR --reference REF_JSON [--dtype bfloat16|float32] "
+      "[--device cuda:0|cpu]");
+  return modelpool::Run(
+      modelpool::cli::Required(FLAGS_model), modelpool::cli::Required(FLAGS_reference),
+      modelpool::cli::DTypeOf(FLAGS_dtype), modelpool::cli::DeviceOf(FLAGS_device));
 }

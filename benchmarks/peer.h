@@ -11,11 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "examples/common/command_line.h"
+
 namespace modelpool::bench {
 
 struct PeerOutput {
   std::vector<nlohmann::json> lines;  // every stdout line that is a JSON object
-  int exit_code = -1;
+  int exit_code = -1;                 // -1 when it could not run or was killed by a signal
 };
 
 // Runs `command` through the shell. Lines that are not JSON objects are passed to stderr.
@@ -39,6 +42,14 @@ inline PeerOutput RunPeer(const std::string& command) {
   const int status = pclose(pipe);
   output.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return output;
+}
+
+// `cli::Fail`s unless the peer's command exited with status 0: a benchmark whose peer failed
+// has no ratio to show, and must not pass for one that has.
+inline void CheckPeerSucceeded(const PeerOutput& output, const std::string& command) {
+  if (output.exit_code != 0) {
+    cli::Fail(absl::StrCat("the peer failed (exit status ", output.exit_code, "): ", command));
+  }
 }
 
 // The first line holding every key of `match` with the same value, or nullptr.

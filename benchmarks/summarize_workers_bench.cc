@@ -20,11 +20,23 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
-#include "benchmarks/flags.h"
+#include "benchmarks/corpus.h"
 #include "benchmarks/peer.h"
 #include "modelpool/devices/device_inventory.h"
 #include "modelpool/workers/worker_pool.h"
+
+ABSL_FLAG(std::string, model, "", "the model folder or Hugging Face id");
+ABSL_FLAG(std::string, corpus, "", "the documents, one a line");
+ABSL_FLAG(std::string, dtype, "bfloat16", "bfloat16 or float32");
+ABSL_FLAG(int64_t, batch, 32, "texts per request");
+ABSL_FLAG(int64_t, input_tokens, 512, "input tokens per text");
+ABSL_FLAG(int64_t, new_tokens, 64, "generated tokens per text");
+ABSL_FLAG(int64_t, beams, 4, "beams per text");
+ABSL_FLAG(int64_t, requests, 8, "requests per measurement");
+ABSL_FLAG(int64_t, workers_per_device, 2, "worker threads per GPU in the second measurement");
+ABSL_FLAG(std::string, peer, "", "a command whose JSON lines give the peer's figures");
 
 namespace {
 
@@ -36,10 +48,7 @@ struct Args {
   std::vector<std::string> docs;
 };
 
-[[noreturn]] void Fail(const absl::Status& status) {
-  absl::FPrintF(stderr, "summarize_workers_bench: %s\n", status.ToString());
-  std::exit(1);
-}
+using modelpool::cli::Fail;
 
 // Texts long enough to fill `input_tokens` (documents joined until a text has about 8 bytes a
 // token), `n` of them.
@@ -110,22 +119,23 @@ double Measure(const Args& args, const std::vector<std::string>& texts, int gpus
 }  // namespace
 
 int main(int argc, char** argv) {
-  modelpool::bench::Flags flags(
+  using modelpool::cli::InRange;
+  modelpool::cli::ParseCommandLine(
       argc, argv,
-      "--model DIR --corpus FILE [--dtype bfloat16] [--batch N] [--input-tokens N] "
-      "[--new-tokens N] [--beams N] [--requests N] [--workers-per-device N] [--peer COMMAND]");
-  Args args{.model = flags.Required("--model"),
-            .corpus = flags.Required("--corpus"),
-            .peer = flags.String("--peer"),
-            .dtype = flags.Dtype("--dtype", modelpool::DType::kBFloat16),
-            .batch = static_cast<int>(flags.Int("--batch", 32)),
-            .input_tokens = static_cast<int>(flags.Int("--input-tokens", 512, /*min=*/2)),
-            .new_tokens = static_cast<int>(flags.Int("--new-tokens", 64)),
-            .beams = static_cast<int>(flags.Int("--beams", 4)),
-            .requests = static_cast<int>(flags.Int("--requests", 8)),
-            .workers_per_device = static_cast<int>(flags.Int("--workers-per-device", 2))};
-  args.docs = flags.ReadLines(args.corpus);
-  flags.CheckAllKnown();
+      "summarize_workers_bench --model DIR --corpus FILE [--dtype bfloat16] [--batch N] "
+      "[--input-tokens N] [--new-tokens N] [--beams N] [--requests N] [--workers-per-device N] "
+      "[--peer COMMAND]");
+  Args args{.model = modelpool::cli::Required(FLAGS_model),
+            .corpus = modelpool::cli::Required(FLAGS_corpus),
+            .peer = absl::GetFlag(FLAGS_peer),
+            .dtype = modelpool::cli::DTypeOf(FLAGS_dtype),
+            .batch = static_cast<int>(InRange(FLAGS_batch, 1, 4096)),
+            .input_tokens = static_cast<int>(InRange(FLAGS_input_tokens, 2, 1 << 16)),
+            .new_tokens = static_cast<int>(InRange(FLAGS_new_tokens, 1, 1 << 16)),
+            .beams = static_cast<int>(InRange(FLAGS_beams, 1, 64)),
+            .requests = static_cast<int>(InRange(FLAGS_requests, 1, 1 << 16)),
+            .workers_per_device = static_cast<int>(InRange(FLAGS_workers_per_device, 1, 1024))};
+  args.docs = modelpool::bench::ReadCorpus(args.corpus);
   const int gpus = modelpool::DeviceInventory::System()->GpuCount();
   if (gpus < 1) Fail(absl::FailedPreconditionError("no GPU"));
 
@@ -134,7 +144,7 @@ int main(int argc, char** argv) {
   std::string peer_name = "peer";
   if (!args.peer.empty()) {
     const modelpool::bench::PeerOutput output = modelpool::bench::RunPeer(args.peer);
-    if (output.exit_code != 0) Fail(absl::InternalError("the peer failed: " + args.peer));
+    modelpool::bench::CheckPeerSucceeded(output, args.peer);
     for (const nlohmann::json& line : output.lines) {
       absl::PrintF("%s\n", line.dump());
       if (line.value("batch", 0) == args.batch && line.value("beams", 0) == args.beams) {

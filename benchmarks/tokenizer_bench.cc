@@ -19,11 +19,19 @@
 #include <thread>
 #include <vector>
 
-#include "benchmarks/flags.h"
+#include "absl/flags/flag.h"
+#include "benchmarks/corpus.h"
 #include "benchmarks/peer.h"
 #include "modelpool/text/bpe_tokenizer.h"
 #include "modelpool/text/sentencepiece_tokenizer.h"
 #include "modelpool/text/wordpiece_tokenizer.h"
+
+ABSL_FLAG(std::string, corpus, "", "the documents, one a line");
+ABSL_FLAG(std::string, vocab, "", "a WordPiece vocab.txt");
+ABSL_FLAG(std::string, spiece, "", "a SentencePiece spiece.model");
+ABSL_FLAG(std::string, bpe, "", "a byte-level BPE tokenizer.json, measured too when given");
+ABSL_FLAG(int64_t, repeat, 3, "runs of each measurement; the best is reported");
+ABSL_FLAG(std::string, peer, "", "a command whose JSON lines give the peer's figures");
 
 namespace {
 
@@ -50,26 +58,26 @@ Measurement Best(int repeat, const Encode& encode) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  modelpool::bench::Flags flags(
-      argc, argv,
-      "--corpus FILE --vocab FILE --spiece FILE [--bpe tokenizer.json] [--repeat N] [--peer CMD]");
-  const std::vector<std::string> texts = flags.ReadLines(flags.Required("--corpus"));
-  const std::string vocab_path = flags.Required("--vocab");
-  const std::string spiece_path = flags.Required("--spiece");
-  const std::string bpe_path = flags.String("--bpe");
-  const int repeat = static_cast<int>(flags.Int("--repeat", 3));
-  const std::string peer = flags.String("--peer");
-  flags.CheckAllKnown();
+  modelpool::cli::ParseCommandLine(argc, argv,
+                                   "tokenizer_bench --corpus FILE --vocab FILE --spiece FILE "
+                                   "[--bpe tokenizer.json] [--repeat N] [--peer CMD]");
+  const std::vector<std::string> texts =
+      modelpool::bench::ReadCorpus(modelpool::cli::Required(FLAGS_corpus));
+  const std::string vocab_path = modelpool::cli::Required(FLAGS_vocab);
+  const std::string spiece_path = modelpool::cli::Required(FLAGS_spiece);
+  const std::string bpe_path = absl::GetFlag(FLAGS_bpe);
+  const int repeat = static_cast<int>(modelpool::cli::InRange(FLAGS_repeat, 1, 1000));
+  const std::string peer = absl::GetFlag(FLAGS_peer);
   auto wordpiece = modelpool::WordPieceTokenizer::FromVocabTxt(vocab_path);
-  if (!wordpiece.ok()) flags.Fail(wordpiece.status());
+  if (!wordpiece.ok()) modelpool::cli::Fail(wordpiece.status());
   auto sentencepiece = modelpool::SentencePieceTokenizer::FromFile(spiece_path);
-  if (!sentencepiece.ok()) flags.Fail(sentencepiece.status());
+  if (!sentencepiece.ok()) modelpool::cli::Fail(sentencepiece.status());
   std::vector<std::pair<const char*, const modelpool::Tokenizer*>> tokenizers = {
       {"wordpiece", wordpiece->get()}, {"sentencepiece", sentencepiece->get()}};
   std::unique_ptr<modelpool::BpeTokenizer> bpe;
   if (!bpe_path.empty()) {
     auto loaded = modelpool::BpeTokenizer::FromTokenizerJson(bpe_path);
-    if (!loaded.ok()) flags.Fail(loaded.status());
+    if (!loaded.ok()) modelpool::cli::Fail(loaded.status());
     bpe = std::move(*loaded);
     tokenizers.push_back({"bpe", bpe.get()});
   }
@@ -100,7 +108,7 @@ int main(int argc, char** argv) {
   }
   if (peer.empty()) return 0;
   const modelpool::bench::PeerOutput theirs = modelpool::bench::RunPeer(peer);
-  if (theirs.exit_code != 0) flags.Fail(absl::InternalError("the peer command failed: " + peer));
+  modelpool::bench::CheckPeerSucceeded(theirs, peer);
   for (const nlohmann::json& line : ours) {
     const nlohmann::json* other = modelpool::bench::FindLine(
         theirs, {{"tokenizer", line["tokenizer"]}, {"threads", line["threads"]}});

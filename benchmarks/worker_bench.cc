@@ -17,11 +17,20 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
-#include "benchmarks/flags.h"
+#include "benchmarks/corpus.h"
 #include "benchmarks/peer.h"
 #include "modelpool/devices/device_inventory.h"
 #include "modelpool/workers/worker_pool.h"
+
+ABSL_FLAG(std::string, model, "", "the model folder or Hugging Face id");
+ABSL_FLAG(std::string, corpus, "", "the documents, one a line");
+ABSL_FLAG(std::string, dtype, "float16", "float32, float16 or bfloat16");
+ABSL_FLAG(int64_t, workers_per_device, 1, "worker threads per GPU");
+ABSL_FLAG(int64_t, max_batch_tokens, 16384, "the most tokens one batch holds");
+ABSL_FLAG(int64_t, repeat, 3, "timed runs; the median is reported");
+ABSL_FLAG(std::string, peer, "", "a command whose JSON lines give the peer's figures");
 
 namespace {
 
@@ -35,25 +44,20 @@ struct Args {
 };
 
 Args ParseArgs(int argc, char** argv) {
-  modelpool::bench::Flags flags(argc, argv,
-                                "--model DIR --corpus FILE [--dtype float16] "
-                                "[--workers-per-device N] [--max-batch-tokens N] [--repeat N] "
-                                "[--peer COMMAND]");
-  Args args{.model = flags.Required("--model"),
-            .corpus = flags.Required("--corpus"),
-            .peer = flags.String("--peer"),
-            .dtype = flags.Dtype("--dtype", modelpool::DType::kFloat16),
-            .workers_per_device = static_cast<int>(flags.Int("--workers-per-device", 1)),
-            .max_batch_tokens = flags.Int("--max-batch-tokens", 16384),
-            .repeat = static_cast<int>(flags.Int("--repeat", 3))};
-  args.texts = flags.ReadLines(args.corpus);
-  flags.CheckAllKnown();
+  modelpool::cli::ParseCommandLine(argc, argv,
+                                   "worker_bench --model DIR --corpus FILE [--dtype float16] "
+                                   "[--workers-per-device N] [--max-batch-tokens N] [--repeat N] "
+                                   "[--peer COMMAND]");
+  Args args{.model = modelpool::cli::Required(FLAGS_model),
+            .corpus = modelpool::cli::Required(FLAGS_corpus),
+            .peer = absl::GetFlag(FLAGS_peer),
+            .dtype = modelpool::cli::DTypeOf(FLAGS_dtype),
+            .workers_per_device =
+                static_cast<int>(modelpool::cli::InRange(FLAGS_workers_per_device, 1, 1024)),
+            .max_batch_tokens = modelpool::cli::InRange(FLAGS_max_batch_tokens, 1, 1 << 24),
+            .repeat = static_cast<int>(modelpool::cli::InRange(FLAGS_repeat, 1, 1000))};
+  args.texts = modelpool::bench::ReadCorpus(args.corpus);
   return args;
-}
-
-[[noreturn]] void Fail(const absl::Status& status) {
-  absl::FPrintF(stderr, "worker_bench: %s\n", status.ToString());
-  std::exit(1);
 }
 
 struct Measurement {
@@ -72,16 +76,17 @@ Measurement Measure(const Args& args, const std::vector<std::string>& texts, int
                                                 .dtype = args.dtype,
                                                 .max_batch_tokens = args.max_batch_tokens,
                                                 .settings = settings});
-  if (!manager.ok()) Fail(manager.status());
+  if (!manager.ok()) modelpool::cli::Fail(manager.status());
   std::shared_ptr<modelpool::EmbeddingModelManager> embedder(*std::move(manager));
   auto pool = modelpool::WorkerPool::Create({.settings = settings});
-  if (!pool.ok()) Fail(pool.status());
+  if (!pool.ok()) modelpool::cli::Fail(pool.status());
   if (auto s = (*pool)->RegisterModel<modelpool::EmbeddingModel>("bench", embedder); !s.ok())
-    Fail(s);
-  if (auto s = (*pool)->PreloadModel("bench", gpus * args.workers_per_device); !s.ok()) Fail(s);
+    modelpool::cli::Fail(s);
+  if (auto s = (*pool)->PreloadModel("bench", gpus * args.workers_per_device); !s.ok())
+    modelpool::cli::Fail(s);
   const std::vector<std::string> warm_up(texts.begin(),
                                          texts.begin() + std::min<size_t>(4096, texts.size()));
-  if (auto out = (*pool)->Embed("bench", warm_up); !out.ok()) Fail(out.status());
+  if (auto out = (*pool)->Embed("bench", warm_up); !out.ok()) modelpool::cli::Fail(out.status());
 
   std::vector<double> runs;
   int64_t tokens = 0;
@@ -89,7 +94,7 @@ Measurement Measure(const Args& args, const std::vector<std::string>& texts, int
     const auto start = std::chrono::steady_clock::now();
     auto out = (*pool)->Embed("bench", texts, {}, {.normalize = true});
     runs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    if (!out.ok()) Fail(out.status());
+    if (!out.ok()) modelpool::cli::Fail(out.status());
     tokens = out->num_tokens;
   }
   std::sort(runs.begin(), runs.end());
@@ -112,7 +117,7 @@ int main(int argc, char** argv) {
   const Args args = ParseArgs(argc, argv);
   const std::vector<std::string>& texts = args.texts;
   const int gpus = modelpool::DeviceInventory::System()->GpuCount();
-  if (gpus < 1) Fail(absl::FailedPreconditionError("no GPU"));
+  if (gpus < 1) modelpool::cli::Fail(absl::FailedPreconditionError("no GPU"));
 
   const Measurement one = Measure(args, texts, 1);
   const Measurement all = gpus > 1 ? Measure(args, texts, gpus) : one;
@@ -121,7 +126,7 @@ int main(int argc, char** argv) {
   std::string peer_name;
   if (!args.peer.empty()) {
     const modelpool::bench::PeerOutput peer = modelpool::bench::RunPeer(args.peer);
-    if (peer.exit_code != 0) Fail(absl::InternalError("the peer failed: " + args.peer));
+    modelpool::bench::CheckPeerSucceeded(peer, args.peer);
     for (const nlohmann::json& line : peer.lines) {
       const std::string what = line.value("what", "");
       if (what == "st_encode" && line.value("batch_size", 0) == 128)

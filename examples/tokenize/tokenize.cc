@@ -1,98 +1,58 @@
 // tokenize: the ids of texts, as a model would get them.
 //
-//   tokenize --tokenizer PATH [--max-length N] [--no-special-tokens] --json-in texts.json
+//   modelpool-tokenize --tokenizer PATH|org/name [--max-length N] [--no-special-tokens] --json-in
+//   texts.json
 //
 // PATH is a model folder (tokenizer.json, spiece.model, vocab.json + merges.txt or vocab.txt)
-// or one such file;
-// texts.json is a JSON array of strings. Prints a JSON array with the ids of each text.
-// Exit status 2, with a message on stderr, for bad arguments or files.
+// or one such file; org/name is a Hugging Face id in the local cache. texts.json is a JSON
+// array of strings. Prints a JSON array with the ids of each text. Exit status 0 on success,
+// 1 on any error (bad arguments included), with a message on stderr.
 
 #include <fmt/core.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "examples/common/command_line.h"
+#include "examples/common/input_files.h"
+#include "modelpool/base/model_folder.h"
 #include "modelpool/text/tokenizer.h"
+
+ABSL_FLAG(std::string, tokenizer, "",
+          "a model folder, a tokenizer file, or a Hugging Face id (org/name[@revision]) in the "
+          "local cache");
+ABSL_FLAG(std::string, json_in, "", "a JSON array of strings");
+ABSL_FLAG(int64_t, max_length, 0, "cut every text to this many tokens; 0 for no limit");
+ABSL_FLAG(bool, no_special_tokens, false, "leave out [CLS], [SEP], </s> and the like");
 
 namespace {
 
 constexpr char kUsage[] =
-    "usage: tokenize --tokenizer PATH [--max-length N] [--no-special-tokens] --json-in FILE";
-
-[[noreturn]] void Fail(const std::string& message) {
-  fmt::print(stderr, "tokenize: {}\n{}\n", message, kUsage);
-  std::exit(2);
-}
-
-struct Args {
-  std::string tokenizer;
-  std::string json_in;
-  modelpool::EncodeOptions options;
-};
-
-Args ParseArgs(int argc, char** argv) {
-  Args args;
-  args.options.max_length = 0;  // no limit unless asked
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Fail(fmt::format("{} needs a value", arg));
-      return argv[++i];
-    };
-    if (arg == "--tokenizer") {
-      args.tokenizer = value();
-    } else if (arg == "--json-in") {
-      args.json_in = value();
-    } else if (arg == "--max-length") {
-      const std::string n = value();
-      char* end = nullptr;
-      const long max_length = std::strtol(n.c_str(), &end, 10);
-      if (n.empty() || *end != '\0' || max_length < 1 || max_length > 1'000'000) {
-        Fail(fmt::format("--max-length takes a whole number from 1, not '{}'", n));
-      }
-      args.options.max_length = static_cast<int>(max_length);
-    } else if (arg == "--no-special-tokens") {
-      args.options.add_special_tokens = false;
-    } else if (arg == "--help" || arg == "-h") {
-      fmt::print("{}\n", kUsage);
-      std::exit(0);
-    } else {
-      Fail(fmt::format("unknown argument '{}'", arg));
-    }
-  }
-  if (args.tokenizer.empty()) Fail("--tokenizer is required");
-  if (args.json_in.empty()) Fail("--json-in is required");
-  return args;
-}
-
-std::vector<std::string> ReadTexts(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) Fail(fmt::format("cannot open {}", path));
-  const nlohmann::json json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded() || !json.is_array()) {
-    Fail(fmt::format("{} is not a JSON array of strings", path));
-  }
-  std::vector<std::string> texts;
-  for (const nlohmann::json& text : json) {
-    if (!text.is_string()) Fail(fmt::format("{} has an element that is not a string", path));
-    texts.push_back(text.get<std::string>());
-  }
-  return texts;
-}
+    "modelpool-tokenize --tokenizer PATH|org/name [--max-length N] [--no-special-tokens] --json-in "
+    "FILE";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Args args = ParseArgs(argc, argv);
-  auto tokenizer = modelpool::LoadTokenizer(args.tokenizer);
-  if (!tokenizer.ok()) Fail(std::string(tokenizer.status().ToString()));
-  const std::vector<std::string> texts = ReadTexts(args.json_in);
-  const modelpool::EncodedBatch batch = (*tokenizer)->EncodeBatch(texts, args.options);
+  modelpool::cli::ParseCommandLine(argc, argv, kUsage);
+  const std::string tokenizer_flag = absl::GetFlag(FLAGS_tokenizer);
+  const std::string json_in = absl::GetFlag(FLAGS_json_in);
+  if (tokenizer_flag.empty()) modelpool::cli::Fail("--tokenizer is needed");
+  if (json_in.empty()) modelpool::cli::Fail("--json-in is needed");
+  modelpool::EncodeOptions options;
+  options.max_length = static_cast<int>(modelpool::cli::InRange(FLAGS_max_length, 0, 1'000'000));
+  options.add_special_tokens = !absl::GetFlag(FLAGS_no_special_tokens);
+
+  absl::StatusOr<modelpool::ModelFolder> folder = modelpool::FindModelFolder(tokenizer_flag);
+  if (!folder.ok()) modelpool::cli::Fail(folder.status());
+  auto tokenizer = modelpool::LoadTokenizer(folder->path);
+  if (!tokenizer.ok()) modelpool::cli::Fail(modelpool::NameModelIn(tokenizer.status(), *folder));
+  absl::StatusOr<std::vector<std::string>> texts = modelpool::cli::ReadTexts(json_in);
+  if (!texts.ok()) modelpool::cli::Fail(texts.status());
+  const modelpool::EncodedBatch batch = (*tokenizer)->EncodeBatch(*texts, options);
   fmt::print("{}\n", nlohmann::json(batch.ids).dump());
+  modelpool::cli::FinishStdout();
   return 0;
 }

@@ -6,6 +6,7 @@
 #include "modelpool/base/device.h"
 #include "modelpool/base/dtype.h"
 #include "modelpool/base/logging.h"
+#include "modelpool/base/model_folder.h"
 #include "modelpool/base/settings.h"
 #include "modelpool/base/status.h"
 #include "modelpool/devices/device_inventory.h"

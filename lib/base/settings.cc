@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "modelpool/base/logging.h"
 #include "modelpool/base/status.h"
 
 namespace modelpool {
@@ -103,6 +104,11 @@ absl::StatusOr<Settings> Settings::FromEnv(Settings base, const EnvLookup& looku
   }
   if (auto v = env("MODELPOOL_WORKER_POOL")) {
     MODELPOOL_ASSIGN_OR_RETURN(s.worker_pool, ParseBool("MODELPOOL_WORKER_POOL", *v));
+  }
+  // The log level is not a setting of one manager: the default sink reads the variable itself.
+  // A value it cannot read is refused here, where the program can still say so and stop.
+  if (auto v = env("MODELPOOL_LOG_LEVEL"); v.has_value() && !ParseLogSeverity(*v).ok()) {
+    return BadVariable("MODELPOOL_LOG_LEVEL", *v, "debug, info, warning or error");
   }
   if (absl::Status valid = s.Validate(); !valid.ok()) {
     return absl::InvalidArgumentError(

@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "lib/base/saturating.h"
 #include "lib/managers/torch_devices.h"
 #include "lib/models/embedding_model_files.h"
 #include "lib/models/embedding_model_state.h"
@@ -15,10 +16,12 @@
 namespace modelpool {
 EmbeddingModelManager::EmbeddingModelManager(Settings settings,
                                              std::shared_ptr<DeviceInventory> inventory,
+                                             ModelFolder folder,
                                              std::shared_ptr<const EmbeddingModelFiles> files,
                                              std::shared_ptr<const Tokenizer> tokenizer,
                                              std::optional<DType> dtype, int64_t max_batch_tokens)
     : AbstractModelManager<EmbeddingModel>(std::move(settings), std::move(inventory)),
+      folder_(std::move(folder)),
       files_(std::move(files)),
       tokenizer_(std::move(tokenizer)),
       dtype_(dtype),
@@ -36,18 +39,20 @@ absl::StatusOr<std::unique_ptr<EmbeddingModelManager>> EmbeddingModelManager::Cr
   }
   std::shared_ptr<DeviceInventory> inventory =
       options.inventory ? std::move(options.inventory) : DeviceInventory::System();
-  MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const EmbeddingModelFiles> files,
-                             ReadEmbeddingModelFiles(options.model_dir));
-  MODELPOOL_RETURN_IF_ERROR(CheckMaxBatchTokens(*files, options.max_batch_tokens));
+  MODELPOOL_ASSIGN_OR_RETURN(ModelFolder folder, FindModelFolder(options.model_dir));
+  absl::StatusOr<std::shared_ptr<const EmbeddingModelFiles>> files =
+      ReadEmbeddingModelFiles(folder.path, folder.label());
+  if (!files.ok()) return NameModelIn(files.status(), folder);
+  MODELPOOL_RETURN_IF_ERROR(CheckMaxBatchTokens(**files, options.max_batch_tokens));
   // The tokenizer's files sit with the Transformer module's, as sentence-transformers saves them.
-  MODELPOOL_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer,
-                             LoadTokenizer(files->transformer_dir));
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer((*files)->transformer_dir);
+  if (!tokenizer.ok()) return NameModelIn(tokenizer.status(), folder);
 
-  MODELPOOL_RETURN_IF_ERROR(StayOffGpusTorchCannotUse(files->name, *inventory, settings));
+  MODELPOOL_RETURN_IF_ERROR(StayOffGpusTorchCannotUse((*files)->name, *inventory, settings));
 
-  auto manager = std::unique_ptr<EmbeddingModelManager>(
-      new EmbeddingModelManager(std::move(settings), std::move(inventory), std::move(files),
-                                std::move(tokenizer), options.dtype, options.max_batch_tokens));
+  auto manager = std::unique_ptr<EmbeddingModelManager>(new EmbeddingModelManager(
+      std::move(settings), std::move(inventory), std::move(folder), *std::move(files),
+      *std::move(tokenizer), options.dtype, options.max_batch_tokens));
   MODELPOOL_RETURN_IF_ERROR(manager->Initialize());
   for (const Device& device : manager->devices()) {
     if (!device.is_cuda() && manager->RequestedDType(device) == DType::kFloat16) {
@@ -81,13 +86,16 @@ DType EmbeddingModelManager::RequestedDType(const Device& device) const {
 
 absl::StatusOr<std::unique_ptr<EmbeddingModel>> EmbeddingModelManager::LoadInstance(
     const Device& device) {
-  return LoadEmbeddingModel(files_, tokenizer_, device, RequestedDType(device), max_batch_tokens_);
+  absl::StatusOr<std::unique_ptr<EmbeddingModel>> model =
+      LoadEmbeddingModel(files_, tokenizer_, device, RequestedDType(device), max_batch_tokens_);
+  if (!model.ok()) return NameModelIn(model.status(), folder_);
+  return model;
 }
 
 int64_t EmbeddingModelManager::EstimateInstanceBytes() const {
   const DType dtype = RequestedDType(Device::Cuda(0));
-  return EncoderWeightBytes(*files_, dtype) +
-         EmbeddingWorkspaceBytes(*files_, dtype, max_batch_tokens_);
+  return SaturatingAdd(EncoderWeightBytes(*files_, dtype),
+                       EmbeddingWorkspaceBytes(*files_, dtype, max_batch_tokens_));
 }
 
 }  // namespace modelpool

@@ -1,10 +1,10 @@
 #include "modelpool/managers/summarization_model_manager.h"
 
-#include <filesystem>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "lib/base/saturating.h"
 #include "lib/managers/torch_devices.h"
 #include "lib/models/registry.h"
 #include "modelpool/base/logging.h"
@@ -12,12 +12,6 @@
 
 namespace modelpool {
 namespace {
-
-std::string FolderName(const std::string& model_dir) {
-  std::filesystem::path path(model_dir);
-  if (!path.has_filename()) path = path.parent_path();  // "/models/t5/"
-  return path.filename().string();
-}
 
 SummarizerLimits LimitsOf(const SummarizationModelManager::Options& options) {
   SummarizerLimits limits;
@@ -32,16 +26,19 @@ SummarizerLimits LimitsOf(const SummarizationModelManager::Options& options) {
 
 SummarizationModelManager::SummarizationModelManager(Options options, Settings settings,
                                                      std::shared_ptr<DeviceInventory> inventory,
+                                                     ModelFolder model_folder,
                                                      std::shared_ptr<const SummarizerFolder> folder)
     : AbstractModelManager(std::move(settings), std::move(inventory)),
       options_(std::move(options)),
+      model_folder_(std::move(model_folder)),
       folder_(std::move(folder)) {}
 
 SummarizationModelManager::~SummarizationModelManager() = default;
 
 absl::StatusOr<std::unique_ptr<SummarizationModelManager>> SummarizationModelManager::Create(
     Options options) {
-  const std::string name = FolderName(options.model_dir);
+  MODELPOOL_ASSIGN_OR_RETURN(ModelFolder model_folder, FindModelFolder(options.model_dir));
+  const std::string name = model_folder.label();
   if (options.max_batch_size < 1 || options.max_num_beams < 1 || options.max_input_tokens < 1 ||
       options.max_new_tokens < 1) {
     return absl::InvalidArgumentError(
@@ -58,25 +55,39 @@ absl::StatusOr<std::unique_ptr<SummarizationModelManager>> SummarizationModelMan
   std::shared_ptr<DeviceInventory> inventory =
       options.inventory ? options.inventory : DeviceInventory::System();
   MODELPOOL_RETURN_IF_ERROR(StayOffGpusTorchCannotUse(name, *inventory, settings));
-  MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const SummarizerFolder> folder,
-                             OpenSummarizerFolder(options.model_dir));
+  absl::StatusOr<std::shared_ptr<const SummarizerFolder>> folder =
+      OpenSummarizerFolder(model_folder.path, name);
+  if (!folder.ok()) return NameModelIn(folder.status(), model_folder);
   if (options.dtype.has_value()) {
-    if (absl::Status refused = folder->CheckDType(*options.dtype); !refused.ok()) {
+    if (absl::Status refused = (*folder)->CheckDType(*options.dtype); !refused.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(name, ": ", refused.message()));
     }
   } else if (settings.dtype.has_value()) {
-    if (absl::Status refused = folder->CheckDType(*settings.dtype); !refused.ok()) {
+    if (absl::Status refused = (*folder)->CheckDType(*settings.dtype); !refused.ok()) {
       Log(LogSeverity::kWarning,
           absl::StrCat(name, ": ignoring the dtype of the settings: ", refused.message()));
     }
   }
-  auto manager = std::unique_ptr<SummarizationModelManager>(new SummarizationModelManager(
-      std::move(options), std::move(settings), std::move(inventory), std::move(folder)));
+  auto manager = std::unique_ptr<SummarizationModelManager>(
+      new SummarizationModelManager(std::move(options), std::move(settings), std::move(inventory),
+                                    std::move(model_folder), *std::move(folder)));
+  MODELPOOL_RETURN_IF_ERROR(manager->CheckInstanceBytes());
   MODELPOOL_RETURN_IF_ERROR(manager->Initialize());
   return manager;
 }
 
-std::string SummarizationModelManager::model_name() const { return FolderName(options_.model_dir); }
+std::string SummarizationModelManager::model_name() const { return folder_->name(); }
+
+absl::Status SummarizationModelManager::CheckInstanceBytes() const {
+  const int64_t bytes = EstimateInstanceBytes();
+  if (bytes <= kMaxInstanceBytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      model_name(), ": an instance would need ",
+      bytes == kSaturated ? "more than 2^63" : absl::StrCat(bytes), " bytes for max_batch_size ",
+      options_.max_batch_size, ", max_num_beams ", options_.max_num_beams, ", max_input_tokens ",
+      options_.max_input_tokens, " and max_new_tokens ", options_.max_new_tokens, "; the limit is ",
+      kMaxInstanceBytes, ": lower these limits"));
+}
 
 DType SummarizationModelManager::DTypeFor(const Device& device) const {
   if (options_.dtype.has_value()) return *options_.dtype;
@@ -88,12 +99,16 @@ DType SummarizationModelManager::DTypeFor(const Device& device) const {
 
 absl::StatusOr<std::unique_ptr<SummarizationModel>> SummarizationModelManager::LoadInstance(
     const Device& device) {
-  return folder_->Load(device, DTypeFor(device), LimitsOf(options_));
+  absl::StatusOr<std::unique_ptr<SummarizationModel>> model =
+      folder_->Load(device, DTypeFor(device), LimitsOf(options_));
+  if (!model.ok()) return NameModelIn(model.status(), model_folder_);
+  return model;
 }
 
 int64_t SummarizationModelManager::EstimateInstanceBytes() const {
   const DType dtype = DTypeFor(Device::Cuda(0));
-  return folder_->WeightBytes(dtype) + folder_->InstanceBytes(dtype, LimitsOf(options_));
+  return SaturatingAdd(folder_->WeightBytes(dtype),
+                       folder_->InstanceBytes(dtype, LimitsOf(options_)));
 }
 
 absl::StatusOr<std::vector<std::string>> SummarizationModelManager::Summarize(

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -152,6 +153,23 @@ at::Tensor EmbedInBatches(const Encoder& encoder, const EmbeddingModelFiles& fil
   }
   if (normalize) out.div_(out.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12));
   return out.to(at::kCPU).contiguous();
+}
+
+// NaN or infinite vectors (from NaN or infinite weights, or an overflow in float16) are an
+// error, not data: `Internal` naming the model and the first rows affected.
+absl::Status CheckFinite(const at::Tensor& vectors, const std::string& name) {
+  const at::Tensor bad_rows = vectors.isfinite().all(1).logical_not().nonzero().view(-1);
+  const int64_t bad = bad_rows.numel();
+  if (bad == 0) return absl::OkStatus();
+  constexpr int64_t kShown = 5;
+  std::string rows;
+  for (int64_t i = 0; i < std::min(bad, kShown); ++i) {
+    absl::StrAppend(&rows, i > 0 ? ", " : "", bad_rows[i].item<int64_t>());
+  }
+  if (bad > kShown) absl::StrAppend(&rows, " and ", bad - kShown, " more");
+  return absl::InternalError(absl::StrCat(
+      name, ": the vectors of ", bad, " of ", vectors.size(0), " texts (", rows,
+      ") hold NaN or infinity: the weights do, or the compute type overflowed (float32 may help)"));
 }
 
 }  // namespace
@@ -299,6 +317,7 @@ absl::StatusOr<Embeddings> EmbeddingModel::EmbedEncoded(absl::Span<const std::ve
       });
   if (!vectors.ok()) return vectors.status();
   result.tensor = *std::move(vectors);
+  MODELPOOL_RETURN_IF_ERROR(CheckFinite(result.tensor, files.name));
   return result;
 }
 

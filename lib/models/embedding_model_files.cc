@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <utility>
 
@@ -10,9 +9,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "c10/core/impl/VirtualGuardImpl.h"
+#include "lib/base/saturating.h"
 #include "lib/models/formats/json_file.h"
+#include "lib/models/formats/weights.h"
 #include "lib/models/registry.h"
 #include "modelpool/base/logging.h"
+#include "modelpool/base/model_folder.h"
 #include "modelpool/base/status.h"
 
 namespace modelpool {
@@ -60,8 +62,8 @@ absl::StatusOr<fs::path> ModulePath(const std::string& modules_json, const fs::p
   const auto path = module.find("path");
   if (path == module.end() || path->is_null()) return dir;
   if (!path->is_string()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(modules_json, ": a module's path is ", path->dump(), ", expected a string"));
+    return absl::InvalidArgumentError(absl::StrCat(modules_json, ": a module's path is ",
+                                                   DescribeJson(*path), ", expected a string"));
   }
   const fs::path relative(path->get<std::string>());
   for (const fs::path& part : relative) {
@@ -87,11 +89,10 @@ struct Modules {
 
 absl::StatusOr<Modules> ReadModules(const fs::path& dir) {
   const std::string path = (dir / "modules.json").string();
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  const nlohmann::json json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded() || !json.is_array()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " is not a JSON array of modules"));
+  MODELPOOL_ASSIGN_OR_RETURN(const nlohmann::json json, ReadJsonFile(path));
+  if (!json.is_array()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is ", DescribeJson(json), ", not a JSON array of modules"));
   }
   Modules modules;
   // sentence-transformers runs the modules in this order; others it could run, we cannot.
@@ -158,7 +159,7 @@ struct Folder {
   std::shared_ptr<EncoderArchitecture> encoder;
 };
 
-absl::StatusOr<Folder> ReadFolder(const std::string& model_dir) {
+absl::StatusOr<Folder> ReadFolder(const std::string& model_dir, const std::string& name) {
   const fs::path dir(model_dir);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
@@ -167,10 +168,11 @@ absl::StatusOr<Folder> ReadFolder(const std::string& model_dir) {
   Folder folder;
   EmbeddingModelFiles& files = folder.files;
   files.model_dir = model_dir;
-  files.name =
-      dir.filename().empty() ? dir.parent_path().filename().string() : dir.filename().string();
+  files.name = !name.empty() ? name : ModelFolder{model_dir, model_dir}.label();
   Modules modules{.transformer_dir = dir};
-  const bool sentence_transformers = fs::exists(dir / "modules.json", ec);
+  // A link that leads nowhere counts: reading it says so.
+  const bool sentence_transformers =
+      fs::exists(dir / "modules.json", ec) || fs::is_symlink(dir / "modules.json", ec);
   if (sentence_transformers) {
     MODELPOOL_ASSIGN_OR_RETURN(modules, ReadModules(dir));
   }
@@ -214,17 +216,18 @@ absl::StatusOr<std::shared_ptr<const Encoder>> EmbeddingModelFiles::LoadEncoder(
 }
 
 absl::StatusOr<EmbeddingModelFiles> ReadEmbeddingModelConfig(const std::string& model_dir) {
-  MODELPOOL_ASSIGN_OR_RETURN(Folder folder, ReadFolder(model_dir));
+  MODELPOOL_ASSIGN_OR_RETURN(Folder folder, ReadFolder(model_dir, ""));
   return std::move(folder.files);
 }
 
 absl::StatusOr<std::shared_ptr<const EmbeddingModelFiles>> ReadEmbeddingModelFiles(
-    const std::string& model_dir) {
-  MODELPOOL_ASSIGN_OR_RETURN(Folder folder, ReadFolder(model_dir));
+    const std::string& model_dir, const std::string& name) {
+  MODELPOOL_ASSIGN_OR_RETURN(Folder folder, ReadFolder(model_dir, name));
   EmbeddingModelFiles& files = folder.files;
   MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const SafetensorsCheckpoint> checkpoint,
                              SafetensorsCheckpoint::Open(files.transformer_dir));
   MODELPOOL_RETURN_IF_ERROR(folder.encoder->Bind(*checkpoint, files.transformer_dir));
+  WarnOfUnusedTensors(files.name, folder.encoder->UnusedTensors(*checkpoint));
   files.checkpoint = std::move(checkpoint);
   return std::make_shared<const EmbeddingModelFiles>(std::move(files));
 }
@@ -234,6 +237,14 @@ absl::Status CheckMaxBatchTokens(const EmbeddingModelFiles& files, int64_t max_b
     return absl::InvalidArgumentError(
         absl::StrCat(files.name, ": max_batch_tokens ", max_batch_tokens,
                      " cannot hold one text of max_seq_length ", files.max_seq_length));
+  }
+  // float32, the largest element a workspace has.
+  const int64_t workspace = files.encoder->WorkspaceBytes(max_batch_tokens, 4);
+  if (workspace > kMaxInstanceBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(files.name, ": max_batch_tokens ", max_batch_tokens, " would need ",
+                     workspace == kSaturated ? "more than 2^63" : absl::StrCat(workspace),
+                     " bytes of workspace per batch; the limit is ", kMaxInstanceBytes));
   }
   return absl::OkStatus();
 }

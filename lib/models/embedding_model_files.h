@@ -36,7 +36,8 @@ struct PoolingConfig {
 // weights on each device (`LoadEncoder`). Thread-safe.
 struct EmbeddingModelFiles {
   std::string model_dir;
-  // The folder's last component, for messages.
+  // What messages call the model: the name it was asked for by, else the folder's last
+  // component.
   std::string name;
   // Where config.json and the weights are: the Transformer module's folder.
   std::string transformer_dir;
@@ -70,11 +71,14 @@ absl::StatusOr<EmbeddingModelFiles> ReadEmbeddingModelConfig(const std::string& 
 // A folder without `modules.json` gets mean pooling and no normalization, as
 // sentence-transformers gives it, and says so in the log. Errors name the file and the field:
 // `NotFound` for a missing file or tensor, `InvalidArgument` for a bad or unsupported value or a
-// tensor of the wrong shape, `FailedPrecondition` for pickled weights.
+// tensor of the wrong shape, `FailedPrecondition` for pickled weights. Tensors of the encoder
+// that the configuration does not use (more layers than it says) are named in a warning.
+// `name` is what messages call the model (the folder's last component when empty).
 absl::StatusOr<std::shared_ptr<const EmbeddingModelFiles>> ReadEmbeddingModelFiles(
-    const std::string& model_dir);
+    const std::string& model_dir, const std::string& name = "");
 
-// `InvalidArgument` unless a batch of `max_batch_tokens` ids holds one text of the longest.
+// `InvalidArgument` unless a batch of `max_batch_tokens` ids holds one text of the longest,
+// and the workspace of such a batch is below `kMaxInstanceBytes`.
 absl::Status CheckMaxBatchTokens(const EmbeddingModelFiles& files, int64_t max_batch_tokens);
 
 }  // namespace modelpool

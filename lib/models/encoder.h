@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "lib/models/formats/safetensors.h"
@@ -78,6 +79,11 @@ class EncoderArchitecture {
   // the architecture is shared.
   virtual absl::Status Bind(const SafetensorsCheckpoint& checkpoint,
                             const std::string& checkpoint_dir) = 0;
+
+  // The tensors of the encoder's own part of `checkpoint` (which `Bind` accepted) that it does
+  // not read: extra layers when config.json says fewer than the weights hold, for instance.
+  // Tensors a checkpoint holds for other purposes (a pooler, a task head) are not listed.
+  virtual std::vector<std::string> UnusedTensors(const SafetensorsCheckpoint& checkpoint) const = 0;
 
   // Numbers in the weights the encoder reads.
   virtual int64_t num_parameters() const = 0;

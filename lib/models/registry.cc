@@ -16,8 +16,8 @@ namespace modelpool {
 namespace {
 
 using EncoderReader = absl::StatusOr<std::unique_ptr<EncoderArchitecture>> (*)(const JsonFile&);
-using SummarizerOpener =
-    absl::StatusOr<std::shared_ptr<const SummarizerFolder>> (*)(const std::string& model_dir);
+using SummarizerOpener = absl::StatusOr<std::shared_ptr<const SummarizerFolder>> (*)(
+    const std::string& model_dir, const std::string& name);
 
 // Note [Architectures by model_type]
 // Every architecture the SDK implements, keyed by the `model_type` of its config.json, as
@@ -70,13 +70,13 @@ absl::StatusOr<std::unique_ptr<EncoderArchitecture>> ReadEncoderArchitecture(
 }
 
 absl::StatusOr<std::shared_ptr<const SummarizerFolder>> OpenSummarizerFolder(
-    const std::string& model_dir) {
+    const std::string& model_dir, const std::string& name) {
   MODELPOOL_ASSIGN_OR_RETURN(
       const JsonFile config,
       JsonFile::Read((std::filesystem::path(model_dir) / "config.json").string()));
   MODELPOOL_ASSIGN_OR_RETURN(const std::string model_type, config.String("model_type"));
-  for (const auto& [name, open] : Registered().summarizers) {
-    if (name == model_type) return open(model_dir);
+  for (const auto& [type, open] : Registered().summarizers) {
+    if (type == model_type) return open(model_dir, name);
   }
   return Unsupported(config, model_type, "summarization", SummarizerModelTypes());
 }

@@ -25,8 +25,9 @@ absl::StatusOr<std::unique_ptr<EncoderArchitecture>> ReadEncoderArchitecture(
 // The encoder-decoder folder `model_dir`, read by the architecture its `config.json` names in
 // `model_type`, with its tokenizer. `NotFound` for a missing file, `InvalidArgument` naming the
 // file for a `model_type` with no summarizer here (listing those there are) or a bad value.
+// `name` is what messages call the model (the folder's last component when empty).
 absl::StatusOr<std::shared_ptr<const SummarizerFolder>> OpenSummarizerFolder(
-    const std::string& model_dir);
+    const std::string& model_dir, const std::string& name = "");
 
 // The `model_type`s each task has an architecture for, for messages and docs.
 std::vector<std::string> EncoderModelTypes();

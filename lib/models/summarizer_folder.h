@@ -43,6 +43,8 @@ class SummarizerFolder {
   virtual ~SummarizerFolder() = default;
 
   virtual const std::string& model_dir() const = 0;
+  // What messages call the model: the name it was asked for by, or the folder's last component.
+  virtual const std::string& name() const = 0;
 
   // `InvalidArgument` saying why when the architecture cannot compute in `dtype`.
   virtual absl::Status CheckDType(DType dtype) const = 0;

@@ -1,26 +1,14 @@
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
-#include <system_error>
 
 #include "absl/status/status.h"
+#include "lib/base/file.h"
 #include "lib/text/tokenizer_files_internal.h"
 
 namespace modelpool::text_internal {
 
 absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
-  std::error_code error;
-  if (!std::filesystem::exists(path, error)) return absl::NotFoundError(path + " does not exist");
-  if (std::filesystem::is_directory(path, error)) {
-    return absl::InvalidArgumentError(path + " is a directory, not a file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (!in.good() && !in.eof()) return absl::InvalidArgumentError("cannot read " + path);
-  return std::move(contents).str();
+  return ReadRegularFile(path, kMaxTokenizerFileBytes);
 }
 
 absl::StatusOr<TokenizerConfig> ReadTokenizerConfig(const std::string& path) {

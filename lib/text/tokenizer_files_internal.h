@@ -9,7 +9,12 @@
 
 namespace modelpool::text_internal {
 
-// The whole file; `NotFound` when it does not exist, `InvalidArgument` when it cannot be read.
+// The most bytes a tokenizer file may have: the largest published tokenizer.json files are
+// tens of megabytes.
+inline constexpr int64_t kMaxTokenizerFileBytes = int64_t{512} << 20;
+
+// The whole regular file (see `ReadRegularFile`): `NotFound` when it does not exist,
+// `InvalidArgument` for a folder, a FIFO, a device or a file over `kMaxTokenizerFileBytes`.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
 // What `tokenizer_config.json` says that our tokenizers use.

@@ -1,5 +1,7 @@
 #include "lib/models/formats/safetensors.h"
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <filesystem>
@@ -7,12 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/status.h"
 #include "tests/testing/temp_dir.h"
 
 namespace modelpool {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::Mentions;
 
 // The bytes of a safetensors file with `header` and `data_bytes` bytes of data (0, 1, 2...).
 std::vector<uint8_t> FileBytes(const std::string& header, size_t data_bytes) {
@@ -125,6 +129,28 @@ TEST_CASE("Open maps a file from disk; a missing file is NotFound") {
   CHECK((*file)->Data(*(*file)->Find("a"))[5] == 5);
   CHECK(SafetensorsFile::Open(dir.path() + "/nope.safetensors").status().code() ==
         absl::StatusCode::kNotFound);
+}
+
+TEST_CASE("Open refuses a FIFO, a directory and a dangling link, naming them, without blocking") {
+  Folder dir("st_fifo");
+  const std::string fifo = dir.path() + "/model.safetensors";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  auto from_fifo = SafetensorsCheckpoint::Open(dir.path());
+  CHECK(from_fifo.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(Mentions(from_fifo.status(), fifo + " is a FIFO"));
+
+  Folder folder("st_directory");
+  fs::create_directory(folder.path() + "/model.safetensors");
+  auto from_folder = SafetensorsFile::Open(folder.path() + "/model.safetensors");
+  CHECK(from_folder.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(Mentions(from_folder.status(), "model.safetensors is a directory"));
+
+  // A Hugging Face cache whose blob never arrived.
+  Folder cache("st_dangling");
+  fs::create_symlink("../../blobs/3f2a", cache.path() + "/model.safetensors");
+  auto dangling = SafetensorsCheckpoint::Open(cache.path());
+  CHECK(dangling.status().code() == absl::StatusCode::kNotFound);
+  CHECK(Mentions(dangling.status(), "model.safetensors is a link to ../../blobs/3f2a"));
 }
 
 TEST_CASE("A checkpoint reads model.safetensors or the shards of an index") {

@@ -57,7 +57,8 @@ struct Settings {
   //
   // Returns the defaults, or `base`, with every `MODELPOOL_*` variable above that is set (in
   // the process environment, or as `lookup` says) applied on top. A malformed value, or
-  // settings that contradict each other, is `InvalidArgument` naming the variable.
+  // settings that contradict each other, is `InvalidArgument` naming the variable; so is a
+  // `MODELPOOL_LOG_LEVEL` that `ParseLogSeverity` refuses.
   static absl::StatusOr<Settings> FromEnv();
   static absl::StatusOr<Settings> FromEnv(Settings base, const EnvLookup& lookup = nullptr);
 

@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "modelpool/base/dtype.h"
+#include "modelpool/base/model_folder.h"
 #include "modelpool/base/settings.h"
 #include "modelpool/devices/device_inventory.h"
 #include "modelpool/models/embedding_model.h"
@@ -37,6 +38,8 @@ struct EmbeddingModelFiles;
 class EmbeddingModelManager : public AbstractModelManager<EmbeddingModel> {
  public:
   struct Options {
+    // A model folder, or a Hugging Face id (`org/name`, optional `@revision`) in the local
+    // cache; see `FindModelFolder()`. Messages name the model by it.
     std::string model_dir;
     // The compute type; unset: the settings' dtype, else float16 on GPUs and float32 on the CPU.
     // float16 on the CPU computes in float32.
@@ -54,7 +57,8 @@ class EmbeddingModelManager : public AbstractModelManager<EmbeddingModel> {
   //
   // Reads `options.model_dir` and sizes the pools; instances load on first use. Errors in the
   // folder are reported here, naming the file and what is wrong: `NotFound` (a missing file or
-  // tensor), `InvalidArgument` (a bad or unsupported value, a tensor of the wrong shape),
+  // tensor, or a model missing from the cache, saying where it looked), `InvalidArgument` (a
+  // bad or unsupported value, a tensor of the wrong shape, a `max_batch_tokens` beyond planning),
   // `FailedPrecondition` (pickled weights only; `force_gpu` set where libtorch cannot use a
   // GPU). When libtorch has no CUDA, the model runs on the CPU and the log says why.
   static absl::StatusOr<std::unique_ptr<EmbeddingModelManager>> Create(Options options);
@@ -85,12 +89,13 @@ class EmbeddingModelManager : public AbstractModelManager<EmbeddingModel> {
 
  private:
   EmbeddingModelManager(Settings settings, std::shared_ptr<DeviceInventory> inventory,
-                        std::shared_ptr<const EmbeddingModelFiles> files,
+                        ModelFolder folder, std::shared_ptr<const EmbeddingModelFiles> files,
                         std::shared_ptr<const Tokenizer> tokenizer, std::optional<DType> dtype,
                         int64_t max_batch_tokens);
   // The compute type asked for on `device` (float16 on the CPU becomes float32 at load).
   DType RequestedDType(const Device& device) const;
 
+  const ModelFolder folder_;
   const std::shared_ptr<const EmbeddingModelFiles> files_;
   const std::shared_ptr<const Tokenizer> tokenizer_;
   const std::optional<DType> dtype_;

@@ -12,6 +12,7 @@
 #include "absl/types/span.h"
 #include "modelpool/base/device.h"
 #include "modelpool/base/dtype.h"
+#include "modelpool/base/model_folder.h"
 #include "modelpool/base/settings.h"
 #include "modelpool/devices/device_inventory.h"
 #include "modelpool/models/summarization_model.h"
@@ -48,6 +49,8 @@ class SummarizerFolder;
 class SummarizationModelManager : public AbstractModelManager<SummarizationModel> {
  public:
   struct Options {
+    // A model folder, or a Hugging Face id (`org/name`, optional `@revision`) in the local
+    // cache; see `FindModelFolder()`. Messages name the model by it.
     std::string model_dir;
     // Unset: `settings.dtype`, else bfloat16 on GPUs and float32 on the CPU.
     std::optional<DType> dtype;
@@ -68,15 +71,17 @@ class SummarizationModelManager : public AbstractModelManager<SummarizationModel
   // SummarizationModelManager::Create()
   //
   // Reads and checks the folder (every weight the config names, its tokenizer) and sizes the
-  // pools. `NotFound` for a missing file, `InvalidArgument` for a malformed one, a float16
-  // dtype or limits below 1, `FailedPrecondition` for `force_gpu` when no GPU is usable
-  // (none present, or a libtorch without CUDA). GPUs that this libtorch cannot use (a
-  // CPU-only build) are ignored with a logged warning, and instances run on the CPU.
+  // pools. `NotFound` for a missing file (or a model missing from the cache, saying where it
+  // looked), `InvalidArgument` for a malformed one, a float16 dtype, limits below 1 or limits
+  // so large that an instance could not be planned (naming them), `FailedPrecondition` for
+  // `force_gpu` when no GPU is usable (none present, or a libtorch without CUDA). GPUs that this
+  // libtorch cannot use (a CPU-only build) are ignored with a logged warning, and instances run on
+  // the CPU.
   static absl::StatusOr<std::unique_ptr<SummarizationModelManager>> Create(Options options);
 
   ~SummarizationModelManager() override;
 
-  // The model folder's name.
+  // The model's Hugging Face id when it was found by one, else its folder's last component.
   std::string model_name() const override;
   std::string model_type() const override { return "summarization"; }
 
@@ -94,11 +99,14 @@ class SummarizationModelManager : public AbstractModelManager<SummarizationModel
 
  private:
   SummarizationModelManager(Options options, Settings settings,
-                            std::shared_ptr<DeviceInventory> inventory,
+                            std::shared_ptr<DeviceInventory> inventory, ModelFolder model_folder,
                             std::shared_ptr<const SummarizerFolder> folder);
   DType DTypeFor(const Device& device) const;
+  // `InvalidArgument` naming the limits when an instance's estimate is beyond planning.
+  absl::Status CheckInstanceBytes() const;
 
   const Options options_;
+  const ModelFolder model_folder_;
   const std::shared_ptr<const SummarizerFolder> folder_;
 };
 

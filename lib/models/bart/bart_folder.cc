@@ -5,12 +5,14 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "modelpool/base/model_folder.h"
 #include "modelpool/base/status.h"
 #include "modelpool/models/torch_types.h"
 
 namespace modelpool {
 
-absl::StatusOr<std::shared_ptr<const BartFolder>> BartFolder::Read(const std::string& model_dir) {
+absl::StatusOr<std::shared_ptr<const BartFolder>> BartFolder::Read(const std::string& model_dir,
+                                                                   const std::string& name) {
   auto folder = std::shared_ptr<BartFolder>(new BartFolder());
   MODELPOOL_ASSIGN_OR_RETURN(folder->files_, ReadBartFiles(model_dir));
   MODELPOOL_ASSIGN_OR_RETURN(folder->checkpoint_, SafetensorsCheckpoint::Open(model_dir));
@@ -20,6 +22,7 @@ absl::StatusOr<std::shared_ptr<const BartFolder>> BartFolder::Read(const std::st
   }
   auto spec = std::make_shared<SummarizerSpec>();
   spec->model_dir = model_dir;
+  spec->name = name.empty() ? ModelFolder{model_dir, model_dir}.label() : name;
   spec->vocab_size = config.vocab_size;
   spec->ids = config.ids;
   spec->generation = folder->files_.generation;
@@ -30,8 +33,8 @@ absl::StatusOr<std::shared_ptr<const BartFolder>> BartFolder::Read(const std::st
 }
 
 absl::StatusOr<std::shared_ptr<const SummarizerFolder>> BartFolder::Open(
-    const std::string& model_dir) {
-  MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const BartFolder> folder, Read(model_dir));
+    const std::string& model_dir, const std::string& name) {
+  MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const BartFolder> folder, Read(model_dir, name));
   if (folder->spec().tokenizer == nullptr) {
     return absl::NotFoundError(absl::StrCat(
         model_dir, " has no tokenizer (tokenizer.json, or vocab.json and merges.txt)"));

@@ -315,6 +315,7 @@ void BartModel::StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor
 }
 
 at::Tensor BartModel::Step(const at::Tensor& tokens, int64_t position) {
+  caches_.Reserve(position + 1);
   const int64_t rows = caches_.rows();
   const int64_t heads = config_.decoder_attention_heads;
   const int64_t head_dim = config_.d_model / heads;

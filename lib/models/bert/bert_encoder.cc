@@ -17,11 +17,13 @@
 #include <cstdlib>
 #include <limits>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "lib/base/saturating.h"
 #include "lib/models/formats/weights.h"
 #include "modelpool/base/status.h"
 
@@ -108,6 +110,9 @@ const char* KernelName(AttentionKernel kernel) {
   }
   return "unknown";
 }
+
+constexpr char kWordEmbeddings[] = "embeddings.word_embeddings.weight";
+constexpr char kLayerPrefix[] = "encoder.layer.";
 
 // The names a state-dict tensor may have in a checkpoint: TensorFlow-era LayerNorms say
 // gamma and beta.
@@ -338,15 +343,23 @@ absl::StatusOr<std::unique_ptr<EncoderArchitecture>> BertArchitecture::Read(
 
 absl::Status BertArchitecture::Bind(const SafetensorsCheckpoint& checkpoint,
                                     const std::string& checkpoint_dir) {
-  const std::vector<std::pair<std::string, std::vector<int64_t>>> tensors = BertTensors(config_);
   // The prefix is the first one under which the word embeddings are found.
   std::string prefix = prefixes_.front();
   for (const std::string& candidate : prefixes_) {
-    if (checkpoint.Find(candidate + tensors.front().first).tensor != nullptr) {
+    if (checkpoint.Find(candidate + kWordEmbeddings).tensor != nullptr) {
       prefix = candidate;
       break;
     }
   }
+  prefix_ = prefix;
+  // Before anything is built per layer: num_hidden_layers comes from a file.
+  const int64_t stored_layers = checkpoint.NumBlocks(prefix + kLayerPrefix);
+  if (config_.num_hidden_layers > stored_layers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        checkpoint_dir, ": config.json has num_hidden_layers ", config_.num_hidden_layers,
+        ", but the weights hold ", stored_layers, " layers (", prefix, kLayerPrefix, "N.)"));
+  }
+  const std::vector<std::pair<std::string, std::vector<int64_t>>> tensors = BertTensors(config_);
   stored_names_.clear();
   for (const auto& [name, shape] : tensors) {
     const std::vector<std::string> variants = NameVariants(prefix, name);
@@ -371,6 +384,22 @@ absl::Status BertArchitecture::Bind(const SafetensorsCheckpoint& checkpoint,
   return absl::OkStatus();
 }
 
+std::vector<std::string> BertArchitecture::UnusedTensors(
+    const SafetensorsCheckpoint& checkpoint) const {
+  std::set<std::string> used;
+  for (const auto& [name, stored] : stored_names_) used.insert(stored);
+  // Only the encoder's own tensors: a checkpoint of a BertFor* head also holds the head's, and
+  // every BertModel checkpoint holds the pooler, which embeddings do not use.
+  std::vector<std::string> unused;
+  for (const std::string& name : checkpoint.names()) {
+    const bool encoder_tensor = absl::StartsWith(name, prefix_ + "encoder.") ||
+                                (absl::StartsWith(name, prefix_ + "embeddings.") &&
+                                 name != prefix_ + "embeddings.position_ids");
+    if (encoder_tensor && !used.contains(name)) unused.push_back(name);
+  }
+  return unused;
+}
+
 int64_t BertArchitecture::num_parameters() const {
   int64_t n = 0;
   for (const auto& [name, shape] : BertTensors(config_)) {
@@ -384,7 +413,11 @@ int64_t BertArchitecture::num_parameters() const {
 int64_t BertArchitecture::WorkspaceBytes(int64_t tokens, int64_t element_bytes) const {
   // The fused QKV output, the attention context, the residual stream twice and the
   // intermediate activation before and after the nonlinearity.
-  return tokens * (6 * config_.hidden_size + 2 * config_.intermediate_size) * element_bytes;
+  // Saturating: `tokens` is a limit a user gave.
+  return SaturatingProduct({tokens,
+                            SaturatingSum({SaturatingMul(6, config_.hidden_size),
+                                           SaturatingMul(2, config_.intermediate_size)}),
+                            element_bytes});
 }
 
 std::shared_ptr<const Encoder> BertArchitecture::Load(const SafetensorsCheckpoint& checkpoint,

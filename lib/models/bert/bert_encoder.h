@@ -30,6 +30,7 @@ class BertArchitecture : public EncoderArchitecture {
   const EncoderShape& shape() const override { return shape_; }
   absl::Status Bind(const SafetensorsCheckpoint& checkpoint,
                     const std::string& checkpoint_dir) override;
+  std::vector<std::string> UnusedTensors(const SafetensorsCheckpoint& checkpoint) const override;
   int64_t num_parameters() const override;
   int64_t WorkspaceBytes(int64_t tokens, int64_t element_bytes) const override;
   std::shared_ptr<const Encoder> Load(const SafetensorsCheckpoint& checkpoint, c10::Device device,
@@ -41,7 +42,9 @@ class BertArchitecture : public EncoderArchitecture {
   const BertConfig config_;
   const std::vector<std::string> prefixes_;
   EncoderShape shape_;
-  // State-dict name -> the checkpoint's name for it; filled by Bind().
+  // What the checkpoint puts before the state-dict names, and each state-dict name -> the
+  // checkpoint's name for it; set by Bind().
+  std::string prefix_;
   std::map<std::string, std::string> stored_names_;
 };
 

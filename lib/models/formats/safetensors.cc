@@ -13,7 +13,11 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "lib/base/file.h"
+#include "lib/base/saturating.h"
 #include "lib/models/formats/json_file.h"
 #include "modelpool/base/status.h"
 #include "nlohmann/json.hpp"
@@ -70,32 +74,20 @@ SafetensorsFile::~SafetensorsFile() {
 }
 
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int error = errno;
-    const std::string message = absl::StrCat("cannot open ", path, ": ", std::strerror(error));
-    return error == ENOENT ? absl::NotFoundError(message) : absl::PermissionDeniedError(message);
-  }
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, " is not a regular file"));
-  }
+  // A FIFO, a device or a folder is refused without blocking; see OpenRegularFile.
+  MODELPOOL_ASSIGN_OR_RETURN(const RegularFile opened, OpenRegularFile(path));
   auto file = std::unique_ptr<SafetensorsFile>(new SafetensorsFile());
   file->path_ = path;
-  const size_t size = static_cast<size_t>(st.st_size);
+  const size_t size = static_cast<size_t>(opened.size);
   if (size > 0) {
-    void* mapping = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void* mapping = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, opened.fd.get(), 0);
     if (mapping == MAP_FAILED) {
-      const int error = errno;
-      ::close(fd);
       return absl::ResourceExhaustedError(
-          absl::StrCat("cannot map ", path, ": ", std::strerror(error)));
+          absl::StrCat("cannot map ", path, ": ", std::strerror(errno)));
     }
     file->mapping_ = mapping;
     file->mapping_size_ = size;
   }
-  ::close(fd);  // the mapping stays valid
   MODELPOOL_RETURN_IF_ERROR(
       file->ParseHeader(absl::MakeConstSpan(static_cast<const uint8_t*>(file->mapping_), size)));
   return file;
@@ -221,14 +213,18 @@ absl::StatusOr<std::unique_ptr<SafetensorsCheckpoint>> SafetensorsCheckpoint::Op
   const fs::path dir(model_dir);
   auto checkpoint = std::unique_ptr<SafetensorsCheckpoint>(new SafetensorsCheckpoint());
   std::error_code ec;
-  if (fs::exists(dir / "model.safetensors", ec)) {
+  // A link counts as there even when it leads nowhere: opening it says so.
+  const auto present = [&](const fs::path& path) {
+    return fs::exists(path, ec) || fs::is_symlink(path, ec);
+  };
+  if (present(dir / "model.safetensors")) {
     MODELPOOL_ASSIGN_OR_RETURN(auto file,
                                SafetensorsFile::Open((dir / "model.safetensors").string()));
     checkpoint->shards_.push_back(std::move(file));
     return checkpoint;
   }
   const fs::path index_path = dir / "model.safetensors.index.json";
-  if (fs::exists(index_path, ec)) {
+  if (present(index_path)) {
     MODELPOOL_ASSIGN_OR_RETURN(const JsonFile index_file, JsonFile::Read(index_path.string()));
     const Json& index = index_file.json();
     auto bad_index = [&](absl::string_view why) {
@@ -282,6 +278,24 @@ std::vector<std::string> SafetensorsCheckpoint::names() const {
     for (const auto& [name, tensor] : shard->tensors()) names.push_back(name);
   }
   return names;
+}
+
+int64_t SafetensorsCheckpoint::NumBlocks(absl::string_view prefix) const {
+  int64_t blocks = 0;
+  for (const auto& shard : shards_) {
+    for (const auto& [name, tensor] : shard->tensors()) {
+      if (!absl::StartsWith(name, prefix)) continue;
+      const absl::string_view rest = absl::string_view(name).substr(prefix.size());
+      const size_t dot = rest.find('.');
+      int64_t index = 0;
+      if (dot == absl::string_view::npos || !absl::SimpleAtoi(rest.substr(0, dot), &index) ||
+          index < 0) {
+        continue;
+      }
+      blocks = std::max(blocks, SaturatingAdd(index, 1));
+    }
+  }
+  return blocks;
 }
 
 uint64_t SafetensorsCheckpoint::total_bytes() const {

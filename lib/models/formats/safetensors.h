@@ -108,6 +108,10 @@ class SafetensorsCheckpoint {
   Entry Find(absl::string_view name) const;
   // Every tensor name, over all shards.
   std::vector<std::string> names() const;
+  // How many numbered blocks the checkpoint holds under `prefix` ("encoder.layer."): one more
+  // than the highest N of a tensor named `prefix` N "." ..., or 0 when there is none. Lets a
+  // reader check a layer count from a config before it builds anything per layer.
+  int64_t NumBlocks(absl::string_view prefix) const;
   // Bytes of all tensors' data.
   uint64_t total_bytes() const;
 

@@ -1,5 +1,6 @@
 #include "lib/models/formats/weights.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -7,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "modelpool/base/logging.h"
 
 namespace modelpool {
 namespace {
@@ -56,6 +58,18 @@ absl::StatusOr<at::Tensor> ReadTensor(const SafetensorsCheckpoint& checkpoint,
   at::Tensor host = at::empty(entry.tensor->shape, at::TensorOptions().dtype(stored));
   if (!bytes.empty()) std::memcpy(host.data_ptr(), bytes.data(), bytes.size());
   return host.to(device, dtype);
+}
+
+void WarnOfUnusedTensors(const std::string& name, const std::vector<std::string>& unused) {
+  if (unused.empty()) return;
+  constexpr size_t kShown = 8;
+  const size_t shown = std::min(unused.size(), kShown);
+  std::string list = absl::StrJoin(unused.begin(), unused.begin() + shown, ", ");
+  if (unused.size() > shown) absl::StrAppend(&list, " and ", unused.size() - shown, " more");
+  Log(LogSeverity::kWarning, absl::StrCat(name, ": ", unused.size(),
+                                          " tensors of the weights are not used (does config.json "
+                                          "say fewer layers than the weights hold?): ",
+                                          list));
 }
 
 }  // namespace modelpool

@@ -2,6 +2,7 @@
 #define MODELPOOL_LIB_MODELS_FORMATS_WEIGHTS_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ATen/Tensor.h"
@@ -28,6 +29,11 @@ absl::Status CheckTensor(const SafetensorsCheckpoint& checkpoint, absl::string_v
 absl::StatusOr<at::Tensor> ReadTensor(const SafetensorsCheckpoint& checkpoint,
                                       absl::string_view name, at::ScalarType dtype,
                                       c10::Device device, const std::vector<int64_t>& shape = {});
+
+// Logs a warning that names `unused`, tensors of a checkpoint that the model `name` leaves out,
+// as transformers warns of weights "not used when initializing": usually a config.json that
+// says fewer layers than the weights hold. Nothing when `unused` is empty.
+void WarnOfUnusedTensors(const std::string& name, const std::vector<std::string>& unused);
 
 }  // namespace modelpool
 

@@ -1,5 +1,8 @@
 #include "lib/models/generation/decoder_caches.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "ATen/ATen.h"
 #include "lib/models/attention_bias.h"
 
@@ -7,21 +10,25 @@ namespace modelpool {
 
 // Note [Decoder caches]
 //
-// Everything decoding needs is allocated once per instance, for its limits, and written in
-// place: no step allocates a cache.
+// Everything decoding needs is allocated per instance, for its limits, and written in place.
 // - Self-attention keys and values of every decoder layer live in one tensor
-//   [layers, 2, rows, heads, max_new_tokens, head_dim]. Step t writes position t of the first
+//   [layers, 2, rows, heads, positions, head_dim]. Step t writes position t of the first
 //   `rows` rows and attends over positions [0, t]; a beam reorder is one index_select over
-//   the rows of all layers at once, of the positions written so far.
+//   the rows of all layers at once, of the positions written so far. On a GPU it holds
+//   max_new_tokens positions from the start, so that the footprint the pool measures after the
+//   warm-up is the real one. On the CPU, where the pool plans with the estimate (which counts
+//   it whole), it starts at 64 positions and doubles when decoding reaches its end: a request
+//   allowed 20,000 tokens that ends after 10 takes memory for 64 positions, not 20,000.
 // - Cross-attention keys and values are computed once per batch, per text rather than per
 //   beam: the beams of a text are the queries of one attention over that text's keys
 //   ([batch, heads, beams, input_length] scores), so beams share them and reorders never
 //   touch them.
 DecoderCaches::DecoderCaches(int64_t layers, int64_t heads, int64_t head_dim,
                              const SummarizerLimits& limits, const at::TensorOptions& options)
-    : heads_(heads), head_dim_(head_dim) {
-  self_ =
-      at::empty({layers, 2, limits.max_rows(), heads, limits.max_new_tokens, head_dim}, options);
+    : heads_(heads), head_dim_(head_dim), limits_(limits) {
+  self_ = at::empty({layers, 2, limits.max_rows(), heads, 0, head_dim}, options);
+  Reserve(options.device().is_cpu() ? std::min<int64_t>(kFirstPositions, limits.max_new_tokens)
+                                    : limits.max_new_tokens);
   cross_ = at::empty({layers, 2, limits.max_batch_size, heads, limits.max_input_tokens, head_dim},
                      options);
 }
@@ -33,6 +40,25 @@ int64_t DecoderCaches::Bytes(int64_t layers, int64_t heads, int64_t head_dim,
       static_cast<double>(limits.max_batch_size) * limits.max_input_tokens;
   return SaturatedBytes(static_cast<double>(layers) * 2 * heads * head_dim * positions *
                         static_cast<double>(element_bytes));
+}
+
+void DecoderCaches::Reserve(int64_t positions) {
+  const int64_t held = self_.size(4);
+  if (positions <= held) return;
+  const int64_t capacity =
+      std::min(limits_.max_new_tokens, std::max({positions, 2 * held, kFirstPositions}));
+  at::Tensor grown;
+  try {
+    grown = at::empty({self_.size(0), 2, limits_.max_rows(), heads_, capacity, head_dim_},
+                      self_.options());
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "the decoder's self-attention cache for ", capacity, " positions (",
+                limits_.max_rows(), " rows; the manager's max_new_tokens is ",
+                limits_.max_new_tokens, ") does not fit on ", self_.device().str(), ": ",
+                e.what_without_backtrace());
+  }
+  if (held > 0) grown.narrow(4, 0, held).copy_(self_);
+  self_ = std::move(grown);
 }
 
 void DecoderCaches::Start(const at::Tensor& attention_mask, int64_t beams) {

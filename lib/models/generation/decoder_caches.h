@@ -23,6 +23,11 @@ class DecoderCaches {
   static int64_t Bytes(int64_t layers, int64_t heads, int64_t head_dim,
                        const SummarizerLimits& limits, int64_t element_bytes);
 
+  // Makes the self-attention cache hold at least `positions` positions (at most
+  // max_new_tokens), keeping what it holds; call before the step at `positions - 1`. Throws
+  // `c10::Error` naming the limit when the device cannot hold it.
+  void Reserve(int64_t positions);
+
   // Starts decoding a batch of `attention_mask.size(0)` texts with `beams` rows each, whose
   // encoder input is `attention_mask` (bool [batch, input_length]).
   void Start(const at::Tensor& attention_mask, int64_t beams);
@@ -46,9 +51,13 @@ class DecoderCaches {
   int64_t rows() const { return batch_ * beams_; }
 
  private:
+  // The positions the self-attention cache starts with on the CPU.
+  static constexpr int64_t kFirstPositions = 64;
+
   const int64_t heads_;
   const int64_t head_dim_;
-  at::Tensor self_;   // [layers, 2 (k, v), max_rows, heads, max_new_tokens, head_dim]
+  const SummarizerLimits limits_;
+  at::Tensor self_;   // [layers, 2 (k, v), max_rows, heads, positions held, head_dim]
   at::Tensor cross_;  // [layers, 2 (k, v), max_batch, heads, max_input_tokens, head_dim]
 
   // The batch being decoded.

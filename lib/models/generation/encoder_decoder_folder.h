@@ -27,6 +27,7 @@ namespace modelpool {
 class EncoderDecoderFolder : public SummarizerFolder {
  public:
   const std::string& model_dir() const override { return spec_->model_dir; }
+  const std::string& name() const override { return spec_->name; }
 
   // `CheckDType`, then `LoadSummarizer` (float16 on the CPU computes in float32), then on a
   // GPU `WarmUp`.

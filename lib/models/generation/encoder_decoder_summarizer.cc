@@ -61,7 +61,7 @@ absl::StatusOr<std::unique_ptr<EncoderDecoderSummarizer>> EncoderDecoderSummariz
   }
   MODELPOOL_ASSIGN_OR_RETURN(
       std::unique_ptr<EncoderDecoder> model,
-      OnStream(stream, absl::StrCat("loading ", spec->model_dir, " on ", device.str()), make));
+      OnStream(stream, absl::StrCat("loading ", spec->name, " on ", device.str()), make));
   return std::unique_ptr<EncoderDecoderSummarizer>(
       new EncoderDecoderSummarizer(std::move(spec), std::move(model), stream));
 }
@@ -103,6 +103,15 @@ absl::StatusOr<SearchOptions> EncoderDecoderSummarizer::Resolve(const Generation
   }
   if (s.min_new_tokens < 0) {
     return absl::InvalidArgumentError(absl::StrCat("min_new_tokens is ", s.min_new_tokens));
+  }
+  if (s.min_new_tokens > s.max_new_tokens) {
+    // Both asked for: a contradiction. A minimum from generation_config.json yields to the
+    // maximum asked for, as transformers lets max_new_tokens end the text first.
+    if (o.min_new_tokens.has_value() && o.max_new_tokens.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "min_new_tokens ", s.min_new_tokens, " is above max_new_tokens ", s.max_new_tokens));
+    }
+    s.min_new_tokens = s.max_new_tokens;
   }
   if (s.num_beams < 1 || s.num_beams > limits.max_num_beams) {
     return absl::InvalidArgumentError(
@@ -190,7 +199,7 @@ absl::StatusOr<std::vector<std::string>> EncoderDecoderSummarizer::Summarize(
     absl::Span<const std::string> texts, const GenerationOptions& options) {
   const Tokenizer* tokenizer = spec_->tokenizer.get();
   if (tokenizer == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(spec_->model_dir, " has no tokenizer"));
+    return absl::FailedPreconditionError(absl::StrCat(spec_->name, " has no tokenizer"));
   }
   const int64_t limit = model_->limits().max_input_tokens;
   if (options.max_input_tokens < 0 || options.max_input_tokens > limit) {

@@ -26,6 +26,8 @@ namespace modelpool {
 // Immutable; shared by the folder and its instances.
 struct SummarizerSpec {
   std::string model_dir;
+  // What messages call the model: the name it was asked for by, or the folder's last component.
+  std::string name;
   int64_t vocab_size = 0;
   GenerationTokenIds ids;
   GenerationDefaults generation;

@@ -15,11 +15,17 @@ absl::Status Invalid(const JsonFile& file, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(file.path(), ": ", what));
 }
 
-// A required integer that must be at least `min`.
+// The largest size or count a config may give: any real model is far below it, and products
+// of two such numbers cannot overflow int64.
+constexpr int64_t kMaxSize = (int64_t{1} << 31) - 1;
+
+// A required integer from `min` to `kMaxSize`.
 absl::Status ReadPositive(const JsonFile& file, const std::string& key, int64_t* out,
                           std::optional<int64_t> fallback = {}, int64_t min = 1) {
   MODELPOOL_ASSIGN_OR_RETURN(*out, file.Int(key, fallback));
-  if (*out < min) return Invalid(file, absl::StrCat(key, " is ", *out, ", expected >= ", min));
+  if (*out < min || *out > kMaxSize) {
+    return Invalid(file, absl::StrCat(key, " is ", *out, ", expected ", min, " to ", kMaxSize));
+  }
   return absl::OkStatus();
 }
 
@@ -59,6 +65,12 @@ absl::StatusOr<T5Config> ParseConfig(const JsonFile& file) {
   MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "d_ff", &c.d_ff, 2048));
   MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "num_heads", &c.num_heads, 8));
   MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "num_layers", &c.num_layers, 6));
+  // Attention projections are [3 * num_heads * d_kv, d_model]: checked before anything
+  // multiplies them.
+  if (c.num_heads * c.d_kv > kMaxSize) {
+    return Invalid(file, absl::StrCat("num_heads ", c.num_heads, " x d_kv ", c.d_kv, " is ",
+                                      c.num_heads * c.d_kv, ", more than ", kMaxSize));
+  }
   MODELPOOL_RETURN_IF_ERROR(
       ReadPositive(file, "num_decoder_layers", &c.num_decoder_layers, c.num_layers));
   MODELPOOL_RETURN_IF_ERROR(ReadPositive(file, "relative_attention_num_buckets",

@@ -25,9 +25,12 @@ class T5Folder : public EncoderDecoderFolder {
  public:
   // Reads config.json, the generation settings and the weights' headers of `model_dir`,
   // checks every weight the config calls for, and loads the tokenizer when the folder has one.
-  static absl::StatusOr<std::shared_ptr<const T5Folder>> Read(const std::string& model_dir);
+  // `name` is what messages call the model (the folder's last component when empty).
+  static absl::StatusOr<std::shared_ptr<const T5Folder>> Read(const std::string& model_dir,
+                                                              const std::string& name = "");
   // As `Read`, for lib/models/registry.cc; the tokenizer is required.
-  static absl::StatusOr<std::shared_ptr<const SummarizerFolder>> Open(const std::string& model_dir);
+  static absl::StatusOr<std::shared_ptr<const SummarizerFolder>> Open(const std::string& model_dir,
+                                                                      const std::string& name);
 
   absl::Status CheckDType(DType dtype) const override;
   DType DefaultDType(const Device& device) const override;

@@ -1,13 +1,19 @@
 #include "lib/models/t5/t5_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <set>
 #include <string>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "ATen/ATen.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "lib/base/saturating.h"
 #include "lib/models/attention_bias.h"
 #include "lib/models/formats/weights.h"
 #include "modelpool/base/status.h"
@@ -56,9 +62,29 @@ std::string LayerName(const char* stack, int64_t layer, const std::string& rest)
   return absl::StrCat(stack, ".block.", layer, ".layer.", rest);
 }
 
-// Reads every weight of `config` into `out`, or with `out` null only checks them.
+// `InvalidArgument` when config.json asks for more encoder or decoder blocks than the
+// checkpoint holds: checked before anything is built per layer, since the counts come from a
+// file.
+absl::Status CheckLayerCounts(const T5Config& config, const SafetensorsCheckpoint& checkpoint) {
+  for (const auto& [key, layers, stack] :
+       {std::tuple{"num_layers", config.num_layers, "encoder.block."},
+        std::tuple{"num_decoder_layers", config.num_decoder_layers, "decoder.block."}}) {
+    const int64_t stored = checkpoint.NumBlocks(stack);
+    if (layers > stored) {
+      return absl::InvalidArgumentError(absl::StrCat("config.json has ", key, " ", layers,
+                                                     ", but the weights hold ", stored, " blocks (",
+                                                     stack, "N.)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Reads every weight of `config` into `out`, or with `out` null only checks them. Adds the
+// name of every tensor it reads to `names_read` when that is given.
 absl::Status ReadWeights(const T5Config& config, const SafetensorsCheckpoint& checkpoint,
-                         c10::Device device, at::ScalarType dtype, T5Weights* out) {
+                         c10::Device device, at::ScalarType dtype, T5Weights* out,
+                         std::set<std::string>* names_read = nullptr) {
+  MODELPOOL_RETURN_IF_ERROR(CheckLayerCounts(config, checkpoint));
   const bool check_only = out == nullptr;
   T5Weights unused;
   T5Weights& w = check_only ? unused : *out;
@@ -67,6 +93,7 @@ absl::Status ReadWeights(const T5Config& config, const SafetensorsCheckpoint& ch
   const int64_t d_ff = config.d_ff;
   auto read = [&](const std::string& name,
                   const std::vector<int64_t>& shape) -> absl::StatusOr<at::Tensor> {
+    if (names_read != nullptr) names_read->insert(name);
     if (!check_only) return ReadTensor(checkpoint, name, dtype, device, shape);
     MODELPOOL_RETURN_IF_ERROR(CheckTensor(checkpoint, name, shape));
     return at::Tensor();
@@ -179,8 +206,8 @@ T5Model::T5Model(const T5Config& config, std::shared_ptr<const T5Weights> weight
       limits_(limits),
       weights_(std::move(weights)),
       w_(*weights_),
-      self_bias_(PositionBias(w_.decoder_bias_table, limits.max_new_tokens, limits.max_new_tokens,
-                              /*bidirectional=*/false)
+      self_bias_(PositionBias(w_.decoder_bias_table, 1, limits.max_new_tokens,
+                              /*bidirectional=*/false, /*first_query=*/limits.max_new_tokens - 1)
                      .contiguous()),
       caches_(config.num_decoder_layers, config.num_heads, config.d_kv, limits,
               at::TensorOptions().dtype(dtype).device(device)) {}
@@ -195,8 +222,20 @@ absl::StatusOr<std::shared_ptr<const T5Weights>> T5Weights::Load(
   return std::shared_ptr<const T5Weights>(std::move(weights));
 }
 
-absl::Status T5Weights::Check(const T5Config& config, const SafetensorsCheckpoint& checkpoint) {
-  return ReadWeights(config, checkpoint, c10::kCPU, at::kFloat, /*out=*/nullptr);
+absl::Status T5Weights::Check(const T5Config& config, const SafetensorsCheckpoint& checkpoint,
+                              std::vector<std::string>* unused) {
+  std::set<std::string> read;
+  MODELPOOL_RETURN_IF_ERROR(
+      ReadWeights(config, checkpoint, c10::kCPU, at::kFloat, /*out=*/nullptr, &read));
+  if (unused != nullptr) {
+    // The blocks only: the embedding may be stored under three tied names, of which one is read.
+    for (const std::string& name : checkpoint.names()) {
+      const bool block =
+          absl::StartsWith(name, "encoder.block.") || absl::StartsWith(name, "decoder.block.");
+      if (block && !read.contains(name)) unused->push_back(name);
+    }
+  }
+  return absl::OkStatus();
 }
 
 int64_t T5Weights::Bytes(const T5Config& c, at::ScalarType dtype) {
@@ -212,16 +251,18 @@ int64_t T5Weights::Bytes(const T5Config& c, at::ScalarType dtype) {
 
 int64_t T5Model::CacheBytes(const T5Config& c, at::ScalarType dtype,
                             const SummarizerLimits& limits) {
+  // Saturating: the limits come from the user. The position bias is one row (see self_bias_).
   const int64_t element = static_cast<int64_t>(c10::elementSize(dtype));
-  return DecoderCaches::Bytes(c.num_decoder_layers, c.num_heads, c.d_kv, limits, element) +
-         c.num_heads * limits.max_new_tokens * limits.max_new_tokens * element;
+  return SaturatingAdd(
+      DecoderCaches::Bytes(c.num_decoder_layers, c.num_heads, c.d_kv, limits, element),
+      SaturatingProduct({c.num_heads, limits.max_new_tokens, element}));
 }
 
 at::Tensor T5Model::PositionBias(const at::Tensor& table, int64_t queries, int64_t keys,
-                                 bool bidirectional) const {
+                                 bool bidirectional, int64_t first_query) const {
   const at::TensorOptions longs = at::TensorOptions().dtype(at::kLong).device(device_);
-  const at::Tensor relative =
-      at::arange(keys, longs).unsqueeze(0) - at::arange(queries, longs).unsqueeze(1);
+  const at::Tensor relative = at::arange(keys, longs).unsqueeze(0) -
+                              at::arange(first_query, first_query + queries, longs).unsqueeze(1);
   const at::Tensor buckets =
       RelativePositionBucket(relative, bidirectional, config_.relative_attention_num_buckets,
                              config_.relative_attention_max_distance);
@@ -321,9 +362,12 @@ void T5Model::StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor& 
 }
 
 at::Tensor T5Model::Step(const at::Tensor& tokens, int64_t position) {
+  caches_.Reserve(position + 1);
   const int64_t rows = caches_.rows();
   at::Tensor h = at::embedding(w_.embedding, tokens);  // [rows, d_model]
-  const at::Tensor self_bias = self_bias_.narrow(2, position, 1).narrow(3, 0, position + 1);
+  // The last position + 1 entries of the last position's bias row (see self_bias_).
+  const at::Tensor self_bias =
+      self_bias_.narrow(3, limits_.max_new_tokens - position - 1, position + 1);
   for (size_t i = 0; i < w_.decoder.size(); ++i) {
     const T5Weights::DecoderLayer& layer = w_.decoder[i];
     const int64_t l = static_cast<int64_t>(i);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "ATen/Tensor.h"
@@ -51,8 +52,10 @@ struct T5Weights {
       const T5Config& config, const SafetensorsCheckpoint& checkpoint, c10::Device device,
       at::ScalarType dtype);
   // Whether `checkpoint` has every weight `config` needs, of the right shape and a float type,
-  // without reading any: the errors `Load` would give.
-  static absl::Status Check(const T5Config& config, const SafetensorsCheckpoint& checkpoint);
+  // without reading any: the errors `Load` would give. When `unused` is given, the tensors of
+  // the checkpoint's blocks that `config` does not read are added to it.
+  static absl::Status Check(const T5Config& config, const SafetensorsCheckpoint& checkpoint,
+                            std::vector<std::string>* unused = nullptr);
   // Bytes of the weights on a device.
   static int64_t Bytes(const T5Config& config, at::ScalarType dtype);
 
@@ -74,11 +77,12 @@ struct T5Weights {
 class T5Model : public EncoderDecoder {
  public:
   // An instance on the device of `weights` (loaded for `config` in `dtype`), with its caches
-  // allocated for `limits`. Throws `c10::Error` when the device cannot hold them.
+  // allocated for `limits` (see Note [T5 decoder caches]). Throws `c10::Error` when the device
+  // cannot hold them.
   T5Model(const T5Config& config, std::shared_ptr<const T5Weights> weights, c10::Device device,
           at::ScalarType dtype, const SummarizerLimits& limits);
 
-  // Bytes of an instance's caches on its device.
+  // Bytes of an instance's caches on its device at their largest; saturates at INT64_MAX.
   static int64_t CacheBytes(const T5Config& config, at::ScalarType dtype,
                             const SummarizerLimits& limits);
 
@@ -101,9 +105,10 @@ class T5Model : public EncoderDecoder {
   // ([batch, heads, length, length]). Note [T5 attention kernels].
   at::Tensor EncoderAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                               const at::Tensor& bias) const;
-  // [1, heads, queries, keys] relative position bias from `table` ([buckets, heads]).
+  // [1, heads, queries, keys] relative position bias from `table` ([buckets, heads]), for
+  // the queries at positions first_query, first_query + 1, ...
   at::Tensor PositionBias(const at::Tensor& table, int64_t queries, int64_t keys,
-                          bool bidirectional) const;
+                          bool bidirectional, int64_t first_query = 0) const;
 
   const T5Config config_;
   const c10::Device device_;
@@ -112,8 +117,9 @@ class T5Model : public EncoderDecoder {
   const std::shared_ptr<const T5Weights> weights_;
   const T5Weights& w_;
 
-  // The causal position bias of every (query, key) position pair, computed at load:
-  // [1, heads, max_new_tokens, max_new_tokens].
+  // The causal position bias depends only on how far a key lies behind its query, so one row
+  // serves every step: the bias of the last position, max_new_tokens - 1, over every key; step
+  // t reads its last t + 1 entries. [1, heads, 1, max_new_tokens], not the square of that.
   at::Tensor self_bias_;
   DecoderCaches caches_;  // Note [Decoder caches]
 };
