@@ -52,6 +52,16 @@ class Flags {
     }
     return number;
   }
+  // A number of at least `min`.
+  double Double(const std::string& name, double fallback, double min) {
+    const std::string* value = Find(name);
+    if (value == nullptr) return fallback;
+    double number = 0;
+    if (!absl::SimpleAtod(*value, &number) || !(number >= min)) {
+      Usage(absl::StrFormat("%s takes a number of at least %g, not '%s'", name, min, *value));
+    }
+    return number;
+  }
   DType Dtype(const std::string& name, DType fallback) {
     const std::string* value = Find(name);
     if (value == nullptr) return fallback;

@@ -99,4 +99,12 @@ int64_t EmbeddingModelManager::EstimateInstanceBytes() const {
   return (files_->num_parameters() + activations) * bytes;
 }
 
+std::string EmbeddingModelManager::footprint_variant(const Device& device) const {
+  return std::string(DTypeName(RequestedDType(device)));
+}
+
+void EmbeddingModelManager::ReleaseCachedMemory(const Device& device) {
+  ReleaseCachedTorchMemory(device);
+}
+
 }  // namespace modelpool

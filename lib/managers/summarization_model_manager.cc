@@ -137,4 +137,12 @@ absl::StatusOr<std::vector<std::string>> SummarizationModelManager::Summarize(
   return lease->Summarize(texts, options);
 }
 
+std::string SummarizationModelManager::footprint_variant(const Device& device) const {
+  return std::string(DTypeName(DTypeFor(device)));
+}
+
+void SummarizationModelManager::ReleaseCachedMemory(const Device& device) {
+  ReleaseCachedTorchMemory(device);
+}
+
 }  // namespace modelpool

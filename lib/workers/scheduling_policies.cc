@@ -1,0 +1,107 @@
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+#include "lib/workers/scheduling_policy.h"
+
+namespace modelpool::workers_internal {
+namespace {
+
+// Note [The modelpool policy]
+// Jobs rank by tier, then within a tier: a job that has waited the aging bound is in the top
+// tier (first come, first served among them); the others are in their class's tier, ranked by
+// priority, deadline and age. A worker keeps to its model: it takes its model's best job unless
+// another model's best job is in a strictly higher tier, so it drains its model's work in a row
+// and loads another only for work that outranks its own. A load goes where it fits best (see
+// `SchedulerView::BetterPlacedElsewhere`). Evictions spare models with queued work that ranks
+// with the job being loaded for, and take the least recently used first, weighted by how often
+// they are used.
+class ModelpoolPolicy : public SchedulingPolicy {
+ public:
+  absl::string_view name() const override { return "modelpool"; }
+
+  QueuedJob* Choose(const SchedulerView& view, int worker) const override {
+    const std::string& current = view.current_model(worker);
+    QueuedJob* own = nullptr;
+    QueuedJob* best = nullptr;
+    view.queue().ForEachModel([&](const std::string& model) {
+      if (!view.CanTake(worker, model)) return;
+      QueuedJob* job = BestOf(view, model, worker);
+      if (job == nullptr) return;
+      if (view.NeedsLoad(worker, model) && view.BetterPlacedElsewhere(worker, model)) return;
+      if (model == current) own = job;
+      if (best == nullptr || Before(view, *job, *best)) best = job;
+    });
+    if (own != nullptr && Tier(view, *best) >= Tier(view, *own)) return own;
+    return best;
+  }
+
+  bool MayEvict(const SchedulerView& view, const std::string& model,
+                const QueuedJob* job) const override {
+    QueuedJob* waiting = BestOf(view, model, -1);
+    if (waiting == nullptr) return true;
+    return job != nullptr && Tier(view, *job) < Tier(view, *waiting);
+  }
+
+  double EvictionScore(const EvictionCandidate& candidate, absl::Time now) const override {
+    return MemoryGovernor::LruWeightedScore(candidate, now);
+  }
+
+ private:
+  // -1 for a job that has waited the aging bound, else its class.
+  static int Tier(const SchedulerView& view, const QueuedJob& job) {
+    return view.Starving(job) ? -1 : static_cast<int>(job.priority_class);
+  }
+
+  static bool Before(const SchedulerView& view, const QueuedJob& a, const QueuedJob& b) {
+    const int ta = Tier(view, a), tb = Tier(view, b);
+    if (ta != tb) return ta < tb;
+    if (ta == -1) return a.seq < b.seq;
+    return RanksBefore(a, b);
+  }
+
+  // The job of `model` that `worker` would take first: its oldest if that one is starving (it
+  // is then the model's first in the top tier), else its best by class and rank.
+  static QueuedJob* BestOf(const SchedulerView& view, const std::string& model, int worker) {
+    QueuedJob* oldest = view.queue().Oldest(model, worker);
+    if (oldest != nullptr && view.Starving(*oldest)) return oldest;
+    return view.queue().Best(model, worker);
+  }
+};
+
+// The baseline, as Ollama schedules: the oldest request first whatever its model or class, its
+// model loaded on demand wherever the free worker is, and the least recently used idle instance
+// evicted when memory runs short.
+class FifoLruPolicy : public SchedulingPolicy {
+ public:
+  absl::string_view name() const override { return "fifo-lru"; }
+
+  QueuedJob* Choose(const SchedulerView& view, int worker) const override {
+    QueuedJob* oldest = nullptr;
+    view.queue().ForEachModel([&](const std::string& model) {
+      if (!view.CanTake(worker, model)) return;
+      QueuedJob* job = view.queue().Oldest(model, worker);
+      if (job != nullptr && (oldest == nullptr || job->seq < oldest->seq)) oldest = job;
+    });
+    return oldest;
+  }
+
+  bool MayEvict(const SchedulerView&, const std::string&, const QueuedJob*) const override {
+    return true;
+  }
+
+  double EvictionScore(const EvictionCandidate& candidate, absl::Time now) const override {
+    if (candidate.last_used == absl::InfinitePast()) return 1e18;
+    return absl::ToDoubleSeconds(now - candidate.last_used);
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SchedulingPolicy>> MakeSchedulingPolicy(absl::string_view name) {
+  if (name == "modelpool") return std::make_unique<ModelpoolPolicy>();
+  if (name == "fifo-lru") return std::make_unique<FifoLruPolicy>();
+  return absl::InvalidArgumentError(
+      absl::StrCat("no scheduling policy \"", name, "\": modelpool or fifo-lru"));
+}
+
+}  // namespace modelpool::workers_internal
