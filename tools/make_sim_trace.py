@@ -6,11 +6,11 @@
 Writes OUT/models.json and OUT/trace.jsonl, the same every time (a fixed seed). Seven models of
 3 to 16 GB, 59 GB in all, for two GPUs of 24000 MiB: they cannot all be loaded at once. The trace
 has four phases:
-  0-30 s   a steady mixed stream, 40 requests/s, popularity skewed towards a few models,
+  0-30 s   a steady mixed stream, 25 requests/s, popularity skewed towards a few models,
            mostly normal, low and batch, a few high and critical;
   30-45 s  bursts: 200 batch requests for the largest model in one second, 150 normal ones for
            embed-large, 150 low ones for translate, and critical requests on the side, 5/s;
-  45-70 s  a deadline-heavy phase: 30 requests/s, 70% with a deadline of 1-4 s, 40% high or
+  45-70 s  a deadline-heavy phase: 20 requests/s, 70% with a deadline of 1-4 s, 40% high or
            critical;
   70-80 s  a quiet tail, 10 requests/s.
 """
@@ -61,7 +61,7 @@ def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else "benchmarks/scheduler_sim"
     rng = random.Random(13)
     trace = []
-    trace += stream(rng, 0, 30_000, 40,
+    trace += stream(rng, 0, 30_000, 25,
                     {"critical": 5, "high": 10, "normal": 50, "low": 20, "batch": 15})
     trace += burst(rng, 30_000, 1000, 200, "summarize-large", "batch")
     trace += burst(rng, 35_000, 500, 150, "embed-large", "normal")
@@ -70,7 +70,7 @@ def main():
     for r in side:
         r["model"] = rng.choice(["embed-small", "rerank"])
     trace += side
-    trace += stream(rng, 45_000, 70_000, 30,
+    trace += stream(rng, 45_000, 70_000, 20,
                     {"critical": 15, "high": 25, "normal": 40, "low": 10, "batch": 10},
                     deadline_share=0.7)
     trace += stream(rng, 70_000, 80_000, 10, {"normal": 60, "low": 20, "batch": 20})

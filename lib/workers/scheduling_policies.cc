@@ -11,10 +11,12 @@ namespace {
 // tier (first come, first served among them); the others are in their class's tier, ranked by
 // priority, deadline and age. A worker keeps to its model: it takes its model's best job unless
 // another model's best job is in a strictly higher tier, so it drains its model's work in a row
-// and loads another only for work that outranks its own. A load goes where it fits best (see
-// `SchedulerView::BetterPlacedElsewhere`). Evictions spare models with queued work that ranks
-// with the job being loaded for, and take the least recently used first, weighted by how often
-// they are used.
+// and loads another only for work that outranks its own. Changing models, it takes within the
+// top tier a model it can run without a load (an idle instance on its device) before one it
+// would have to load, and of those to load the one with the most tokens queued. A load goes where
+// it fits best (see `SchedulerView::BetterPlacedElsewhere`). Evictions spare models with queued
+// work that ranks with the job being loaded for, and take the least recently used first, weighted
+// by how often they are used.
 class ModelpoolPolicy : public SchedulingPolicy {
  public:
   absl::string_view name() const override { return "modelpool"; }
@@ -23,13 +25,18 @@ class ModelpoolPolicy : public SchedulingPolicy {
     const std::string& current = view.current_model(worker);
     QueuedJob* own = nullptr;
     QueuedJob* best = nullptr;
+    bool best_loads = false;
     view.queue().ForEachModel([&](const std::string& model) {
       if (!view.CanTake(worker, model)) return;
       QueuedJob* job = BestOf(view, model, worker);
       if (job == nullptr) return;
-      if (view.NeedsLoad(worker, model) && view.BetterPlacedElsewhere(worker, model)) return;
+      const bool loads = view.NeedsLoad(worker, model);
+      if (loads && view.BetterPlacedElsewhere(worker, model)) return;
       if (model == current) own = job;
-      if (best == nullptr || Before(view, *job, *best)) best = job;
+      if (best == nullptr || Better(view, *job, loads, *best, best_loads)) {
+        best = job;
+        best_loads = loads;
+      }
     });
     if (own != nullptr && Tier(view, *best) >= Tier(view, *own)) return own;
     return best;
@@ -57,6 +64,21 @@ class ModelpoolPolicy : public SchedulingPolicy {
     if (ta != tb) return ta < tb;
     if (ta == -1) return a.seq < b.seq;
     return RanksBefore(a, b);
+  }
+
+  // Which of two models' first jobs a worker changing models takes: the higher tier; within a
+  // tier a model it can run without a load; then, for a load, the model with more work queued
+  // (one load serves it all); then the first by rank.
+  static bool Better(const SchedulerView& view, const QueuedJob& a, bool a_loads,
+                     const QueuedJob& b, bool b_loads) {
+    const int ta = Tier(view, a), tb = Tier(view, b);
+    if (ta != tb) return ta < tb;
+    if (a_loads != b_loads) return !a_loads;
+    if (a_loads) {
+      const int64_t qa = view.queue().Tokens(a.model), qb = view.queue().Tokens(b.model);
+      if (qa != qb) return qa > qb;
+    }
+    return Before(view, a, b);
   }
 
   // The job of `model` that `worker` would take first: its oldest if that one is starving (it
