@@ -207,7 +207,7 @@ absl::Status MemoryGovernor::Impl::ReserveWithSlot(const std::shared_ptr<State>&
                                                    Reserved* reserved) {
   const int64_t margin = options_.settings.vram_safety_margin_bytes;
   const absl::Time wait_until = std::min(options.deadline, absl::Now() + options_.release_timeout);
-  bool caches_released = false;
+  bool caches_released = false, evicted = false;
   absl::Duration pause = absl::Milliseconds(1);
   for (;;) {
     const int64_t device_free = DeviceFree(device);
@@ -237,6 +237,7 @@ absl::Status MemoryGovernor::Impl::ReserveWithSlot(const std::shared_ptr<State>&
       return absl::OkStatus();
     }
     if (Evict(device, options, Victims(*state, device))) {
+      evicted = true;
       pause = absl::Milliseconds(1);
       continue;
     }
@@ -249,14 +250,14 @@ absl::Status MemoryGovernor::Impl::ReserveWithSlot(const std::shared_ptr<State>&
                        "wanted); loaded: ",
                        loaded));
     }
-    // The budget has room but the driver does not show it yet: cached blocks, or another
-    // process's memory.
+    // The budget has room but the driver does not show it: blocks still cached, memory that
+    // what this load evicted has not given back yet (worth a wait), or another process's.
     if (!caches_released) {
       ReleaseCaches(device);
       caches_released = true;
       continue;
     }
-    if (absl::Now() >= wait_until) {
+    if (!evicted || absl::Now() >= wait_until) {
       return absl::ResourceExhaustedError(
           absl::StrCat("cannot load ", state->model, " on ", device.ToString(), ": it needs ",
                        FormatBytes(need), " and the budget has room, but the device shows ",

@@ -224,6 +224,32 @@ TEST_CASE("A lease may outlive its manager") {
   CHECK(inventory->Gpu(0)->free_bytes == 8 * kGiB);
 }
 
+TEST_CASE("Two managers take their memory from one budget, evicting only idle instances") {
+  auto inventory = std::make_shared<FakeDeviceInventory>();
+  inventory->AddGpu("A", 80 * kGiB, 5 * kGiB);  // room for two instances of 2 GiB
+  auto a = FakeManager::Create(Cap(4), inventory, 2 * kGiB, 2 * kGiB);
+  auto b = FakeManager::Create(Cap(4), inventory, 2 * kGiB, 2 * kGiB);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK((*a)->memory_governor() == (*b)->memory_governor());
+  std::vector<Lease<FakeModel>> held;
+  for (int i = 0; i < 2; ++i) {
+    auto lease = (*a)->Acquire(absl::Seconds(1));
+    REQUIRE(lease.ok());
+    held.push_back(*std::move(lease));
+  }
+  // Both planned into the same room; the second to load finds it taken, and leased.
+  auto refused = (*b)->Acquire(absl::Seconds(1));
+  REQUIRE(refused.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK_THAT(std::string(refused.status().message()), Catch::Contains("fake x2"));
+  CHECK(inventory->Gpu(0)->free_bytes == kGiB);
+  held.clear();  // idle now: b may evict one
+  auto lease = (*b)->Acquire(absl::Seconds(1));
+  REQUIRE(lease.ok());
+  CHECK((*a)->Stats().total == 1);
+  CHECK(inventory->Gpu(0)->free_bytes == kGiB);
+}
+
 TEST_CASE("Acquire on a manager that failed to initialize is FailedPrecondition, not a crash") {
   // Initialize() is the subclass's job; a subclass that forgets it gets a clear error.
   struct Uninitialized : AbstractModelManager<FakeModel> {

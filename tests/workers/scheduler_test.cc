@@ -118,9 +118,8 @@ TEST_CASE("A model measured larger than every budget is refused at once") {
   w.Add({.name = "huge", .shared_bytes = 3 * kGiB, .instance_bytes = kGiB, .estimate_share = 0.5},
         {.keep_alive = absl::ZeroDuration()});
   REQUIRE(w.Submit("huge").result.get().ok());
-  REQUIRE(Eventually([&] {
-    return w.LoadedOn("huge").empty() && w.pool->Stats().devices.at(0).used_bytes == 0;
-  }));
+  REQUIRE(Eventually(
+      [&] { return w.LoadedOn("huge").empty() && w.pool->Stats().devices.at(0).used_bytes == 0; }));
   absl::StatusOr<int64_t> r = w.Submit("huge").result.get();
   REQUIRE(r.status().code() == absl::StatusCode::kResourceExhausted);
   CHECK_THAT(std::string(r.status().message()), Catch::Contains("does not fit"));
