@@ -1,6 +1,7 @@
 #ifndef MODELPOOL_LIB_DEVICES_MEMORY_GOVERNOR_IMPL_H_
 #define MODELPOOL_LIB_DEVICES_MEMORY_GOVERNOR_IMPL_H_
 
+#include <cmath>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,6 +13,17 @@
 #include "modelpool/devices/memory_governor.h"
 
 namespace modelpool {
+namespace devices_internal {
+
+// "cuda" or "cpu": the device kind measurements are kept under.
+inline const char* KindOf(const Device& device) { return device.is_cuda() ? "cuda" : "cpu"; }
+
+// `bytes` times `factor`, rounded up.
+inline int64_t Times(int64_t bytes, double factor) {
+  return static_cast<int64_t>(std::ceil(static_cast<double>(bytes) * factor));
+}
+
+}  // namespace devices_internal
 
 // An account's identity and what it said about itself when it opened; immutable but for the
 // governor's record of it (see `MemoryGovernor::Impl::Record`).

@@ -155,7 +155,8 @@ class MemoryGovernor {
   // MemoryGovernor::Shared()
   //
   // The governor that every manager and worker pool on `inventory` shares; the first caller's
-  // settings make it (with the real clock), later callers get it as it is.
+  // settings make it (with the real clock), later callers get it as it is (a log line says so
+  // when their memory settings differ).
   static absl::StatusOr<std::shared_ptr<MemoryGovernor>> Shared(
       const std::shared_ptr<DeviceInventory>& inventory, const Settings& settings);
 
