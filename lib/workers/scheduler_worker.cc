@@ -124,6 +124,9 @@ void Scheduler::HandleLoadFailure(int w, QueuedJob* job, const absl::Status& sta
   const int slot = W(w).slot;
   const Device device = devices_[slot];
   W(w).job = nullptr;
+  // Requests waiting for this worker in particular may go to any other now.
+  job->pin = -1;
+  queue_.Unpin(model, W(w).id);
   // Out of memory for now, or never (more than the budget): only the first is worth a wait.
   const bool memory = status.code() == absl::StatusCode::kResourceExhausted &&
                       M(model).backend->NextInstanceBytes(device) <= governor_->BudgetBytes(device);

@@ -31,7 +31,8 @@ class ModelpoolPolicy : public SchedulingPolicy {
       QueuedJob* job = BestOf(view, model, worker);
       if (job == nullptr) return;
       const bool loads = view.NeedsLoad(worker, model);
-      if (loads && view.BetterPlacedElsewhere(worker, model)) return;
+      // A job pinned to this worker (round robin) is this worker's to take.
+      if (loads && job->pin < 0 && view.BetterPlacedElsewhere(worker, model)) return;
       if (model == current) own = job;
       if (best == nullptr || Better(view, *job, loads, *best, best_loads)) {
         best = job;

@@ -346,6 +346,19 @@ TEST_CASE("A model goes to its preferred device, and only to a required one") {
   CHECK(w.LoadedOn("r") == std::map<int, int>{{0, 1}});
 }
 
+TEST_CASE(
+    "Round robin: a worker takes the requests waiting for it, even if another need not load") {
+  // Regression: the worker a request waited for deferred its load to a free worker that held an
+  // idle instance, which could not take the request: it waited forever.
+  WorkerSettings settings = Workers(1);
+  settings.load_balancing = LoadBalancing::kRoundRobin;
+  SchedulerWorld w(2, 10 * kGiB, settings);
+  w.Add({.name = "a", .instance_bytes = kGiB});
+  for (int i = 0; i < 6; ++i) REQUIRE(w.Submit("a").result.get().ok());
+  CHECK(w.LoadedOn("a") == std::map<int, int>{{0, 1}, {1, 1}});
+  for (const WorkerStats& s : w.pool->Stats().workers) CHECK(s.completed >= 2);
+}
+
 TEST_CASE("A load goes where it fits rather than where it would evict") {
   SchedulerWorld w(2, 3 * kGiB, Workers(1));
   w.Add({.name = "x", .instance_bytes = 2 * kGiB},
