@@ -196,7 +196,7 @@ void Scheduler::Enqueue(QueuedJob* job) {
   if (settings_.load_balancing == LoadBalancing::kRoundRobin) {
     std::vector<int> serving;
     for (const WorkerSlot& w : workers_) {
-      if (w.model == job->model && w.state != WorkerState::kFailed) serving.push_back(w.id);
+      if (w.model == job->model && CanTake(w.id, job->model)) serving.push_back(w.id);
     }
     if (!serving.empty()) job->pin = serving[M(job->model).round_robin++ % serving.size()];
   }
