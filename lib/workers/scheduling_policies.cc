@@ -7,16 +7,19 @@ namespace modelpool::workers_internal {
 namespace {
 
 // Note [The modelpool policy]
-// Jobs rank by tier, then within a tier: a job that has waited the aging bound is in the top
-// tier (first come, first served among them); the others are in their class's tier, ranked by
-// priority, deadline and age. A worker keeps to its model: it takes its model's best job unless
-// another model's best job is in a strictly higher tier, so it drains its model's work in a row
-// and loads another only for work that outranks its own. Changing models, it takes within the
-// top tier a model it can run without a load (an idle instance on its device) before one it
-// would have to load, and of those to load the one with the most tokens queued. A load goes where
-// it fits best (see `SchedulerView::BetterPlacedElsewhere`). Evictions spare models with queued
-// work that ranks with the job being loaded for, and take the least recently used first, weighted
-// by how often they are used.
+// Jobs rank by tier, then within a tier. kCritical jobs are the top tier. Any other job that has
+// waited the aging bound is in the next one (first come, first served among them), above every
+// other class: so no job waits much past the aging bound unless kCritical work alone fills the
+// pool, and kCritical work never waits behind a backlog of aged jobs. The others are in their
+// class's tier. Within a class, jobs rank by priority, deadline and age. A worker keeps to its
+// model: it takes its model's best job unless another model's best job is in a strictly higher
+// tier, so it drains its model's work in a row and loads another only for work that outranks its
+// own. Changing models, it takes within the best tier on offer a model it can run without a load
+// (an idle instance on its device) before one it would have to load, and of those to load the one
+// with the most tokens queued. A load goes where it fits best (see
+// `SchedulerView::BetterPlacedElsewhere`). Evictions spare models with queued work that ranks with
+// the job being loaded for, and take the least recently used first, weighted by how often they are
+// used.
 class ModelpoolPolicy : public SchedulingPolicy {
  public:
   absl::string_view name() const override { return "modelpool"; }
@@ -55,15 +58,18 @@ class ModelpoolPolicy : public SchedulingPolicy {
   }
 
  private:
-  // -1 for a job that has waited the aging bound, else its class.
+  // 0 for kCritical; 1 for any other job that has waited the aging bound; then the classes.
+  static constexpr int kAgedTier = 1;
   static int Tier(const SchedulerView& view, const QueuedJob& job) {
-    return view.Starving(job) ? -1 : static_cast<int>(job.priority_class);
+    if (job.priority_class == Priority::kCritical) return 0;
+    if (view.Starving(job)) return kAgedTier;
+    return 1 + static_cast<int>(job.priority_class);
   }
 
   static bool Before(const SchedulerView& view, const QueuedJob& a, const QueuedJob& b) {
     const int ta = Tier(view, a), tb = Tier(view, b);
     if (ta != tb) return ta < tb;
-    if (ta == -1) return a.seq < b.seq;
+    if (ta == kAgedTier) return a.seq < b.seq;
     return RanksBefore(a, b);
   }
 
@@ -82,12 +88,15 @@ class ModelpoolPolicy : public SchedulingPolicy {
     return Before(view, a, b);
   }
 
-  // The job of `model` that `worker` would take first: its oldest if that one is starving (it
-  // is then the model's first in the top tier), else its best by class and rank.
+  // The job of `model` that `worker` would take first: its best kCritical one, else its oldest
+  // if that one has aged (it is then the model's first in the aged tier), else its best by class
+  // and rank.
   static QueuedJob* BestOf(const SchedulerView& view, const std::string& model, int worker) {
+    QueuedJob* best = view.queue().Best(model, worker);
+    if (best != nullptr && best->priority_class == Priority::kCritical) return best;
     QueuedJob* oldest = view.queue().Oldest(model, worker);
     if (oldest != nullptr && view.Starving(*oldest)) return oldest;
-    return view.queue().Best(model, worker);
+    return best;
   }
 };
 

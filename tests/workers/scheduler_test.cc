@@ -147,7 +147,7 @@ TEST_CASE("Classes are ordered over the pool, earliest deadline first within a c
   CHECK(r.order == std::vector<int>{6, 5, 4, 3, 7, 2, 1});
 }
 
-TEST_CASE("A request that has waited the aging bound runs before fresher critical ones") {
+TEST_CASE("A request that has waited the aging bound outranks every class but critical") {
   WorkerSettings settings = Workers(1);
   settings.aging_bound = absl::Seconds(10);
   SchedulerWorld w(1, 10 * kGiB, settings);
@@ -157,15 +157,15 @@ TEST_CASE("A request that has waited the aging bound runs before fresher critica
   REQUIRE(Busy(w));
   std::vector<JobHandle<int64_t>> jobs;
   jobs.push_back(r.Submit("a", 1, {.priority_class = Priority::kBatch}));
-  jobs.push_back(r.Submit("a", 2, {.priority_class = Priority::kBatch}));
+  jobs.push_back(r.Submit("a", 2, {.priority_class = Priority::kLow}));
   w.clock.Advance(absl::Seconds(11));
   jobs.push_back(r.Submit("a", 3, {.priority_class = Priority::kBatch}));
-  jobs.push_back(r.Submit("a", 4, {.priority_class = Priority::kCritical}));
+  jobs.push_back(r.Submit("a", 4, {.priority_class = Priority::kHigh}));
   jobs.push_back(r.Submit("a", 5, {.priority_class = Priority::kCritical}));
   w.Open();
   CHECK(gate.result.get().ok());
   for (auto& job : jobs) CHECK(job.result.get().ok());
-  CHECK(r.order == std::vector<int>{1, 2, 4, 5, 3});
+  CHECK(r.order == std::vector<int>{5, 1, 2, 4, 3});
 }
 
 TEST_CASE("A worker drains its model's queue before switching; fifo-lru alternates") {

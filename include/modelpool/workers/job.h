@@ -17,7 +17,7 @@ namespace modelpool {
 
 // The classes requests are ordered by, over the whole pool: every queued `kCritical` request
 // runs before any `kHigh` one, and so on, except that a request waiting longer than the aging
-// bound outranks them all (see `WorkerSettings::aging_bound`).
+// bound outranks every class but `kCritical` (see `WorkerSettings::aging_bound`).
 enum class Priority { kCritical, kHigh, kNormal, kLow, kBatch };
 
 // "critical", "high", "normal", "low", "batch".

@@ -42,8 +42,9 @@ struct WorkerSettings {
   // `MODELPOOL_KEEP_ALIVE_CPU` ("5m", "300", "-1").
   absl::Duration keep_alive_gpu = absl::Minutes(5);
   absl::Duration keep_alive_cpu = absl::Minutes(30);
-  // A request that has waited this long ranks above every request that has not, whatever their
-  // classes, so that `kBatch` work is never starved. `MODELPOOL_AGING_BOUND`.
+  // A request that has waited this long ranks above every class but `kCritical`, so that
+  // `kBatch` work is not starved (unless `kCritical` work alone fills the pool).
+  // `MODELPOOL_AGING_BOUND`.
   absl::Duration aging_bound = absl::Seconds(30);
   // The most times one worker may change models within an hour; 0 for no limit. A worker at the
   // limit serves only its model until the hour's oldest switch is an hour old.
