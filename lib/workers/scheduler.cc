@@ -166,7 +166,7 @@ absl::Status Scheduler::Admit(const std::string& model, std::type_index type,
     return absl::ResourceExhaustedError(
         absl::StrCat("the worker pool's queue is full (", max_queued_, " requests)"));
   }
-  if (settings_.worker_pool && TotalInstances(m) == 0) {
+  if (settings_.worker_pool && Serving(model, -1) == 0 && TotalInstances(m) == 0) {
     bool fits = false;
     std::vector<std::string> budgets;
     for (size_t slot = 0; slot < devices_.size() && !fits; ++slot) {
@@ -200,7 +200,7 @@ void Scheduler::Enqueue(QueuedJob* job) {
     }
     if (!serving.empty()) job->pin = serving[M(job->model).round_robin++ % serving.size()];
   }
-  if (job->deadline != absl::InfiniteFuture() || queue_.empty()) WakeTimer();
+  WakeTimerFor(job->deadline);
   SetJobState(job, JobState::kQueued);
   queue_.Push(job);
   WakeFor(*job);
@@ -215,6 +215,7 @@ void Scheduler::Requeue(QueuedJob* job, Endings& endings) {
   job->device.reset();
   SetJobState(job, JobState::kQueued);
   queue_.Push(job);
+  WakeTimerFor(job->deadline);  // it was out of the timer's sight while a worker had it
   WakeFor(*job);
 }
 
@@ -431,11 +432,14 @@ void Scheduler::WakeFor(const QueuedJob& job) {
   auto waiting = [&](const WorkerSlot& w) {
     return w.blocked && !w.wake_pending && model.runs_on[w.slot];
   };
-  // The worker that serves the model first; without one, every worker that could.
-  for (const WorkerSlot& w : workers_) {
-    if (waiting(w) && w.model == job.model) {
-      Wake(w.id);
-      return;
+  // A worker that holds an instance of the model first, then one that serves it; without one,
+  // every worker that could.
+  for (bool holding : {true, false}) {
+    for (const WorkerSlot& w : workers_) {
+      if (waiting(w) && w.model == job.model && (w.holding || !holding)) {
+        Wake(w.id);
+        return;
+      }
     }
   }
   for (const WorkerSlot& w : workers_) {
@@ -443,9 +447,10 @@ void Scheduler::WakeFor(const QueuedJob& job) {
   }
 }
 
-void Scheduler::WakeTimer() {
-  timer_wake_ = true;
-  timer_cv_.Signal();
+void Scheduler::WakeTimer() { timer_cv_.Signal(); }
+
+void Scheduler::WakeTimerFor(absl::Time t) {
+  if (t < timer_next_) WakeTimer();
 }
 
 void Scheduler::OnClockJump() {

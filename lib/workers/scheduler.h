@@ -145,7 +145,8 @@ class Scheduler final : private SchedulerView,
   void RunJob(int w, QueuedJob* job, Held& held, Endings& endings)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseHeld(int w, Held& held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void WaitForWork(int w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sleeps until woken or `until` (real time).
+  void WaitForWork(int w, absl::Time until) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteSwitch(int w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetState(int w, WorkerState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   MemoryGovernor::ReserveOptions ReserveFor(const QueuedJob* job, const std::string& model)
@@ -176,6 +177,8 @@ class Scheduler final : private SchedulerView,
   void WakeWaiting() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WakeFor(const QueuedJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WakeTimer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Wakes the timer if `t` comes before what it sleeps until.
+  void WakeTimerFor(absl::Time t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Wakes the waiting workers if a load waits for memory (it may fit now).
   void WakeIfMemoryBlocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnClockJump() override ABSL_LOCKS_EXCLUDED(mu_);
@@ -249,7 +252,8 @@ class Scheduler final : private SchedulerView,
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time drain_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();  // real time
   bool timer_stop_ ABSL_GUARDED_BY(mu_) = false;
-  bool timer_wake_ ABSL_GUARDED_BY(mu_) = false;
+  // The clock time the timer sleeps until; InfinitePast while it is awake.
+  absl::Time timer_next_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Workers a view call found better placed for a load; woken after the decision.
   mutable std::vector<int> to_wake_ ABSL_GUARDED_BY(mu_);
   CondVar job_ended_;

@@ -40,7 +40,11 @@ void Scheduler::TimerLoop() {
     const absl::Time next = NextEvent();
     const absl::Time wake_at =
         next == absl::InfiniteFuture() ? absl::InfiniteFuture() : clock_->RealTimeOf(next);
-    if (wake_at > absl::Now()) mu_.WaitWithDeadline(&timer_cv_, wake_at);
+    if (wake_at > absl::Now()) {
+      timer_next_ = next;
+      mu_.WaitWithDeadline(&timer_cv_, wake_at);
+      timer_next_ = absl::InfinitePast();
+    }
   }
   mu_.Unlock();
 }
@@ -250,6 +254,7 @@ absl::Status Scheduler::Preload(const std::string& model, int count) {
       if (status.ok()) {
         ++M(model).stats.loads;
         use.last_used = clock_->Now();
+        WakeTimerFor(use.last_used + KeepAlive(M(model), slot));
       } else if (status.code() != absl::StatusCode::kResourceExhausted) {
         use.load_error = UnsharedCopy(status);
       }

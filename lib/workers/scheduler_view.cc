@@ -38,8 +38,10 @@ bool Scheduler::BetterPlacedElsewhere(int worker, const std::string& model_id) c
   Key best_key;
   int best = -1;
   for (const WorkerSlot& x : workers_) {
-    // Free: no request, no instance (asleep, or awake and about to look for work).
-    const bool free = x.job == nullptr && !x.holding && x.state != WorkerState::kStopped;
+    // Free: no request, and no instance or a lingering one of this model (asleep, or awake and
+    // about to look for work).
+    const bool free = x.job == nullptr && x.state != WorkerState::kStopped &&
+                      (!x.holding || (x.model == model_id && x.blocked));
     if ((x.id != worker && !free) || !CanTake(x.id, model_id)) continue;
     const bool load = NeedsLoad(x.id, model_id);
     if (load && fits[x.slot] < 0) {
@@ -149,7 +151,9 @@ WorkerPoolStats Scheduler::Stats() const {
     s.last_error = w.last_error;
     stats.workers.push_back(std::move(s));
     const bool stopped = w.state == WorkerState::kStopped;
-    all_waiting = all_waiting && (stopped || (w.blocked && !w.wake_pending && w.job == nullptr));
+    // A worker lingering with an instance is about to hand it back: not waiting on time.
+    all_waiting = all_waiting &&
+                  (stopped || (w.blocked && !w.wake_pending && w.job == nullptr && !w.holding));
   }
   for (const auto& [id, model] : models_) {
     ModelStats s = model.stats;

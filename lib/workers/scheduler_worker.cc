@@ -19,9 +19,18 @@ namespace modelpool::workers_internal {
 // request fails with `ResourceExhausted`, naming what is loaded, after `load_timeout`.
 constexpr absl::Duration kMemoryRetry = absl::Seconds(1);
 
+// Note [Lingering]
+// A worker that runs out of work keeps its instance for `kLinger` (real time) before it hands
+// it back: a request that follows at once then starts without a lease handed back and taken
+// again (which doubled the dispatch latency). The instance is leased meanwhile, so not evicted;
+// a load that needed it is retried when it is handed back (the memory epoch moves), and a
+// request for its model goes to this worker (`WakeFor`, `BetterPlacedElsewhere`).
+constexpr absl::Duration kLinger = absl::Milliseconds(1);
+
 void Scheduler::Serve(int w) {
   Held held;
   Endings endings;
+  bool lingered = false;
   mu_.Lock();
   for (;;) {
     if (!endings.empty()) {
@@ -32,15 +41,20 @@ void Scheduler::Serve(int w) {
     const Step step = Decide(w);
     if (step.kind == Step::kExit) break;
     if (step.kind == Step::kWait) {
-      // Give the instance back before sleeping, so it may be evicted or unloaded; then look
-      // again, as work may have come meanwhile.
-      if (held != nullptr) {
+      // With nothing to do, keep the instance a moment for the next request (see Note
+      // [Lingering]), then give it back before sleeping, so that it may be evicted or unloaded;
+      // then look again, as work may have come meanwhile.
+      if (held != nullptr && !lingered) {
+        lingered = true;
+        WaitForWork(w, absl::Now() + kLinger);
+      } else if (held != nullptr) {
         ReleaseHeld(w, held);
       } else {
-        WaitForWork(w);
+        WaitForWork(w, absl::InfiniteFuture());
       }
       continue;
     }
+    lingered = false;
     if (EnsureInstance(w, step.job, held, endings)) RunJob(w, step.job, held, endings);
   }
   if (held != nullptr) ReleaseHeld(w, held);
@@ -55,7 +69,12 @@ Scheduler::Step Scheduler::Decide(int w) {
   QueuedJob* job = policy_->Choose(*this, w);
   for (int other : to_wake_) Wake(other);
   to_wake_.clear();
-  if (job == nullptr) return {stopping_ ? Step::kExit : Step::kWait};
+  if (job == nullptr) {
+    // Work this worker may not take now (limits, placement, memory) may become its with time:
+    // the timer must know when.
+    if (!queue_.empty()) WakeTimerFor(NextEvent());
+    return {stopping_ ? Step::kExit : Step::kWait};
+  }
   queue_.Remove(job);
   job->worker = W(w).id;
   job->device = devices_[W(w).slot];
@@ -138,8 +157,9 @@ void Scheduler::HandleLoadFailure(int w, QueuedJob* job, const absl::Status& sta
     if (job->memory_wait_since == absl::InfiniteFuture()) {
       job->memory_wait_since = clock_->Now();
       memory_waiters_.push_back(job);
-      WakeTimer();
     }
+    WakeTimerFor(
+        std::min(M(model).use[slot].blocked_until, job->memory_wait_since + load_timeout_));
   } else {
     M(model).use[slot].load_error = UnsharedCopy(status);
     W(w).last_error = status.ToString();
@@ -212,7 +232,14 @@ void Scheduler::ReleaseHeld(int w, Held& held) {
   const bool unload = KeepAlive(M(model), slot) == absl::ZeroDuration() && queue_.Count(model) == 0;
   std::shared_ptr<ModelBackend> backend = M(model).backend;
   W(w).holding = false;
-  M(model).use[slot].last_used = clock_->Now();
+  // The keep-alive counts from the last use (a request's end), not from now; an unload the timer
+  // skipped while the instance was held is due again.
+  DeviceUse& use = M(model).use[slot];
+  use.unload_tried = absl::InfinitePast();
+  if (use.last_used == absl::InfinitePast()) use.last_used = clock_->Now();
+  if (KeepAlive(M(model), slot) > absl::ZeroDuration()) {
+    WakeTimerFor(use.last_used + KeepAlive(M(model), slot));
+  }
   ++memory_epoch_;  // an idle instance may be evicted
   Held releasing = std::move(held);
   mu_.Unlock();
@@ -224,12 +251,13 @@ void Scheduler::ReleaseHeld(int w, Held& held) {
   WakeIfMemoryBlocked();
 }
 
-void Scheduler::WaitForWork(int w) {
+void Scheduler::WaitForWork(int w, absl::Time until) {
   W(w).blocked = true;
   if (W(w).state != WorkerState::kFailed) SetState(w, WorkerState::kIdle);
-  while (!W(w).wake_pending && !(stopping_ && absl::Now() >= drain_deadline_)) {
+  while (!W(w).wake_pending && absl::Now() < until &&
+         !(stopping_ && absl::Now() >= drain_deadline_)) {
     mu_.WaitWithDeadline(worker_cvs_[w].get(),
-                         stopping_ ? drain_deadline_ : absl::InfiniteFuture());
+                         stopping_ ? std::min(until, drain_deadline_) : until);
   }
   W(w).wake_pending = false;
   W(w).blocked = false;

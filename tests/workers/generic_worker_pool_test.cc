@@ -318,6 +318,30 @@ TEST_CASE("A worker that cannot load passes its requests to the others") {
   CHECK(preload.code() == absl::StatusCode::kUnavailable);
 }
 
+TEST_CASE("An idle instance unloads after its keep-alive on the real clock") {
+  // Regression: the timer slept past the keep-alive of an instance handed back after it had
+  // last looked (only a fake clock's jumps woke it).
+  FakeModelManager::Options options;
+  options.gpus = 1;
+  auto inventory = FakeModelManager::Inventory(1);
+  auto manager = FakeModelManager::Create(options, inventory);
+  REQUIRE(manager != nullptr);
+  WorkerSettings workers;
+  workers.keep_alive_gpu = absl::Milliseconds(50);
+  auto pool = GenericWorkerPool::Create(
+      {.settings = Settings{}, .workers = workers, .inventory = inventory});
+  REQUIRE(pool.ok());
+  REQUIRE((*pool)->RegisterModel<FakeModel>("fake", manager).ok());
+  REQUIRE((*pool)
+              ->SubmitTask<FakeModel, int>("fake", [](FakeModel& m) { return m.Run({.value = 1}); })
+              .get()
+              .ok());
+  CHECK(Eventually([&] {
+    const ModelStats m = (*pool)->Stats().models[0];
+    return m.loaded.empty() && m.unloads == 1;
+  }));
+}
+
 TEST_CASE("With the worker pool off, requests run on the caller's thread with the same results") {
   Setup s({}, 1, LoadBalancing::kLeastBusy, /*enabled=*/false);
   std::thread::id ran_on;

@@ -164,6 +164,13 @@ class AbstractModelManager {
     }
     return PoolStats{};
   }
+  // As `Stats(device)` without the wait percentiles, for callers that ask often.
+  PoolStats Counts(const Device& device) const {
+    for (const DevicePool& p : pools_) {
+      if (p.device == device) return p.pool->Counts();
+    }
+    return PoolStats{};
+  }
 
   // Unloads every idle instance; returns how many.
   int DestroyIdle() {
@@ -311,7 +318,7 @@ class AbstractModelManager {
         .idle =
             [this](const Device& d) {
               for (DevicePool& p : pools_) {
-                if (p.device == d) return p.pool->Stats().available;
+                if (p.device == d) return p.pool->Counts().available;
               }
               return 0;
             },

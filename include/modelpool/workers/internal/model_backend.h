@@ -80,7 +80,7 @@ class ManagerBackend : public ModelBackend {
     return Hold(manager_->Acquire(timeout));
   }
   InstanceCount Instances(const Device& device) const override {
-    const PoolStats stats = manager_->Stats(device);
+    const PoolStats stats = manager_->Counts(device);
     return {stats.total, stats.available};
   }
   int UnloadIdle(const Device& device, int max_count) override {
