@@ -71,10 +71,12 @@ int main(int argc, char** argv) {
   Settings settings;
   settings.force_cpu = true;
   settings.max_instances = 2;
-  settings.workers_per_device = 2;
+  WorkerSettings workers;
+  workers.workers_per_device = 2;
   auto inventory = std::make_shared<FakeDeviceInventory>();
   auto manager = NoOpManager::Create(settings, inventory);
-  auto pool = GenericWorkerPool::Create({.settings = settings, .inventory = inventory});
+  auto pool =
+      GenericWorkerPool::Create({.settings = settings, .workers = workers, .inventory = inventory});
   if (manager == nullptr || !pool.ok() || !(*pool)->RegisterModel<NoOp>("no-op", manager).ok() ||
       !(*pool)->PreloadModel("no-op", 2).ok()) {
     std::fprintf(stderr, "cannot set up the worker pool\n");

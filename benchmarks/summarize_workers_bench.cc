@@ -71,8 +71,9 @@ std::vector<std::string> LongTexts(const std::vector<std::string>& docs, int n, 
 double Measure(const Args& args, const std::vector<std::string>& texts, int gpus, int workers) {
   modelpool::Settings settings;
   for (int i = 0; i < gpus; ++i) settings.devices.push_back(modelpool::Device::Cuda(i));
-  settings.workers_per_device = workers;
   settings.max_instances = gpus * workers;
+  modelpool::WorkerSettings worker_settings;
+  worker_settings.workers_per_device = workers;
   auto manager =
       modelpool::SummarizationModelManager::Create({.model_dir = args.model,
                                                     .dtype = args.dtype,
@@ -82,7 +83,7 @@ double Measure(const Args& args, const std::vector<std::string>& texts, int gpus
                                                     .max_new_tokens = args.new_tokens,
                                                     .settings = settings});
   if (!manager.ok()) Fail(manager.status());
-  auto pool = modelpool::WorkerPool::Create({.settings = settings});
+  auto pool = modelpool::WorkerPool::Create({.settings = settings, .workers = worker_settings});
   if (!pool.ok()) Fail(pool.status());
   std::shared_ptr<modelpool::SummarizationModelManager> summarizer(*std::move(manager));
   if (auto s = (*pool)->RegisterModel<modelpool::SummarizationModel>("bench", summarizer); !s.ok())

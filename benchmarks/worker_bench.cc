@@ -69,8 +69,9 @@ struct Measurement {
 Measurement Measure(const Args& args, const std::vector<std::string>& texts, int gpus) {
   modelpool::Settings settings;
   for (int i = 0; i < gpus; ++i) settings.devices.push_back(modelpool::Device::Cuda(i));
-  settings.workers_per_device = args.workers_per_device;
   settings.max_instances = gpus * args.workers_per_device;
+  modelpool::WorkerSettings workers;
+  workers.workers_per_device = args.workers_per_device;
   auto manager =
       modelpool::EmbeddingModelManager::Create({.model_dir = args.model,
                                                 .dtype = args.dtype,
@@ -78,7 +79,7 @@ Measurement Measure(const Args& args, const std::vector<std::string>& texts, int
                                                 .settings = settings});
   if (!manager.ok()) modelpool::cli::Fail(manager.status());
   std::shared_ptr<modelpool::EmbeddingModelManager> embedder(*std::move(manager));
-  auto pool = modelpool::WorkerPool::Create({.settings = settings});
+  auto pool = modelpool::WorkerPool::Create({.settings = settings, .workers = workers});
   if (!pool.ok()) modelpool::cli::Fail(pool.status());
   if (auto s = (*pool)->RegisterModel<modelpool::EmbeddingModel>("bench", embedder); !s.ok())
     modelpool::cli::Fail(s);

@@ -169,6 +169,15 @@ step_workers_two_per_device() {
     --repeat 3 --workers-per-device 2
   kill $dmon
 }
+# Three models on one GPU whose budget holds two: loads, evictions, throughput, p99 per class.
+step_bench_scheduler() {
+  step_corpus
+  for m in bert-large t5-large minilm-l6; do
+    [ -d $models/$m ] || python3 .device/bench/peers/make_random_models.py $corpus $models --only $m
+  done
+  $build/benchmarks/scheduler_gpu_bench --embed bert-large=$models/bert-large,minilm=$models/minilm-l6 \
+    --summarize t5-large=$models/t5-large --corpus $corpus/corpus.txt --threads 8 --seconds 120
+}
 # Each test case of the binaries that crash here, alone, then a backtrace of the binary.
 step_backtraces() {
   local debugger

@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
   }
   for (auto& thread : threads) thread.join();
 
-  const modelpool::PoolStats stats = (*manager)->GetPoolStats();
+  const modelpool::PoolStats stats = (*manager)->Stats();
   fmt::print("{} threads scored {} rows on {}; {}\n", kThreads, rows.load(),
              (*manager)->plan().ToString(), stats.ToString());
   for (const std::string& error : errors) {

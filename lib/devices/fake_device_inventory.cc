@@ -19,6 +19,11 @@ void FakeDeviceInventory::SetFreeBytes(int index, int64_t free_bytes) {
   if (index >= 0 && index < static_cast<int>(gpus_.size())) gpus_[index].free_bytes = free_bytes;
 }
 
+void FakeDeviceInventory::ChangeFreeBytes(int index, int64_t delta) {
+  MutexLock lock(&mu_);
+  if (index >= 0 && index < static_cast<int>(gpus_.size())) gpus_[index].free_bytes += delta;
+}
+
 int FakeDeviceInventory::GpuCount() const {
   MutexLock lock(&mu_);
   return static_cast<int>(gpus_.size());

@@ -92,10 +92,26 @@ absl::StatusOr<std::unique_ptr<EmbeddingModel>> EmbeddingModelManager::LoadInsta
   return model;
 }
 
+MemoryFootprint EmbeddingModelManager::EstimateFootprint(const Device& device) const {
+  // float16 on the CPU computes in float32 (LoadEmbeddingModel).
+  DType dtype = RequestedDType(device);
+  if (!device.is_cuda() && dtype == DType::kFloat16) dtype = DType::kFloat32;
+  return {.shared_bytes = EncoderWeightBytes(*files_, dtype),
+          .instance_bytes = EmbeddingWorkspaceBytes(*files_, dtype, max_batch_tokens_)};
+}
+
 int64_t EmbeddingModelManager::EstimateInstanceBytes() const {
   const DType dtype = RequestedDType(Device::Cuda(0));
   return SaturatingAdd(EncoderWeightBytes(*files_, dtype),
                        EmbeddingWorkspaceBytes(*files_, dtype, max_batch_tokens_));
+}
+
+std::string EmbeddingModelManager::footprint_variant(const Device& device) const {
+  return std::string(DTypeName(RequestedDType(device)));
+}
+
+void EmbeddingModelManager::ReleaseCachedMemory(const Device& device) {
+  ReleaseCachedTorchMemory(device);
 }
 
 }  // namespace modelpool

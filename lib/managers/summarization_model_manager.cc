@@ -105,6 +105,16 @@ absl::StatusOr<std::unique_ptr<SummarizationModel>> SummarizationModelManager::L
   return model;
 }
 
+MemoryFootprint SummarizationModelManager::EstimateFootprint(const Device& device) const {
+  const DType dtype = DTypeFor(device);
+  SummarizerLimits limits = LimitsOf(options_);
+  // On the CPU the decoder's self-attention cache starts small and grows with the text being
+  // generated (Note [Decoder caches]): plan with its first positions, not the most allowed.
+  if (!device.is_cuda()) limits.max_new_tokens = std::min<int64_t>(limits.max_new_tokens, 64);
+  return {.shared_bytes = folder_->WeightBytes(dtype),
+          .instance_bytes = folder_->InstanceBytes(dtype, limits)};
+}
+
 int64_t SummarizationModelManager::EstimateInstanceBytes() const {
   const DType dtype = DTypeFor(Device::Cuda(0));
   return SaturatingAdd(folder_->WeightBytes(dtype),
@@ -115,6 +125,14 @@ absl::StatusOr<std::vector<std::string>> SummarizationModelManager::Summarize(
     absl::Span<const std::string> texts, const GenerationOptions& options, absl::Duration timeout) {
   MODELPOOL_ASSIGN_OR_RETURN(Lease<SummarizationModel> lease, Acquire(timeout));
   return lease->Summarize(texts, options);
+}
+
+std::string SummarizationModelManager::footprint_variant(const Device& device) const {
+  return std::string(DTypeName(DTypeFor(device)));
+}
+
+void SummarizationModelManager::ReleaseCachedMemory(const Device& device) {
+  ReleaseCachedTorchMemory(device);
 }
 
 }  // namespace modelpool

@@ -4,6 +4,10 @@
 #include "modelpool/base/logging.h"
 #include "torch/cuda.h"
 
+#ifdef MODELPOOL_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
 namespace modelpool {
 
 absl::Status StayOffGpusTorchCannotUse(absl::string_view model_name,
@@ -22,6 +26,14 @@ absl::Status StayOffGpusTorchCannotUse(absl::string_view model_name,
   settings.force_cpu = true;
   settings.devices.clear();
   return absl::OkStatus();
+}
+
+void ReleaseCachedTorchMemory(const Device& device) {
+#ifdef MODELPOOL_TORCH_CUDA
+  if (device.is_cuda() && torch::cuda::is_available()) {
+    c10::cuda::CUDACachingAllocator::emptyCache();
+  }
+#endif
 }
 
 }  // namespace modelpool

@@ -4,7 +4,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "modelpool/base/status.h"
 
@@ -27,14 +26,6 @@ std::string PoolPlan::ToString() const {
   return absl::StrJoin(quotas, ", ", [](std::string* out, const DeviceQuota& q) {
     absl::StrAppend(out, q.device.ToString(), " x", q.instances);
   });
-}
-
-std::string FormatBytes(int64_t bytes) {
-  const double b = static_cast<double>(bytes);
-  if (bytes >= (int64_t{1} << 30) || bytes <= -(int64_t{1} << 30)) {
-    return absl::StrFormat("%.2f GiB", b / (1 << 30));
-  }
-  return absl::StrFormat("%.2f MiB", b / (1 << 20));
 }
 
 absl::StatusOr<std::vector<Device>> SelectDevices(const Settings& settings,
@@ -70,6 +61,56 @@ absl::StatusOr<std::vector<Device>> SelectDevices(const Settings& settings,
   return all;
 }
 
+absl::StatusOr<PoolPlan> PlanPool(absl::string_view model_name, int max_instances,
+                                  const std::vector<DeviceRoom>& rooms) {
+  if (rooms.empty()) return absl::InvalidArgumentError("PlanPool: no devices");
+  if (max_instances < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PlanPool: max_instances is ", max_instances, ": it must be at least 1"));
+  }
+  // How many instances each device may hold, counting those it holds.
+  std::vector<int> room(rooms.size(), 0);
+  for (size_t i = 0; i < rooms.size(); ++i) {
+    const DeviceRoom& r = rooms[i];
+    const int64_t each = std::max<int64_t>(1, r.footprint.instance_bytes);
+    const int64_t first = r.footprint.first_instance_bytes();
+    int64_t more = 0;
+    if (r.placed > 0) {
+      more = std::max<int64_t>(0, r.room_bytes) / each;
+    } else if (r.room_bytes >= first) {
+      more = 1 + (r.room_bytes - first) / each;
+    } else if (r.capacity_bytes >= first) {
+      more = 1;
+    }
+    room[i] = static_cast<int>(std::min<int64_t>(more, 1 << 20)) + r.placed;
+  }
+  // Deal instances out one device at a time, so the cap spreads them evenly.
+  std::vector<int> quota(rooms.size(), 0);
+  int assigned = 0;
+  for (bool progress = true; progress && assigned < max_instances;) {
+    progress = false;
+    for (size_t i = 0; i < rooms.size() && assigned < max_instances; ++i) {
+      if (quota[i] < room[i]) {
+        ++quota[i];
+        ++assigned;
+        progress = true;
+      }
+    }
+  }
+  if (assigned == 0) {
+    std::vector<std::string> readings;
+    for (const DeviceRoom& r : rooms) readings.push_back(r.reading);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        model_name, " needs ", FormatBytes(rooms.front().footprint.first_instance_bytes()),
+        " for one instance, but ", absl::StrJoin(readings, ", ")));
+  }
+  PoolPlan plan;
+  for (size_t i = 0; i < rooms.size(); ++i) {
+    if (quota[i] > 0) plan.quotas.push_back({rooms[i].device, quota[i]});
+  }
+  return plan;
+}
+
 absl::StatusOr<PoolPlan> PlanPool(absl::string_view model_name, const Settings& settings,
                                   const DeviceInventory& inventory,
                                   const std::vector<Device>& devices, int64_t instance_bytes,
@@ -83,45 +124,26 @@ absl::StatusOr<PoolPlan> PlanPool(absl::string_view model_name, const Settings& 
   if (!placed.empty() && placed.size() != devices.size()) {
     return absl::InvalidArgumentError("PlanPool: placed and devices differ in length");
   }
-  PoolPlan plan;
   if (!devices.front().is_cuda()) {
+    PoolPlan plan;
     plan.quotas.push_back({Device::Cpu(), settings.max_instances});
     return plan;
   }
-  // Room on each GPU, counting the instances it already holds.
-  std::vector<int> room(devices.size(), 0);
-  std::vector<std::string> readings;
+  std::vector<DeviceRoom> rooms;
   for (size_t i = 0; i < devices.size(); ++i) {
     MODELPOOL_ASSIGN_OR_RETURN(const GpuInfo gpu, inventory.Gpu(devices[i].index));
-    const int64_t usable = gpu.free_bytes - settings.vram_safety_margin_bytes;
-    const int64_t fits = usable > 0 ? usable / instance_bytes : 0;
-    room[i] = static_cast<int>(std::min<int64_t>(fits, 1 << 20)) + (placed.empty() ? 0 : placed[i]);
-    readings.push_back(
-        absl::StrCat(devices[i].ToString(), " has ", FormatBytes(gpu.free_bytes), " free"));
+    DeviceRoom r;
+    r.device = devices[i];
+    r.room_bytes = gpu.free_bytes - settings.vram_safety_margin_bytes;
+    r.capacity_bytes = r.room_bytes;
+    r.placed = placed.empty() ? 0 : placed[i];
+    r.footprint = {0, instance_bytes};
+    r.reading = absl::StrCat(devices[i].ToString(), " has ", FormatBytes(gpu.free_bytes),
+                             " free with a safety margin of ",
+                             FormatBytes(settings.vram_safety_margin_bytes));
+    rooms.push_back(std::move(r));
   }
-  // Deal instances out one device at a time, so the cap spreads them evenly.
-  std::vector<int> quota(devices.size(), 0);
-  int assigned = 0;
-  for (bool progress = true; progress && assigned < settings.max_instances;) {
-    progress = false;
-    for (size_t i = 0; i < devices.size() && assigned < settings.max_instances; ++i) {
-      if (quota[i] < room[i]) {
-        ++quota[i];
-        ++assigned;
-        progress = true;
-      }
-    }
-  }
-  if (assigned == 0) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(model_name, " needs ", FormatBytes(instance_bytes), " per instance plus a ",
-                     FormatBytes(settings.vram_safety_margin_bytes), " safety margin, but ",
-                     absl::StrJoin(readings, ", ")));
-  }
-  for (size_t i = 0; i < devices.size(); ++i) {
-    if (quota[i] > 0) plan.quotas.push_back({devices[i], quota[i]});
-  }
-  return plan;
+  return PlanPool(model_name, settings.max_instances, rooms);
 }
 
 }  // namespace modelpool

@@ -39,6 +39,13 @@ int64_t RequestSize(const CorpusOptions& options, int64_t texts, int workers) {
   return std::max<int64_t>(1, (texts + requests - 1) / requests);
 }
 
+// About four bytes of English per token: close enough to place and order requests.
+int64_t EstimateTokens(const std::vector<std::string>& texts) {
+  int64_t tokens = 0;
+  for (const std::string& text : texts) tokens += static_cast<int64_t>(text.size() / 4 + 2);
+  return tokens;
+}
+
 std::vector<std::string> Gather(absl::Span<const std::string> texts,
                                 const std::vector<int64_t>& indices) {
   std::vector<std::string> gathered;
@@ -58,43 +65,71 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(WorkerPoolOptions
   MODELPOOL_RETURN_IF_ERROR(
       StayOffGpusTorchCannotUse("the worker pool", *options.inventory, *options.settings));
   auto pool = std::unique_ptr<WorkerPool>(new WorkerPool());
-  MODELPOOL_RETURN_IF_ERROR(pool->Init(std::move(options)));
+  MODELPOOL_RETURN_IF_ERROR(pool->Initialize(std::move(options)));
   return pool;
+}
+
+JobHandle<Embeddings> WorkerPool::EmbedJob(
+    const std::string& model_id, EmbedRequest request, SubmitOptions options,
+    std::shared_ptr<workers_internal::Completions> completions, size_t index) {
+  if (options.tokens == 0) options.tokens = EstimateTokens(request.texts);
+  return SubmitTracked<EmbeddingModel, Embeddings>(
+      model_id,
+      [request = std::move(request)](EmbeddingModel& model) {
+        return model.Embed(request.texts, request.options);
+      },
+      options, std::move(completions), index);
+}
+
+JobHandle<std::vector<std::string>> WorkerPool::SummarizeJob(
+    const std::string& model_id, SummarizeRequest request, SubmitOptions options,
+    std::shared_ptr<workers_internal::Completions> completions, size_t index) {
+  if (options.tokens == 0) options.tokens = EstimateTokens(request.texts);
+  return SubmitTracked<SummarizationModel, std::vector<std::string>>(
+      model_id,
+      [request = std::move(request)](SummarizationModel& model) {
+        return model.Summarize(request.texts, request.options);
+      },
+      options, std::move(completions), index);
+}
+
+JobHandle<Embeddings> WorkerPool::SubmitJob(const std::string& model_id, EmbedRequest request,
+                                            const SubmitOptions& options) {
+  return EmbedJob(model_id, std::move(request), options, nullptr, 0);
+}
+
+JobHandle<std::vector<std::string>> WorkerPool::SubmitJob(const std::string& model_id,
+                                                          SummarizeRequest request,
+                                                          const SubmitOptions& options) {
+  return SummarizeJob(model_id, std::move(request), options, nullptr, 0);
 }
 
 std::future<absl::StatusOr<Embeddings>> WorkerPool::Submit(const std::string& model_id,
                                                            EmbedRequest request,
                                                            const SubmitOptions& options) {
-  return SubmitTask<EmbeddingModel, Embeddings>(
-      model_id,
-      [request = std::move(request)](EmbeddingModel& model) {
-        return model.Embed(request.texts, request.options);
-      },
-      options);
+  return SubmitJob(model_id, std::move(request), options).result;
 }
 
 std::future<absl::StatusOr<std::vector<std::string>>> WorkerPool::Submit(
     const std::string& model_id, SummarizeRequest request, const SubmitOptions& options) {
-  return SubmitTask<SummarizationModel, std::vector<std::string>>(
-      model_id,
-      [request = std::move(request)](SummarizationModel& model) {
-        return model.Summarize(request.texts, request.options);
-      },
-      options);
+  return SubmitJob(model_id, std::move(request), options).result;
 }
 
 absl::StatusOr<std::vector<Embeddings>> WorkerPool::EmbedBatches(
     const std::string& model_id, std::vector<std::vector<std::string>> batches,
     const EmbedOptions& embed, const CorpusOptions& options) {
+  auto completions = std::make_shared<workers_internal::Completions>();
   std::vector<std::future<absl::StatusOr<Embeddings>>> futures;
   std::vector<int64_t> sizes;
   int64_t total = 0;
   for (std::vector<std::string>& batch : batches) {
     sizes.push_back(static_cast<int64_t>(batch.size()));
     total += sizes.back();
-    futures.push_back(Submit(model_id, EmbedRequest{std::move(batch), embed}, options.submit));
+    futures.push_back(EmbedJob(model_id, EmbedRequest{std::move(batch), embed}, options.submit,
+                               completions, futures.size())
+                          .result);
   }
-  WaitReporting(futures, sizes, total, options.on_progress);
+  WaitReporting(*completions, sizes, total, options.on_progress);
   std::vector<Embeddings> results;
   for (size_t i = 0; i < futures.size(); ++i) {
     absl::StatusOr<Embeddings> result = futures[i].get();
@@ -111,7 +146,7 @@ absl::StatusOr<Embeddings> WorkerPool::Embed(const std::string& model_id,
                                              absl::Span<const std::string> corpus,
                                              const CorpusOptions& options,
                                              const EmbedOptions& embed) {
-  const int workers = settings().worker_pool ? static_cast<int>(Status().workers.size()) : 1;
+  const int workers = std::max(1, num_workers());
   const std::vector<std::vector<int64_t>> groups =
       GroupByLength(corpus, RequestSize(options, static_cast<int64_t>(corpus.size()), workers));
   std::vector<std::vector<std::string>> batches;
@@ -137,17 +172,19 @@ absl::StatusOr<std::vector<std::string>> WorkerPool::Summarize(const std::string
                                                                absl::Span<const std::string> texts,
                                                                const GenerationOptions& generation,
                                                                const CorpusOptions& options) {
-  const int workers = settings().worker_pool ? static_cast<int>(Status().workers.size()) : 1;
+  const int workers = std::max(1, num_workers());
   const std::vector<std::vector<int64_t>> groups =
       GroupByLength(texts, RequestSize(options, static_cast<int64_t>(texts.size()), workers));
+  auto completions = std::make_shared<workers_internal::Completions>();
   std::vector<std::future<absl::StatusOr<std::vector<std::string>>>> futures;
   std::vector<int64_t> sizes;
   for (const auto& group : groups) {
     sizes.push_back(static_cast<int64_t>(group.size()));
-    futures.push_back(
-        Submit(model_id, SummarizeRequest{Gather(texts, group), generation}, options.submit));
+    futures.push_back(SummarizeJob(model_id, SummarizeRequest{Gather(texts, group), generation},
+                                   options.submit, completions, futures.size())
+                          .result);
   }
-  WaitReporting(futures, sizes, static_cast<int64_t>(texts.size()), options.on_progress);
+  WaitReporting(*completions, sizes, static_cast<int64_t>(texts.size()), options.on_progress);
   std::vector<std::string> summaries(texts.size());
   for (size_t g = 0; g < groups.size(); ++g) {
     absl::StatusOr<std::vector<std::string>> part = futures[g].get();

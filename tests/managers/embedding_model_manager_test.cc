@@ -150,7 +150,7 @@ TEST_CASE("Embed leases an instance and gives it back") {
       {.model_dir = kSource + "/tests/data/models/bert-tiny-mean", .settings = CpuSettings()});
   REQUIRE(manager.ok());
   for (int i = 0; i < 3; ++i) REQUIRE((*manager)->Embed({"one", "two"}).ok());
-  const PoolStats stats = (*manager)->GetPoolStats();
+  const PoolStats stats = (*manager)->Stats();
   CHECK(stats.created == 1);
   CHECK(stats.in_use == 0);
   CHECK(stats.available == 1);

@@ -116,8 +116,8 @@ TEST_CASE("The manager's Summarize leases an instance and returns it") {
   auto summaries = (*manager)->Summarize(kTexts, options, absl::Seconds(30));
   REQUIRE(summaries.ok());
   CHECK(summaries->size() == kTexts.size());
-  CHECK((*manager)->GetPoolStats().in_use == 0);
-  CHECK((*manager)->GetPoolStats().created == 1);
+  CHECK((*manager)->Stats().in_use == 0);
+  CHECK((*manager)->Stats().created == 1);
 }
 
 TEST_CASE("Create refuses float16 and limits below one") {

@@ -75,6 +75,7 @@ Settings Cap(int max_instances) {
   Settings s;
   s.max_instances = max_instances;
   s.vram_safety_margin_bytes = kGiB;
+  s.footprint_estimate_factor = 1.0;  // the figures below are the estimates themselves
   return s;
 }
 
@@ -118,8 +119,8 @@ TEST_CASE("AcquireOn leases only instances on that device") {
   }
   CHECK((*manager)->AcquireOn(Device::Cuda(1), absl::Milliseconds(1)).status().code() ==
         absl::StatusCode::kDeadlineExceeded);
-  CHECK((*manager)->GetPoolStats(Device::Cuda(1)).in_use == 2);
-  CHECK((*manager)->GetPoolStats(Device::Cuda(0)).in_use == 0);
+  CHECK((*manager)->Stats(Device::Cuda(1)).in_use == 2);
+  CHECK((*manager)->Stats(Device::Cuda(0)).in_use == 0);
   CHECK((*manager)->AcquireOn(Device::Cuda(5), absl::Seconds(1)).status().code() ==
         absl::StatusCode::kInvalidArgument);
   auto elsewhere = (*manager)->Acquire(absl::Seconds(1));
@@ -133,14 +134,14 @@ TEST_CASE("Manager measures the first GPU load and resizes the pool with it") {
   // Estimated 1 GiB: 10 fit. Really 3 GiB: after one load 7 GiB free, room for 2 more.
   auto manager = FakeManager::Create(Cap(100), inventory, kGiB, 3 * kGiB);
   REQUIRE(manager.ok());
-  CHECK((*manager)->GetPoolStats().max_instances == 10);
+  CHECK((*manager)->Stats().max_instances == 10);
   CHECK_FALSE((*manager)->instance_bytes_measured());
 
   auto first = (*manager)->Acquire(absl::Seconds(1));
   REQUIRE(first.ok());
   CHECK((*manager)->instance_bytes_measured());
   CHECK((*manager)->instance_bytes() == 3 * kGiB);
-  CHECK((*manager)->GetPoolStats().max_instances == 3);
+  CHECK((*manager)->Stats().max_instances == 3);
 }
 
 TEST_CASE("RecomputePoolSize follows memory that other models took") {
@@ -148,13 +149,13 @@ TEST_CASE("RecomputePoolSize follows memory that other models took") {
   inventory->AddGpu("A", 80 * kGiB, 9 * kGiB);
   auto manager = FakeManager::Create(Cap(100), inventory, 2 * kGiB, 2 * kGiB);
   REQUIRE(manager.ok());
-  CHECK((*manager)->GetPoolStats().max_instances == 4);
+  CHECK((*manager)->Stats().max_instances == 4);
   inventory->SetFreeBytes(0, 5 * kGiB);
   REQUIRE((*manager)->RecomputePoolSize().ok());
-  CHECK((*manager)->GetPoolStats().max_instances == 2);
+  CHECK((*manager)->Stats().max_instances == 2);
   inventory->SetFreeBytes(0, kGiB);
   CHECK((*manager)->RecomputePoolSize().code() == absl::StatusCode::kResourceExhausted);
-  CHECK((*manager)->GetPoolStats().max_instances == 2);  // left as it was
+  CHECK((*manager)->Stats().max_instances == 2);  // left as it was
 }
 
 TEST_CASE("Manager with too little VRAM fails with ResourceExhausted") {
@@ -170,7 +171,7 @@ TEST_CASE("Manager without GPUs runs on the CPU with the settings cap; force_gpu
   auto manager = FakeManager::Create(Cap(3), inventory, kGiB, kGiB);
   REQUIRE(manager.ok());
   CHECK((*manager)->devices() == std::vector<Device>{Device::Cpu()});
-  CHECK((*manager)->GetPoolStats().max_instances == 3);
+  CHECK((*manager)->Stats().max_instances == 3);
   auto lease = (*manager)->Acquire(absl::Seconds(1));
   REQUIRE(lease.ok());
   CHECK_FALSE((*lease)->device().is_cuda());
@@ -221,6 +222,32 @@ TEST_CASE("A lease may outlive its manager") {
   CHECK((*lease)->device() == Device::Cuda(0));
   lease->Release();
   CHECK(inventory->Gpu(0)->free_bytes == 8 * kGiB);
+}
+
+TEST_CASE("Two managers take their memory from one budget, evicting only idle instances") {
+  auto inventory = std::make_shared<FakeDeviceInventory>();
+  inventory->AddGpu("A", 80 * kGiB, 5 * kGiB);  // room for two instances of 2 GiB
+  auto a = FakeManager::Create(Cap(4), inventory, 2 * kGiB, 2 * kGiB);
+  auto b = FakeManager::Create(Cap(4), inventory, 2 * kGiB, 2 * kGiB);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK((*a)->memory_governor() == (*b)->memory_governor());
+  std::vector<Lease<FakeModel>> held;
+  for (int i = 0; i < 2; ++i) {
+    auto lease = (*a)->Acquire(absl::Seconds(1));
+    REQUIRE(lease.ok());
+    held.push_back(*std::move(lease));
+  }
+  // Both planned into the same room; the second to load finds it taken, and leased.
+  auto refused = (*b)->Acquire(absl::Seconds(1));
+  REQUIRE(refused.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK_THAT(std::string(refused.status().message()), Catch::Contains("fake x2"));
+  CHECK(inventory->Gpu(0)->free_bytes == kGiB);
+  held.clear();  // idle now: b may evict one
+  auto lease = (*b)->Acquire(absl::Seconds(1));
+  REQUIRE(lease.ok());
+  CHECK((*a)->Stats().total == 1);
+  CHECK(inventory->Gpu(0)->free_bytes == kGiB);
 }
 
 TEST_CASE("Acquire on a manager that failed to initialize is FailedPrecondition, not a crash") {

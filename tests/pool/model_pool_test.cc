@@ -348,14 +348,14 @@ TEST_CASE("Growing lets a waiter create an instance at once") {
   CHECK(pool->Stats().created == 2);
 }
 
-TEST_CASE("Cleanup destroys idle instances and they are made again on demand") {
+TEST_CASE("DestroyIdle destroys idle instances and they are made again on demand") {
   Fixture f;
   auto pool = f.MakePool(2);
   {
     auto a = pool->Acquire(absl::Seconds(1));
     auto b = pool->Acquire(absl::Seconds(1));
   }
-  CHECK(pool->Cleanup() == 2);
+  CHECK(pool->DestroyIdle() == 2);
   CHECK(f.live == 0);
   CHECK(pool->Stats().total == 0);
   CHECK(pool->Acquire(absl::Seconds(1)).ok());

@@ -28,12 +28,14 @@ struct Setup {
     inventory = FakeModelManager::Inventory(options.gpus);
     manager = FakeModelManager::Create(options, inventory);
     REQUIRE(manager != nullptr);
-    Settings settings;
-    settings.workers_per_device = workers_per_device;
-    settings.load_balancing = balancing;
-    settings.worker_pool = enabled;
-    auto created = GenericWorkerPool::Create(
-        {.settings = settings, .inventory = inventory, .max_queued_requests = max_queued});
+    WorkerSettings workers;
+    workers.workers_per_device = workers_per_device;
+    workers.load_balancing = balancing;
+    workers.worker_pool = enabled;
+    auto created = GenericWorkerPool::Create({.settings = Settings{},
+                                              .workers = workers,
+                                              .inventory = inventory,
+                                              .max_queued_requests = max_queued});
     REQUIRE(created.ok());
     pool = *std::move(created);
     REQUIRE(pool->RegisterModel<FakeModel>("fake", manager).ok());
@@ -60,12 +62,12 @@ TEST_CASE("Every request comes back with its own result") {
     REQUIRE(r.ok());
     CHECK(*r == 2 * i);
   }
-  const WorkerPoolStatus status = s.pool->Status();
+  const WorkerPoolStats status = s.pool->Stats();
   REQUIRE(status.models.size() == 1);
   CHECK(status.models[0].submitted == 200);
   CHECK(status.models[0].succeeded == 200);
   CHECK(status.workers.size() == 2);
-  for (const WorkerStatus& w : status.workers) CHECK(w.model_id == "fake");
+  for (const WorkerStats& w : status.workers) CHECK(w.model_id == "fake");
 }
 
 TEST_CASE("Higher priority runs first on a worker; equal priorities in order") {
@@ -90,8 +92,7 @@ TEST_CASE("Higher priority runs first on a worker; equal priorities in order") {
         open.wait();
         return 0;
       });
-  REQUIRE(
-      Eventually([&] { return s.pool->Status().workers[0].state == WorkerStatus::State::kBusy; }));
+  REQUIRE(Eventually([&] { return s.pool->Stats().workers[0].state == WorkerState::kBusy; }));
   std::vector<Result> results;
   results.push_back(record(1, 0));
   results.push_back(record(2, 5));
@@ -150,7 +151,7 @@ TEST_CASE("Exactly once under 16 submitting threads with random failures") {
   CHECK(sum.wrong == 0);
   CHECK(sum.not_ready == 0);
   CHECK(sum.ok + sum.failed == kThreads * kPerThread);
-  const ModelTotals totals = s.pool->Status().models[0];
+  const ModelStats totals = s.pool->Stats().models[0];
   CHECK(totals.submitted == static_cast<uint64_t>(kThreads * kPerThread));
   CHECK(totals.succeeded == static_cast<uint64_t>(sum.ok));
   CHECK(totals.failed == static_cast<uint64_t>(sum.failed));
@@ -166,7 +167,7 @@ TEST_CASE("A request that throws fails alone; the worker keeps serving") {
   absl::StatusOr<int> next = s.Submit({.value = 2}).get();
   REQUIRE(next.ok());
   CHECK(*next == 4);
-  CHECK(s.pool->Status().workers[0].errors == 1);
+  CHECK(s.pool->Stats().workers[0].errors == 1);
   CHECK(s.manager->loads == 1);
 }
 
@@ -175,12 +176,15 @@ TEST_CASE("A request whose deadline passes before it starts ends with DeadlineEx
   options.gpus = 1;
   Setup s(options);
   Result slow = s.Submit({.value = 1, .work = absl::Milliseconds(200)});
+  // Within a class the earlier deadline runs first: let the slow one start before the late one
+  // is queued.
+  REQUIRE(Eventually([&] { return s.pool->Stats().workers[0].state == WorkerState::kBusy; }));
   Result late = s.Submit({.value = 2}, {.deadline = absl::Now() + absl::Milliseconds(20)});
   Result past = s.Submit({.value = 3}, {.deadline = absl::Now() - absl::Seconds(1)});
   CHECK(slow.get().ok());
   CHECK(late.get().status().code() == absl::StatusCode::kDeadlineExceeded);
   CHECK(past.get().status().code() == absl::StatusCode::kDeadlineExceeded);
-  CHECK(s.pool->Status().models[0].expired == 2);
+  CHECK(s.pool->Stats().models[0].expired == 2);
 }
 
 TEST_CASE("Shutdown while busy ends every request and does not hang") {
@@ -188,7 +192,7 @@ TEST_CASE("Shutdown while busy ends every request and does not hang") {
   std::vector<Result> results;
   for (int i = 0; i < 100; ++i)
     results.push_back(s.Submit({.value = i, .work = absl::Milliseconds(10)}));
-  REQUIRE(Eventually([&] { return s.pool->Status().models[0].succeeded > 0; }));
+  REQUIRE(Eventually([&] { return s.pool->Stats().models[0].succeeded > 0; }));
   const absl::Time start = absl::Now();
   s.pool->Shutdown(absl::Milliseconds(30));
   CHECK(absl::Now() - start < absl::Seconds(5));
@@ -209,8 +213,7 @@ TEST_CASE("Shutdown while busy ends every request and does not hang") {
   CHECK(other == 0);
   CHECK(ok + cancelled == 100);
   CHECK(s.Submit({.value = 1}).get().status().code() == absl::StatusCode::kCancelled);
-  for (const WorkerStatus& w : s.pool->Status().workers)
-    CHECK(w.state == WorkerStatus::State::kStopped);
+  for (const WorkerStats& w : s.pool->Stats().workers) CHECK(w.state == WorkerState::kStopped);
 }
 
 TEST_CASE("Unknown models and mismatched types are refused clearly") {
@@ -230,8 +233,7 @@ TEST_CASE("A full queue refuses with ResourceExhausted") {
   Setup s(options, 1, LoadBalancing::kLeastBusy, true, /*max_queued=*/3);
   std::vector<Result> results;
   results.push_back(s.Submit({.value = 0, .work = absl::Milliseconds(100)}));
-  REQUIRE(
-      Eventually([&] { return s.pool->Status().workers[0].state == WorkerStatus::State::kBusy; }));
+  REQUIRE(Eventually([&] { return s.pool->Stats().workers[0].state == WorkerState::kBusy; }));
   for (int i = 1; i <= 3; ++i) results.push_back(s.Submit({.value = i}));
   CHECK(s.Submit({.value = 9}).get().status().code() == absl::StatusCode::kResourceExhausted);
   for (auto& r : results) CHECK(r.get().ok());
@@ -255,9 +257,9 @@ TEST_CASE("least_busy sends work away from a slow worker; round_robin does not")
       }
     }
     for (auto& r : outstanding) REQUIRE(r.get().ok());
-    const WorkerPoolStatus status = s.pool->Status();
+    const WorkerPoolStats status = s.pool->Stats();
     double slow = 0, total = 0;
-    for (const WorkerStatus& w : status.workers) {
+    for (const WorkerStats& w : status.workers) {
       total += static_cast<double>(w.completed);
       if (w.device == Device::Cuda(1)) slow += static_cast<double>(w.completed);
     }
@@ -274,12 +276,12 @@ TEST_CASE("PreloadModel loads instances on workers and Status shows them") {
   Setup s({}, /*workers_per_device=*/2);
   REQUIRE(s.pool->PreloadModel("fake", 3).ok());
   CHECK(s.manager->loads == 3);
-  const WorkerPoolStatus status = s.pool->Status();
+  const WorkerPoolStats status = s.pool->Stats();
   int serving = 0;
-  for (const WorkerStatus& w : status.workers) {
+  for (const WorkerStats& w : status.workers) {
     if (w.model_id == "fake") {
       ++serving;
-      CHECK(w.state == WorkerStatus::State::kIdle);
+      CHECK(w.state == WorkerState::kIdle);
     }
   }
   CHECK(serving == 3);
@@ -290,14 +292,54 @@ TEST_CASE("A worker that cannot load passes its requests to the others") {
   FakeModelManager::Options options;
   options.failing_device = Device::Cuda(1);
   Setup s(options);
+  // Workers load when they take work: hold the worker of cuda:0 so that the other one tries.
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  Result held = s.pool->SubmitTask<FakeModel, int>("fake", [open](FakeModel&) {
+    open.wait();
+    return absl::StatusOr<int>(0);
+  });
+  REQUIRE(Eventually([&] {
+    for (const WorkerStats& w : s.pool->Stats().workers) {
+      if (w.state == WorkerState::kBusy && w.device == Device::Cuda(0)) return true;
+    }
+    return false;
+  }));
   std::vector<Result> results;
   for (int i = 0; i < 50; ++i) results.push_back(s.Submit({.value = i}));
+  REQUIRE(Eventually([&] { return s.pool->Stats().workers[1].state == WorkerState::kFailed; }));
+  gate.set_value();
+  CHECK(held.get().ok());
   for (auto& r : results) CHECK(r.get().ok());
-  const WorkerPoolStatus status = s.pool->Status();
-  CHECK(status.workers[1].state == WorkerStatus::State::kFailed);
+  const WorkerPoolStats status = s.pool->Stats();
+  CHECK(status.workers[1].state == WorkerState::kFailed);
   CHECK_THAT(status.workers[1].last_error, Catch::Contains("fake load failure"));
   const absl::Status preload = s.pool->PreloadModel("fake", 2);
   CHECK(preload.code() == absl::StatusCode::kUnavailable);
+}
+
+TEST_CASE("An idle instance unloads after its keep-alive on the real clock") {
+  // Regression: the timer slept past the keep-alive of an instance handed back after it had
+  // last looked (only a fake clock's jumps woke it).
+  FakeModelManager::Options options;
+  options.gpus = 1;
+  auto inventory = FakeModelManager::Inventory(1);
+  auto manager = FakeModelManager::Create(options, inventory);
+  REQUIRE(manager != nullptr);
+  WorkerSettings workers;
+  workers.keep_alive_gpu = absl::Milliseconds(50);
+  auto pool = GenericWorkerPool::Create(
+      {.settings = Settings{}, .workers = workers, .inventory = inventory});
+  REQUIRE(pool.ok());
+  REQUIRE((*pool)->RegisterModel<FakeModel>("fake", manager).ok());
+  REQUIRE((*pool)
+              ->SubmitTask<FakeModel, int>("fake", [](FakeModel& m) { return m.Run({.value = 1}); })
+              .get()
+              .ok());
+  CHECK(Eventually([&] {
+    const ModelStats m = (*pool)->Stats().models[0];
+    return m.loaded.empty() && m.unloads == 1;
+  }));
 }
 
 TEST_CASE("With the worker pool off, requests run on the caller's thread with the same results") {
@@ -310,8 +352,8 @@ TEST_CASE("With the worker pool off, requests run on the caller's thread with th
   REQUIRE(Ready(r));
   CHECK(*r.get() == 42);
   CHECK(ran_on == std::this_thread::get_id());
-  CHECK(s.pool->Status().workers.empty());
-  CHECK(s.pool->Status().models[0].succeeded == 1);
+  CHECK(s.pool->Stats().workers.empty());
+  CHECK(s.pool->Stats().models[0].succeeded == 1);
   CHECK(s.pool->PreloadModel("fake", 2).ok());
 }
 

@@ -19,9 +19,10 @@ struct Setup {
     inventory = FakeModelManager::Inventory(2);
     manager = FakeModelManager::Create({}, inventory);
     REQUIRE(manager != nullptr);
-    Settings settings;
-    settings.workers_per_device = 2;
-    auto created = GenericWorkerPool::Create({.settings = settings, .inventory = inventory});
+    WorkerSettings workers;
+    workers.workers_per_device = 2;
+    auto created = GenericWorkerPool::Create(
+        {.settings = Settings{}, .workers = workers, .inventory = inventory});
     REQUIRE(created.ok());
     pool = *std::move(created);
     REQUIRE(pool->RegisterModel<FakeModel>("fake", manager).ok());

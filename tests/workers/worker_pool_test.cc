@@ -15,13 +15,18 @@ namespace {
 
 const std::string kData = std::string(MODELPOOL_SOURCE_DIR) + "/tests/data";
 
-Settings CpuSettings(bool worker_pool) {
+Settings CpuSettings() {
   Settings s;
   s.force_cpu = true;
   s.max_instances = 2;
-  s.workers_per_device = 2;
-  s.worker_pool = worker_pool;
   return s;
+}
+
+WorkerSettings Workers(bool worker_pool) {
+  WorkerSettings w;
+  w.workers_per_device = 2;
+  w.worker_pool = worker_pool;
+  return w;
 }
 
 std::vector<std::string> Corpus(int n) {
@@ -42,14 +47,14 @@ float MaxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
 }
 
 std::unique_ptr<WorkerPool> MakePool(bool enabled) {
-  auto pool = WorkerPool::Create({.settings = CpuSettings(enabled)});
+  auto pool = WorkerPool::Create({.settings = CpuSettings(), .workers = Workers(enabled)});
   REQUIRE(pool.ok());
   return *std::move(pool);
 }
 
 std::shared_ptr<EmbeddingModelManager> Embedder() {
   auto manager = EmbeddingModelManager::Create(
-      {.model_dir = kData + "/models/bert-tiny-cls", .settings = CpuSettings(true)});
+      {.model_dir = kData + "/models/bert-tiny-cls", .settings = CpuSettings()});
   REQUIRE(manager.ok());
   return std::shared_ptr<EmbeddingModelManager>(*std::move(manager));
 }
@@ -128,7 +133,7 @@ TEST_CASE("Summarize over the workers gives the manager's summaries, in input or
   auto manager = SummarizationModelManager::Create({.model_dir = kData + "/models/t5-tiny-relu",
                                                     .max_batch_size = 4,
                                                     .max_new_tokens = 16,
-                                                    .settings = CpuSettings(true)});
+                                                    .settings = CpuSettings()});
   REQUIRE(manager.ok());
   std::shared_ptr<SummarizationModelManager> summarizer(*std::move(manager));
   const std::vector<std::string> docs = Corpus(12);

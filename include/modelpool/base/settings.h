@@ -13,15 +13,11 @@
 
 namespace modelpool {
 
-// How a worker pool picks the worker for a request.
-enum class LoadBalancing {
-  kRoundRobin,  // each worker in turn
-  kLeastBusy,   // the less loaded of two workers picked at random (power of two choices)
-};
-
 // Settings
 //
-// Where model instances may run and how many there may be. Every manager takes a copy.
+// Where model instances may run, how many there may be, and how much memory every device gives
+// them. Every manager and worker pool takes a copy; the worker pool's own settings are
+// `WorkerSettings` (modelpool/workers/worker_settings.h).
 //
 // Example:
 //   absl::StatusOr<modelpool::Settings> settings = modelpool::Settings::FromEnv();
@@ -39,16 +35,25 @@ struct Settings {
   std::vector<Device> devices;
   // The compute type; unset means each model's default for the device. `MODELPOOL_DTYPE`.
   std::optional<DType> dtype;
-  // VRAM left free on every GPU when sizing pools. `MODELPOOL_VRAM_SAFETY_MARGIN_MB`.
+  // VRAM left free on every GPU: loads need this much free beyond what they take, and a GPU's
+  // budget is at most its total memory minus this. `MODELPOOL_VRAM_SAFETY_MARGIN_MB`.
   int64_t vram_safety_margin_bytes = int64_t{1} << 30;
 
-  // Worker threads per device in a `WorkerPool`. `MODELPOOL_WORKERS_PER_DEVICE`.
-  int workers_per_device = 1;
-  // `MODELPOOL_LOAD_BALANCING`: round_robin or least_busy.
-  LoadBalancing load_balancing = LoadBalancing::kLeastBusy;
-  // Whether a `WorkerPool` runs worker threads; when false its calls run on the calling
-  // thread, on the managers directly, with the same results. `MODELPOOL_WORKER_POOL`.
-  bool worker_pool = true;
+  // The memory budget of every device, shared by every model (see `MemoryGovernor`).
+  // The fraction of a GPU's total memory that models may take, in (0, 1].
+  // `MODELPOOL_MEMORY_THRESHOLD`.
+  double memory_threshold = 0.8;
+  // A cap on every GPU's budget; 0 for none. `MODELPOOL_GPU_MEMORY_BUDGET_MB`.
+  int64_t gpu_memory_budget_bytes = 0;
+  // The host memory models may take on the CPU; 0 means the host's physical memory times
+  // `memory_threshold`. `MODELPOOL_CPU_MEMORY_BUDGET_MB`.
+  int64_t cpu_memory_budget_bytes = 0;
+  // Until an instance's footprint has been measured, the model's own estimate times this.
+  // `MODELPOOL_FOOTPRINT_FACTOR`.
+  double footprint_estimate_factor = 1.3;
+  // A JSON file that keeps measured footprints between runs, so that the next start plans with
+  // them; empty: measurements are not kept. `MODELPOOL_FOOTPRINT_FILE`.
+  std::string footprint_file;
 
   // Reads an environment variable; returns nullopt when it is unset.
   using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;

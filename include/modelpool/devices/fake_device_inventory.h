@@ -20,6 +20,8 @@ class FakeDeviceInventory : public DeviceInventory {
   int AddGpu(std::string name, int64_t total_bytes, int64_t free_bytes);
   // Sets the free memory that later readings of GPU `index` report.
   void SetFreeBytes(int index, int64_t free_bytes);
+  // Adds `delta` (negative to take memory) to GPU `index`'s free memory, in one step.
+  void ChangeFreeBytes(int index, int64_t delta);
 
   int GpuCount() const override;
   absl::StatusOr<GpuInfo> Gpu(int index) const override;

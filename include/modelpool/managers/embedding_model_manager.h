@@ -86,6 +86,12 @@ class EmbeddingModelManager : public AbstractModelManager<EmbeddingModel> {
  protected:
   absl::StatusOr<std::unique_ptr<EmbeddingModel>> LoadInstance(const Device& device) override;
   int64_t EstimateInstanceBytes() const override;
+  // The encoder's weights, shared by the instances on a device, and each instance's workspace.
+  MemoryFootprint EstimateFootprint(const Device& device) const override;
+  // Measurements are kept per dtype. The estimate stays one number, all of it per instance, until
+  // instances on a device share their weights.
+  std::string footprint_variant(const Device& device) const override;
+  void ReleaseCachedMemory(const Device& device) override;
 
  private:
   EmbeddingModelManager(Settings settings, std::shared_ptr<DeviceInventory> inventory,

@@ -96,6 +96,12 @@ class SummarizationModelManager : public AbstractModelManager<SummarizationModel
  protected:
   absl::StatusOr<std::unique_ptr<SummarizationModel>> LoadInstance(const Device& device) override;
   int64_t EstimateInstanceBytes() const override;
+  // The weights, shared by the instances on a device, and each instance's caches and workspace.
+  MemoryFootprint EstimateFootprint(const Device& device) const override;
+  // Measurements are kept per dtype. The estimate stays one number, all of it per instance, until
+  // instances on a device share their weights.
+  std::string footprint_variant(const Device& device) const override;
+  void ReleaseCachedMemory(const Device& device) override;
 
  private:
   SummarizationModelManager(Options options, Settings settings,

@@ -1,8 +1,11 @@
 #ifndef MODELPOOL_POOL_MODEL_POOL_H_
 #define MODELPOOL_POOL_MODEL_POOL_H_
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
+#include <iterator>
+#include <limits>
 #include <memory>
 #include <thread>
 #include <utility>
@@ -115,11 +118,44 @@ class PoolState {
     for (auto& instance : doomed) DestroyInstance(std::move(instance));
   }
 
-  int DestroyIdle() ABSL_LOCKS_EXCLUDED(mu_) {
+  absl::StatusOr<Lease<T>> AcquireIdle(bool destroy_after_use) ABSL_LOCKS_EXCLUDED(mu_) {
+    std::unique_ptr<T> instance;
+    {
+      StateLock lock(this);
+      if (shut_down_) return absl::CancelledError("the model pool has shut down");
+      if (idle_.empty() || HeadIsStarving()) {
+        return absl::NotFoundError("no idle instance in the model pool");
+      }
+      ++in_use_;
+      waits_.Record(absl::ZeroDuration());
+      instance = PopIdle();
+    }
+    return Lease<T>(this, std::move(instance), destroy_after_use);
+  }
+
+  absl::StatusOr<Lease<T>> AddInstance(const Factory& factory, bool destroy_after_use)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      StateLock lock(this);
+      if (shut_down_) return absl::CancelledError("the model pool has shut down");
+      ++total_;
+      ++in_use_;
+      max_instances_ = std::max(max_instances_, total_);
+    }
+    absl::StatusOr<std::unique_ptr<T>> made = Create(factory);
+    if (!made.ok()) return made.status();
+    return Lease<T>(this, *std::move(made), destroy_after_use);
+  }
+
+  int DestroyIdle(int max_count) ABSL_LOCKS_EXCLUDED(mu_) {
     std::vector<std::unique_ptr<T>> doomed;
     {
       StateLock lock(this);
-      doomed.swap(idle_);
+      // The least recently used first: they are at the front.
+      const size_t count = std::min(idle_.size(), static_cast<size_t>(std::max(0, max_count)));
+      doomed.assign(std::make_move_iterator(idle_.begin()),
+                    std::make_move_iterator(idle_.begin() + static_cast<std::ptrdiff_t>(count)));
+      idle_.erase(idle_.begin(), idle_.begin() + static_cast<std::ptrdiff_t>(count));
       total_ -= static_cast<int>(doomed.size());
       destroyed_ += doomed.size();
       GrantFreedSlots();
@@ -154,8 +190,21 @@ class PoolState {
     if (unused) delete this;
   }
 
-  PoolStats Stats() const ABSL_LOCKS_EXCLUDED(mu_) {
+  PoolStats Counts() const ABSL_LOCKS_EXCLUDED(mu_) {
     MutexLock lock(&mu_);  // wakes no one
+    return CountsLocked();
+  }
+
+  PoolStats Stats() const ABSL_LOCKS_EXCLUDED(mu_) {
+    MutexLock lock(&mu_);
+    PoolStats stats = CountsLocked();
+    stats.acquire_wait_p50 = waits_.Percentile(0.50);
+    stats.acquire_wait_p99 = waits_.Percentile(0.99);
+    return stats;
+  }
+
+ private:
+  PoolStats CountsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     PoolStats stats;
     stats.available = static_cast<int>(idle_.size());
     stats.in_use = in_use_;
@@ -166,12 +215,9 @@ class PoolState {
     stats.destroyed = destroyed_;
     stats.failed_creations = failed_creations_;
     stats.timeouts = timeouts_;
-    stats.acquire_wait_p50 = waits_.Percentile(0.50);
-    stats.acquire_wait_p99 = waits_.Percentile(0.99);
     return stats;
   }
 
- private:
   enum class Grant { kNone, kRetry, kInstance, kCreate, kCancelled };
 
   // One blocked acquirer, on its own stack, linked into the queue while it waits.
@@ -233,7 +279,7 @@ class PoolState {
         if (!waited.ok() || *waited != nullptr) return waited;
       }
     }
-    return Create();
+    return Create(factory_);
   }
 
   absl::StatusOr<std::unique_ptr<T>> WaitInLine(absl::Duration timeout)
@@ -293,10 +339,10 @@ class PoolState {
     to_signal_.clear();
   }
 
-  // Runs the factory for a slot already counted in `total_` and `in_use_`.
-  absl::StatusOr<std::unique_ptr<T>> Create() ABSL_LOCKS_EXCLUDED(mu_) {
+  // Runs `factory` for a slot already counted in `total_` and `in_use_`.
+  absl::StatusOr<std::unique_ptr<T>> Create(const Factory& factory) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::StatusOr<std::unique_ptr<T>> made =
-        CallCatching("model pool factory", [this] { return factory_(); });
+        CallCatching("model pool factory", [&factory] { return factory(); });
     if (made.ok() && *made == nullptr) {
       made = absl::InternalError("the model pool's factory returned no instance");
     }
@@ -478,6 +524,9 @@ class ModelPool {
 
   // Counters and acquire-wait percentiles. Thread-safe.
   PoolStats Stats() const { return state_->Stats(); }
+  // The counters alone, without the percentiles (which take a walk over a histogram): for
+  // callers that ask often. Thread-safe.
+  PoolStats Counts() const { return state_->Counts(); }
 
   // ModelPool::Resize()
   //
@@ -486,11 +535,32 @@ class ModelPool {
   // Thread-safe.
   void Resize(int max_instances) { state_->Resize(max_instances < 0 ? 0 : max_instances); }
 
-  // ModelPool::Cleanup()
+  // ModelPool::AcquireIdle()
   //
-  // Destroys every idle instance (they are made again on demand); returns how many.
+  // Leases an idle instance if there is one, without creating one or waiting: `NotFound` when
+  // none is idle (or waiters have waited long enough to have the next one), `Cancelled` after
+  // shutdown. Thread-safe.
+  absl::StatusOr<Lease<T>> AcquireIdle(bool destroy_after_use = false) {
+    return state_->AcquireIdle(destroy_after_use);
+  }
+
+  // ModelPool::AddInstance()
+  //
+  // Creates one more instance with `factory` (not the pool's own) and leases it, raising
+  // `max_instances` if the pool is full: for callers that decide themselves when an instance may
+  // be made, such as a memory-aware scheduler. Fails with the factory's error or `Cancelled`.
   // Thread-safe.
-  int Cleanup() { return state_->DestroyIdle(); }
+  absl::StatusOr<Lease<T>> AddInstance(const Factory& factory, bool destroy_after_use = false) {
+    return state_->AddInstance(factory, destroy_after_use);
+  }
+
+  // ModelPool::DestroyIdle()
+  //
+  // Destroys up to `max_count` idle instances, least recently used first (they are made again
+  // on demand); returns how many. Thread-safe.
+  int DestroyIdle(int max_count = std::numeric_limits<int>::max()) {
+    return state_->DestroyIdle(max_count);
+  }
 
   // ModelPool::Shutdown()
   //

@@ -7,9 +7,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "modelpool/base/bytes.h"
 #include "modelpool/base/device.h"
 #include "modelpool/base/settings.h"
 #include "modelpool/devices/device_inventory.h"
+#include "modelpool/devices/memory_governor.h"
 
 namespace modelpool {
 
@@ -41,6 +43,31 @@ absl::StatusOr<std::vector<Device>> SelectDevices(const Settings& settings,
                                                   const DeviceInventory& inventory,
                                                   std::string* cpu_reason = nullptr);
 
+// What one device offers a model's pool.
+struct DeviceRoom {
+  Device device;
+  // What new instances may take there now, and what they could take if the idle instances of
+  // other models were evicted.
+  int64_t room_bytes = 0;
+  int64_t capacity_bytes = 0;
+  // Instances of the model already there.
+  int placed = 0;
+  // The model's footprint on this device.
+  MemoryFootprint footprint;
+  // For messages: "cuda:0 has 3.00 GiB free".
+  std::string reading;
+};
+
+// PlanPool()
+//
+// Sizes a pool of at most `max_instances` over `rooms`: a device takes the instances it holds
+// plus those that fit its room (the first new one paying the shared bytes when none is there),
+// and at least one if its capacity takes one (a load may evict another model's idle instances).
+// The sum is spread evenly over the devices. Room for no instance anywhere is
+// `ResourceExhausted`, naming `model_name`, what one instance needs and each device's reading.
+absl::StatusOr<PoolPlan> PlanPool(absl::string_view model_name, int max_instances,
+                                  const std::vector<DeviceRoom>& rooms);
+
 // PlanPool()
 //
 // Sizes a pool of instances of `instance_bytes` each over `devices`. A GPU takes the instances
@@ -53,9 +80,6 @@ absl::StatusOr<PoolPlan> PlanPool(absl::string_view model_name, const Settings& 
                                   const DeviceInventory& inventory,
                                   const std::vector<Device>& devices, int64_t instance_bytes,
                                   const std::vector<int>& placed = {});
-
-// "1.25 GiB", "512.00 MiB": bytes for messages.
-std::string FormatBytes(int64_t bytes);
 
 }  // namespace modelpool
 

@@ -2,7 +2,6 @@
 #define MODELPOOL_WORKERS_GENERIC_WORKER_POOL_H_
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -17,21 +16,19 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "modelpool/base/clock.h"
 #include "modelpool/base/device.h"
 #include "modelpool/base/settings.h"
 #include "modelpool/base/status.h"
 #include "modelpool/devices/device_inventory.h"
+#include "modelpool/devices/memory_governor.h"
 #include "modelpool/pool/abstract_model_manager.h"
+#include "modelpool/workers/internal/model_backend.h"
+#include "modelpool/workers/job.h"
+#include "modelpool/workers/worker_pool_stats.h"
+#include "modelpool/workers/worker_settings.h"
 
 namespace modelpool {
-
-// How one request is scheduled.
-struct SubmitOptions {
-  // Higher runs first among the requests queued on a worker; equal priorities run in order.
-  int priority = 0;
-  // A request that has not started by then ends with `DeadlineExceeded` without running.
-  absl::Time deadline = absl::InfiniteFuture();
-};
 
 // How a many-batch call is scheduled and reported.
 struct MapOptions {
@@ -41,128 +38,46 @@ struct MapOptions {
 };
 
 struct WorkerPoolOptions {
-  // Devices, workers per device, load balancing, whether to run workers at all. Unset:
-  // `Settings::FromEnv()`.
+  // Devices and memory budgets. Unset: `Settings::FromEnv()`.
   std::optional<Settings> settings;
+  // Workers and scheduling. Unset: `WorkerSettings::FromEnv()`.
+  std::optional<WorkerSettings> workers;
   // Unset: `DeviceInventory::System()`.
   std::shared_ptr<DeviceInventory> inventory;
+  // The memory governor the registered models take memory from; it must be theirs. Unset: the
+  // one every manager on `inventory` shares.
+  std::shared_ptr<MemoryGovernor> governor;
+  // Where deadlines, keep-alive, aging and switch limits read the time. Unset: the real clock.
+  // Must outlive the pool.
+  Clock* clock = nullptr;
   // Requests queued over all workers, beyond which `Submit` fails with `ResourceExhausted`.
   int max_queued_requests = 100000;
-  // How long a worker may take to lease an instance of its model (loading it if needed).
+  // How long a load may wait for its device's previous load, and a request for memory to load
+  // its model (it then fails with `ResourceExhausted`, saying what is loaded).
   absl::Duration load_timeout = absl::Minutes(10);
-  // How long the destructor lets workers drain their queues before cancelling the rest.
+  // How long the destructor lets workers drain the queue before cancelling the rest.
   absl::Duration shutdown_drain_timeout = absl::Seconds(30);
 };
 
-// What one worker is doing.
-struct WorkerStatus {
-  enum class State { kIdle, kLoading, kBusy, kFailed, kStopped };
-  int id = 0;
-  Device device;
-  std::string model_id;  // the model it serves; empty if none
-  State state = State::kIdle;
-  int queued = 0;
-  uint64_t completed = 0;  // requests it ran, whatever their outcome
-  uint64_t errors = 0;     // of those, how many ended with an error
-  absl::Time last_activity;
-  std::string last_error;
-};
-
-// Totals for one registered model.
-struct ModelTotals {
-  std::string model_id;
-  int workers = 0;
-  int queued = 0;
-  uint64_t submitted = 0;
-  uint64_t succeeded = 0;
-  uint64_t failed = 0;     // ran and returned an error (or threw)
-  uint64_t expired = 0;    // deadline passed before they started
-  uint64_t cancelled = 0;  // dropped at shutdown
-  uint64_t rejected = 0;   // refused at submission (queue full, shut down)
-};
-
-struct WorkerPoolStatus {
-  std::vector<WorkerStatus> workers;
-  int queue_depth = 0;
-  std::vector<ModelTotals> models;
-};
-
-// "idle", "loading", "busy", "failed", "stopped".
-const char* WorkerStateName(WorkerStatus::State state);
-
 namespace workers_internal {
-
-// An instance a worker holds; ending it returns the instance to its manager's pool.
-class HeldInstance {
- public:
-  virtual ~HeldInstance() = default;
-  virtual void* get() = 0;
-};
-
-// A registered model, with its instance type erased.
-class ModelBackend {
- public:
-  virtual ~ModelBackend() = default;
-  virtual std::type_index type() const = 0;
-  virtual std::vector<Device> devices() const = 0;
-  virtual absl::StatusOr<std::unique_ptr<HeldInstance>> AcquireOn(const Device& device,
-                                                                  absl::Duration timeout) = 0;
-  virtual absl::StatusOr<std::unique_ptr<HeldInstance>> AcquireAny(absl::Duration timeout) = 0;
-};
-
-template <typename T>
-class ManagerBackend : public ModelBackend {
- public:
-  explicit ManagerBackend(std::shared_ptr<AbstractModelManager<T>> manager)
-      : manager_(std::move(manager)) {}
-  std::type_index type() const override { return typeid(T); }
-  std::vector<Device> devices() const override { return manager_->devices(); }
-  absl::StatusOr<std::unique_ptr<HeldInstance>> AcquireOn(const Device& device,
-                                                          absl::Duration timeout) override {
-    return Hold(manager_->AcquireOn(device, timeout));
-  }
-  absl::StatusOr<std::unique_ptr<HeldInstance>> AcquireAny(absl::Duration timeout) override {
-    return Hold(manager_->Acquire(timeout));
-  }
-
- private:
-  class Held : public HeldInstance {
-   public:
-    explicit Held(Lease<T> lease) : lease_(std::move(lease)) {}
-    void* get() override { return lease_.get(); }
-
-   private:
-    Lease<T> lease_;
-  };
-  static absl::StatusOr<std::unique_ptr<HeldInstance>> Hold(absl::StatusOr<Lease<T>> lease) {
-    if (!lease.ok()) return lease.status();
-    return std::make_unique<Held>(*std::move(lease));
-  }
-
-  std::shared_ptr<AbstractModelManager<T>> manager_;
-};
-
-// One request. It ends exactly once: `run` (with an instance, returning the request's status)
-// then `publish` (after the pool has counted it, so counters never lag a result), or `fail`.
-struct Task {
-  std::function<absl::Status(void* instance)> run;
-  std::function<void()> publish;
-  std::function<void(absl::Status)> fail;
-  int priority = 0;
-  absl::Time deadline = absl::InfiniteFuture();
-};
-
+class Scheduler;
 }  // namespace workers_internal
 
 // GenericWorkerPool
 //
-// Worker threads on every device (`workers_per_device` each) that run requests against
-// model instances they hold. Each registered model is served by some workers; a worker
-// leases one instance of its model on its own device from the model's manager and keeps it
-// while it serves. Requests go to one worker of the model (round robin, or the less busy of
-// two), wait in its queue by priority, and end exactly once: with the model's result, with
-// its error (the worker keeps serving), with `DeadlineExceeded` if their deadline passes
-// before they start, or with `Cancelled` if the pool shuts down first.
+// Worker threads on every device (`workers_per_device` each) that serve any number of
+// registered models, loading them on demand into the memory budget every model shares and
+// unloading them when idle. Requests wait in one queue for the whole pool, ordered by priority
+// class (`Priority`), within a class by priority, deadline and age, with aging so that no class
+// starves. A free worker takes the first request it may run, preferring its own model's work:
+// it drains its model's queue and changes models only for work that outranks its own. A
+// request for a model with no instance loads one on the best device (affinity, room, fewest
+// queued tokens), evicting idle instances of other models if needed (never a leased one).
+//
+// Every request ends exactly once: with the model's result, with its error (the worker keeps
+// serving), with `DeadlineExceeded` if its deadline passes before it starts, with
+// `ResourceExhausted` if its model cannot be loaded in time, or with `Cancelled` (by
+// `Cancel()`, or at shutdown). Requests are also jobs with ids: `Poll()`, `Wait()`, `Cancel()`.
 //
 // With the `worker_pool` setting off there are no threads: requests run on the calling
 // thread, on an instance leased from the manager, and give the same results.
@@ -180,71 +95,66 @@ class GenericWorkerPool {
 
   // GenericWorkerPool::RegisterModel()
   //
-  // Makes `manager`'s model available as `model_id`. `AlreadyExists` if the id is taken.
+  // Makes `manager`'s model available as `model_id`; loads nothing. `AlreadyExists` if the id
+  // is taken; `FailedPrecondition` if the model runs on none of the pool's devices, or takes its
+  // memory from another governor than the pool's.
   template <typename T>
-  absl::Status RegisterModel(std::string model_id,
-                             std::shared_ptr<AbstractModelManager<T>> manager) {
+  absl::Status RegisterModel(std::string model_id, std::shared_ptr<AbstractModelManager<T>> manager,
+                             const ModelOptions& options = {}) {
     if (manager == nullptr) return absl::InvalidArgumentError("RegisterModel: no manager");
     return AddBackend(std::move(model_id),
-                      std::make_shared<workers_internal::ManagerBackend<T>>(std::move(manager)));
+                      std::make_shared<workers_internal::ManagerBackend<T>>(std::move(manager)),
+                      options);
   }
 
   // GenericWorkerPool::PreloadModel()
   //
-  // Dedicates up to `num_workers` workers (spread over the model's devices, idle ones first)
-  // to `model_id` and waits until each has leased an instance. Fails with the first load
-  // error, or `NotFound` for an unknown model.
-  absl::Status PreloadModel(const std::string& model_id, int num_workers);
+  // Makes sure `num_instances` instances of `model_id` are loaded, spread over its devices, and
+  // gives them to workers that have no model or whose model has nothing queued; it never takes
+  // a worker from queued work, and evicts only idle instances of models with nothing queued.
+  // Returns the first load's error (naming the device), or `NotFound` for an unknown model.
+  absl::Status PreloadModel(const std::string& model_id, int num_instances);
+
+  // GenericWorkerPool::SubmitJob()
+  //
+  // Queues `fn`, to be called with an instance of the `T` registered as `model_id`; the handle
+  // holds the job's id and a future of its result. Errors that end the request without running
+  // it: `NotFound` (unknown model), `InvalidArgument` (`T` is not the model's type),
+  // `ResourceExhausted` (queue full, or the model fits no device, or it could not be loaded in
+  // time), `DeadlineExceeded`, `Cancelled`.
+  template <typename T, typename R>
+  JobHandle<R> SubmitJob(const std::string& model_id, std::function<absl::StatusOr<R>(T&)> fn,
+                         const SubmitOptions& options = {}) {
+    return SubmitTracked<T, R>(model_id, std::move(fn), options, nullptr, 0);
+  }
 
   // GenericWorkerPool::SubmitTask()
   //
-  // Queues `fn`, to be called with an instance of the `T` registered as `model_id`; the future
-  // holds its result. Errors that end the request without running it: `NotFound` (unknown
-  // model), `InvalidArgument` (`T` is not the model's type), `ResourceExhausted` (queue full,
-  // or no worker can serve the model), `DeadlineExceeded`, `Cancelled`.
+  // `SubmitJob()` for those who need only the result.
   template <typename T, typename R>
   std::future<absl::StatusOr<R>> SubmitTask(const std::string& model_id,
                                             std::function<absl::StatusOr<R>(T&)> fn,
                                             const SubmitOptions& options = {}) {
-    struct Outcome {
-      std::promise<absl::StatusOr<R>> promise;
-      absl::StatusOr<R> result = absl::UnknownError("not run");
-    };
-    auto outcome = std::make_shared<Outcome>();
-    std::future<absl::StatusOr<R>> future = outcome->promise.get_future();
-    workers_internal::Task task;
-    task.priority = options.priority;
-    task.deadline = options.deadline;
-    task.run = [outcome, fn = std::move(fn), model_id](void* instance) {
-      outcome->result = CallCatching(absl::StrCat("running a request on ", model_id),
-                                     [&] { return fn(*static_cast<T*>(instance)); });
-      return UnsharedCopy(outcome->result.status());  // Note [Statuses that cross threads]
-    };
-    task.publish = [outcome] { outcome->promise.set_value(std::move(outcome->result)); };
-    task.fail = [outcome](absl::Status status) { outcome->promise.set_value(std::move(status)); };
-    Dispatch(model_id, typeid(T), std::move(task));
-    return future;
+    return SubmitJob<T, R>(model_id, std::move(fn), options).result;
   }
 
   // GenericWorkerPool::SubmitCallback()
   //
-  // The primitive under `SubmitTask`: exactly one of `run` (on a worker, with an instance;
-  // its status counts as the request's outcome) or `not_run` (with the reason the request
-  // ended without running) is called, once. `not_run` may be called before this returns.
+  // The primitive under `SubmitJob`: exactly one of `run` (on a worker, with an instance; its
+  // status counts as the request's outcome) or `not_run` (with the reason the request ended
+  // without running) is called, once. `not_run` may be called before this returns.
   template <typename T>
-  void SubmitCallback(const std::string& model_id, std::function<absl::Status(T&)> run,
-                      std::function<void(absl::Status)> not_run,
-                      const SubmitOptions& options = {}) {
+  JobId SubmitCallback(const std::string& model_id, std::function<absl::Status(T&)> run,
+                       std::function<void(absl::Status)> not_run,
+                       const SubmitOptions& options = {}) {
     workers_internal::Task task;
-    task.priority = options.priority;
-    task.deadline = options.deadline;
     task.run = [run = std::move(run), model_id](void* instance) {
       return CallCatching(absl::StrCat("running a request on ", model_id),
                           [&] { return run(*static_cast<T*>(instance)); });
     };
     task.publish = [] {};
     task.fail = std::move(not_run);
-    Dispatch(model_id, typeid(T), std::move(task));
+    return Dispatch(model_id, typeid(T), std::move(task), options);
   }
 
   // GenericWorkerPool::MapBatches()
@@ -258,28 +168,32 @@ class GenericWorkerPool {
       std::function<absl::StatusOr<std::vector<Out>>(T&, const std::vector<In>&)> fn,
       const MapOptions& options = {}) {
     auto failed = std::make_shared<std::atomic<bool>>(false);
+    auto completions = std::make_shared<workers_internal::Completions>();
     std::vector<std::future<absl::StatusOr<std::vector<Out>>>> futures;
     std::vector<int64_t> sizes;
     int64_t total = 0;
     for (std::vector<In>& batch : batches) {
       sizes.push_back(static_cast<int64_t>(batch.size()));
       total += sizes.back();
-      futures.push_back(SubmitTask<T, std::vector<Out>>(
-          model_id,
-          [fn, failed, batch = std::move(batch)](T& instance) -> absl::StatusOr<std::vector<Out>> {
-            if (failed->load()) return absl::CancelledError("an earlier batch failed");
-            absl::StatusOr<std::vector<Out>> out =
-                CallCatching("a batch", [&] { return fn(instance, batch); });
-            if (out.ok() && out->size() != batch.size()) {
-              out = absl::InternalError(absl::StrCat("a batch of ", batch.size(), " inputs gave ",
-                                                     out->size(), " outputs"));
-            }
-            if (!out.ok()) failed->store(true);
-            return out;
-          },
-          options.submit));
+      futures.push_back(
+          SubmitTracked<T, std::vector<Out>>(
+              model_id,
+              [fn, failed,
+               batch = std::move(batch)](T& instance) -> absl::StatusOr<std::vector<Out>> {
+                if (failed->load()) return absl::CancelledError("an earlier batch failed");
+                absl::StatusOr<std::vector<Out>> out =
+                    CallCatching("a batch", [&] { return fn(instance, batch); });
+                if (out.ok() && out->size() != batch.size()) {
+                  out = absl::InternalError(absl::StrCat("a batch of ", batch.size(),
+                                                         " inputs gave ", out->size(), " outputs"));
+                }
+                if (!out.ok()) failed->store(true);
+                return out;
+              },
+              options.submit, completions, futures.size())
+              .result);
     }
-    WaitReporting(futures, sizes, total, options.on_progress);
+    WaitReporting(*completions, sizes, total, options.on_progress);
     std::vector<Out> outputs;
     outputs.reserve(static_cast<size_t>(total));
     absl::Status first_error;
@@ -300,62 +214,93 @@ class GenericWorkerPool {
     return outputs;
   }
 
-  // Workers, their states and counters, the queue depth and per-model totals.
-  WorkerPoolStatus Status() const;
+  // GenericWorkerPool::Poll()
+  //
+  // Where job `id` is, with its timestamps and, once it has ended, its outcome. `NotFound` for
+  // an id this pool never gave or has forgotten (it keeps `job_history` ended jobs).
+  absl::StatusOr<JobInfo> Poll(JobId id) const;
+
+  // GenericWorkerPool::Wait()
+  //
+  // Waits up to `timeout` (real time) for job `id` to end and returns what `Poll()` then does;
+  // `DeadlineExceeded` if it has not ended by then.
+  absl::StatusOr<JobInfo> Wait(JobId id, absl::Duration timeout);
+
+  // GenericWorkerPool::Cancel()
+  //
+  // Ends a job that has not started with `Cancelled` (one being loaded for ends when its load
+  // returns). `FailedPrecondition` for a job that is running or has ended, `NotFound` for an
+  // unknown id.
+  absl::Status Cancel(JobId id);
+
+  // Per device: budget, used, free, what is loaded. Per model: where it is loaded, queued,
+  // running, loads, evictions, switches, last used. Per worker: state, model, switches.
+  WorkerPoolStats Stats() const;
 
   // GenericWorkerPool::Shutdown()
   //
-  // Refuses new requests (`Cancelled`), lets workers run what they have queued until
-  // `drain_timeout` passes, cancels what is left, and joins the workers; a request already
-  // running finishes first. Idempotent; later calls return at once.
+  // Refuses new requests (`Cancelled`), lets workers run what is queued until `drain_timeout`
+  // passes, cancels what is left, and joins the workers; a request already running finishes
+  // first. Idempotent; later calls return at once.
   void Shutdown(absl::Duration drain_timeout);
 
   // The devices the workers run on (the CPU when there is no GPU).
   const std::vector<Device>& devices() const;
   const Settings& settings() const;
+  const WorkerSettings& worker_settings() const;
+  // Worker threads (0 with the `worker_pool` setting off).
+  int num_workers() const;
 
  protected:
-  // Waits for every future, calling `on_progress` (if set) as they finish, in any order.
-  template <typename F>
-  static void WaitReporting(std::vector<F>& futures, const std::vector<int64_t>& sizes,
-                            int64_t total,
-                            const std::function<void(int64_t, int64_t)>& on_progress) {
-    std::vector<bool> reported(futures.size(), false);
-    int64_t done = 0;
-    size_t remaining = futures.size();
-    while (remaining > 0) {
-      bool progressed = false;
-      for (size_t i = 0; i < futures.size(); ++i) {
-        if (reported[i] ||
-            futures[i].wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-          continue;
-        }
-        reported[i] = true;
-        --remaining;
-        done += sizes[i];
-        progressed = true;
-        if (on_progress) on_progress(done, total);
-      }
-      if (progressed || remaining == 0) continue;
-      for (size_t i = 0; i < futures.size(); ++i) {
-        if (!reported[i]) {
-          futures[i].wait_for(std::chrono::milliseconds(20));
-          break;
-        }
-      }
-    }
+  // `SubmitJob()` that also reports the job's end as `index` to `completions` (when not null).
+  template <typename T, typename R>
+  JobHandle<R> SubmitTracked(const std::string& model_id, std::function<absl::StatusOr<R>(T&)> fn,
+                             const SubmitOptions& options,
+                             std::shared_ptr<workers_internal::Completions> completions,
+                             size_t index) {
+    struct Outcome {
+      std::promise<absl::StatusOr<R>> promise;
+      absl::StatusOr<R> result = absl::UnknownError("not run");
+    };
+    auto outcome = std::make_shared<Outcome>();
+    JobHandle<R> handle;
+    handle.result = outcome->promise.get_future();
+    workers_internal::Task task;
+    task.run = [outcome, fn = std::move(fn), model_id](void* instance) {
+      outcome->result = CallCatching(absl::StrCat("running a request on ", model_id),
+                                     [&] { return fn(*static_cast<T*>(instance)); });
+      return UnsharedCopy(outcome->result.status());  // Note [Statuses that cross threads]
+    };
+    task.publish = [outcome, completions, index] {
+      outcome->promise.set_value(std::move(outcome->result));
+      if (completions != nullptr) completions->Done(index);
+    };
+    task.fail = [outcome, completions, index](absl::Status status) {
+      outcome->promise.set_value(std::move(status));
+      if (completions != nullptr) completions->Done(index);
+    };
+    handle.id = Dispatch(model_id, typeid(T), std::move(task), options);
+    return handle;
   }
+
+  // Waits until every request of a group has ended, calling `on_progress` (if set) as they do,
+  // in any order; woken by each ending.
+  static void WaitReporting(workers_internal::Completions& completions,
+                            const std::vector<int64_t>& sizes, int64_t total,
+                            const std::function<void(int64_t, int64_t)>& on_progress);
 
   GenericWorkerPool();
   // Reads the settings, chooses the devices and starts the workers; for subclasses' factories.
-  absl::Status Init(WorkerPoolOptions options);
+  absl::Status Initialize(WorkerPoolOptions options);
 
  private:
   class Impl;
 
   absl::Status AddBackend(std::string model_id,
-                          std::shared_ptr<workers_internal::ModelBackend> backend);
-  void Dispatch(const std::string& model_id, std::type_index type, workers_internal::Task task);
+                          std::shared_ptr<workers_internal::ModelBackend> backend,
+                          const ModelOptions& options);
+  JobId Dispatch(const std::string& model_id, std::type_index type, workers_internal::Task task,
+                 const SubmitOptions& options);
 
   std::unique_ptr<Impl> impl_;
 };

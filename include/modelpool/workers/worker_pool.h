@@ -45,9 +45,10 @@ using EmbeddingStream = OrderedStream<EmbeddingModel, std::string, std::vector<f
 
 // WorkerPool
 //
-// `GenericWorkerPool` for the SDK's embedding and summarization managers: single requests,
-// batches in order, whole corpora spread over every GPU, and streams. Register managers with
-// `RegisterModel(id, manager)`. Thread-safe.
+// `GenericWorkerPool` for the SDK's embedding and summarization managers: single requests (with
+// priority classes, deadlines and job ids), batches in order, whole corpora spread over every
+// GPU, and streams. Register managers with `RegisterModel(id, manager)`; models load when first
+// asked for and unload when idle. Thread-safe.
 //
 // Example:
 //   auto workers = WorkerPool::Create();
@@ -57,12 +58,21 @@ class WorkerPool : public GenericWorkerPool {
  public:
   static absl::StatusOr<std::unique_ptr<WorkerPool>> Create(WorkerPoolOptions options = {});
 
-  // One request to a worker of `model_id`; the future holds its result.
+  // One request to a worker of `model_id`; the future holds its result. Unset
+  // `options.tokens` are estimated from the texts.
   std::future<absl::StatusOr<Embeddings>> Submit(const std::string& model_id, EmbedRequest request,
                                                  const SubmitOptions& options = {});
   std::future<absl::StatusOr<std::vector<std::string>>> Submit(const std::string& model_id,
                                                                SummarizeRequest request,
                                                                const SubmitOptions& options = {});
+
+  // As `Submit()`, with the job's id for `Poll()`, `Wait()` and `Cancel()`.
+  using GenericWorkerPool::SubmitJob;
+  JobHandle<Embeddings> SubmitJob(const std::string& model_id, EmbedRequest request,
+                                  const SubmitOptions& options = {});
+  JobHandle<std::vector<std::string>> SubmitJob(const std::string& model_id,
+                                                SummarizeRequest request,
+                                                const SubmitOptions& options = {});
 
   // WorkerPool::EmbedBatches()
   //
@@ -100,6 +110,14 @@ class WorkerPool : public GenericWorkerPool {
 
  private:
   WorkerPool() = default;
+
+  JobHandle<Embeddings> EmbedJob(const std::string& model_id, EmbedRequest request,
+                                 SubmitOptions options,
+                                 std::shared_ptr<workers_internal::Completions> completions,
+                                 size_t index);
+  JobHandle<std::vector<std::string>> SummarizeJob(
+      const std::string& model_id, SummarizeRequest request, SubmitOptions options,
+      std::shared_ptr<workers_internal::Completions> completions, size_t index);
 };
 
 }  // namespace modelpool
