@@ -1,4 +1,4 @@
-// The scheduler under load, in the shape the issue gives: 3 models on 2 GPUs that hold 2 of
+// The scheduler under load: 3 models on 2 GPUs that hold 2 of
 // them each, 16 submitting threads, models by a skewed popularity, random classes and deadlines.
 // Time is a fake clock that moves with the work (requests and loads advance it by what they
 // cost) and, when every worker waits on time alone, with a ticker; so the assertions on time
