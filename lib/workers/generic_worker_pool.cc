@@ -61,6 +61,9 @@ absl::Status GenericWorkerPool::Initialize(WorkerPoolOptions options) {
   }
   MODELPOOL_ASSIGN_OR_RETURN(std::unique_ptr<workers_internal::SchedulingPolicy> policy,
                              workers_internal::MakeSchedulingPolicy(workers.policy));
+  if (!options.faults) {
+    MODELPOOL_ASSIGN_OR_RETURN(options.faults, FaultInjector::FromEnv());
+  }
   Scheduler::Options scheduler;
   scheduler.settings = workers;
   scheduler.devices = std::move(devices);
@@ -69,6 +72,7 @@ absl::Status GenericWorkerPool::Initialize(WorkerPoolOptions options) {
   scheduler.policy = std::move(policy);
   scheduler.max_queued_requests = options.max_queued_requests;
   scheduler.load_timeout = options.load_timeout;
+  scheduler.faults = std::move(options.faults);
   impl_ = std::make_unique<Impl>(std::move(settings), std::move(scheduler),
                                  options.shutdown_drain_timeout);
   return absl::OkStatus();
@@ -79,8 +83,20 @@ GenericWorkerPool::~GenericWorkerPool() = default;
 
 absl::Status GenericWorkerPool::AddBackend(std::string model_id,
                                            std::shared_ptr<ModelBackend> backend,
-                                           const ModelOptions& options) {
-  return impl_->scheduler_.AddModel(std::move(model_id), std::move(backend), options);
+                                           const ModelOptions& options,
+                                           std::shared_ptr<const workers_internal::RunFn> probe) {
+  if (probe == nullptr) probe = DefaultProbe(backend->type());
+  return impl_->scheduler_.AddModel(std::move(model_id), std::move(backend), options,
+                                    std::move(probe));
+}
+
+std::shared_ptr<const workers_internal::RunFn> GenericWorkerPool::DefaultProbe(
+    std::type_index) const {
+  return nullptr;
+}
+
+void GenericWorkerPool::CountMerged(const std::string& model_id) {
+  impl_->scheduler_.CountMerged(model_id);
 }
 
 JobId GenericWorkerPool::Dispatch(const std::string& model_id, std::type_index type, Task task,
@@ -114,6 +130,15 @@ absl::StatusOr<JobInfo> GenericWorkerPool::Wait(JobId id, absl::Duration timeout
 }
 absl::Status GenericWorkerPool::Cancel(JobId id) { return impl_->scheduler_.Cancel(id); }
 WorkerPoolStats GenericWorkerPool::Stats() const { return impl_->scheduler_.Stats(); }
+absl::StatusOr<Health> GenericWorkerPool::CheckHealth(absl::Duration timeout) {
+  return impl_->scheduler_.CheckHealth(timeout);
+}
+void GenericWorkerPool::AddListener(std::shared_ptr<WorkerPoolListener> listener) {
+  impl_->scheduler_.AddListener(std::move(listener));
+}
+void GenericWorkerPool::RemoveListener(const WorkerPoolListener* listener) {
+  impl_->scheduler_.RemoveListener(listener);
+}
 void GenericWorkerPool::Shutdown(absl::Duration drain_timeout) {
   impl_->scheduler_.Shutdown(drain_timeout);
 }

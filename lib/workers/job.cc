@@ -2,7 +2,6 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "modelpool/workers/worker_pool_stats.h"
 
 namespace modelpool {
 
@@ -57,22 +56,6 @@ absl::string_view JobStateName(JobState state) {
 bool IsFinal(JobState state) {
   return state == JobState::kSucceeded || state == JobState::kFailed ||
          state == JobState::kCancelled || state == JobState::kExpired;
-}
-
-const char* WorkerStateName(WorkerState state) {
-  switch (state) {
-    case WorkerState::kIdle:
-      return "idle";
-    case WorkerState::kLoading:
-      return "loading";
-    case WorkerState::kBusy:
-      return "busy";
-    case WorkerState::kFailed:
-      return "failed";
-    case WorkerState::kStopped:
-      return "stopped";
-  }
-  return "unknown";
 }
 
 }  // namespace modelpool

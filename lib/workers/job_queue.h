@@ -37,6 +37,9 @@ struct QueuedJob {
   // Since when its model could not be loaded for lack of memory; InfiniteFuture if not.
   absl::Time memory_wait_since = absl::InfiniteFuture();
   bool cancel_requested = false;
+  // How long it may run before it is given up on (see Note [Hung calls] in scheduler.h).
+  absl::Duration execution_timeout = absl::InfiniteDuration();
+  bool fell_back = false;  // handed to its model's fallback after running out of memory
 };
 
 // Ranks within a class: higher `priority`, then the earlier deadline, then the earlier job.

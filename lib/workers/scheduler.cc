@@ -26,14 +26,17 @@ Scheduler::Scheduler(Options options)
       governor_(std::move(options.governor)),
       policy_(std::move(options.policy)),
       max_queued_(options.max_queued_requests),
-      load_timeout_(options.load_timeout) {
-  const int workers =
-      settings_.worker_pool ? static_cast<int>(devices_.size()) * settings_.workers_per_device : 0;
+      load_timeout_(options.load_timeout),
+      faults_(std::move(options.faults)),
+      num_workers_(settings_.worker_pool
+                       ? static_cast<int>(devices_.size()) * settings_.workers_per_device
+                       : 0) {
   {
     MutexLock lock(&mu_);
     device_loading_.assign(devices_.size(), false);
+    random_.seed(std::random_device()());
     const absl::Time now = clock_->Now();
-    for (int w = 0; w < workers; ++w) {
+    for (int w = 0; w < num_workers_; ++w) {
       WorkerSlot slot;
       slot.id = w;
       slot.slot = w / settings_.workers_per_device;
@@ -45,18 +48,28 @@ Scheduler::Scheduler(Options options)
   }
   clock_->AddListener(this);
   governor_->AddListener(this);
-  for (int w = 0; w < workers; ++w) threads_.emplace_back([this, w] { Serve(w); });
-  if (workers > 0) timer_ = std::thread([this] { TimerLoop(); });
+  {
+    MutexLock lock(&mu_);
+    for (int w = 0; w < num_workers_; ++w) {
+      threads_.emplace_back([this, w, lifeline = lifeline_] { Serve(w, 0, lifeline); });
+    }
+  }
+  if (num_workers_ > 0) timer_ = std::thread([this] { TimerLoop(); });
 }
 
 Scheduler::~Scheduler() {
   Shutdown(absl::ZeroDuration());
+  {
+    // Threads given up on leave without touching what follows (Note [Hung calls]).
+    MutexLock lock(&lifeline_->mu);
+    lifeline_->alive = false;
+  }
   governor_->RemoveListener(this);
   clock_->RemoveListener(this);
 }
 
 absl::Status Scheduler::AddModel(std::string id, std::shared_ptr<ModelBackend> backend,
-                                 const ModelOptions& options) {
+                                 const ModelOptions& options, std::shared_ptr<const RunFn> probe) {
   if (id.empty()) return absl::InvalidArgumentError("a model id cannot be empty");
   if (backend->governor() != governor_) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -95,14 +108,25 @@ absl::Status Scheduler::AddModel(std::string id, std::shared_ptr<ModelBackend> b
                                                                 : backend->max_instances();
   model.max_concurrent =
       options.max_concurrent > 0 ? options.max_concurrent : settings_.max_concurrent_per_model;
+  if (options.fallback_model == id) {
+    return absl::InvalidArgumentError(absl::StrCat(id, " cannot be its own fallback"));
+  }
   model.stats.model_id = id;
   model.backend = std::move(backend);
+  model.probe = std::move(probe);
   MutexLock lock(&mu_);
   if (models_.count(id) != 0) {
     return absl::AlreadyExistsError(absl::StrCat("a model is already registered as ", id));
   }
+  model.evictions_seen = model.backend->Evictions();
   models_.emplace(std::move(id), std::move(model));
   return absl::OkStatus();
+}
+
+void Scheduler::CountMerged(const std::string& model) {
+  MutexLock lock(&mu_);
+  auto it = models_.find(model);
+  if (it != models_.end()) ++it->second.stats.merged;
 }
 
 JobId Scheduler::Submit(const std::string& model, std::type_index type, Task task,
@@ -121,11 +145,18 @@ JobId Scheduler::Submit(const std::string& model, std::type_index type, Task tas
     job->priority = options.priority;
     job->deadline = options.deadline;
     job->tokens = std::max<int64_t>(1, options.tokens);
+    job->execution_timeout = options.execution_timeout.value_or(failures_.execution_timeout);
+    if (job->execution_timeout <= absl::ZeroDuration()) {
+      job->execution_timeout = absl::InfiniteDuration();
+    }
     job->task = std::move(task);
     job->entered.fill(absl::InfinitePast());
     job->entered[static_cast<int>(JobState::kPending)] = clock_->Now();
     live_.emplace(id, std::move(owned));
-    const absl::Status refused = Admit(model, type, *job);
+    absl::Status refused = Admit(model, type, *job);
+    if (refused.code() == absl::StatusCode::kResourceExhausted && FallBack(job, refused)) {
+      refused = Admit(job->model, type, *job);
+    }
     if (!refused.ok()) {
       const bool late = refused.code() == absl::StatusCode::kDeadlineExceeded;
       auto it = models_.find(model);
@@ -135,7 +166,7 @@ JobId Scheduler::Submit(const std::string& model, std::type_index type, Task tas
                                                                               : JobState::kFailed;
       End(job, state, refused, /*ran=*/false, endings, /*already_counted=*/true);
     } else {
-      ++M(model).stats.submitted;
+      ++M(job->model).stats.submitted;
       if (settings_.worker_pool) {
         Enqueue(job);
       } else {
@@ -143,7 +174,7 @@ JobId Scheduler::Submit(const std::string& model, std::type_index type, Task tas
       }
     }
   }
-  Flush(endings);
+  Deliver(endings);
   if (direct) RunDirect(id);
   return id;
 }
@@ -166,6 +197,7 @@ absl::Status Scheduler::Admit(const std::string& model, std::type_index type,
     return absl::ResourceExhaustedError(
         absl::StrCat("the worker pool's queue is full (", max_queued_, " requests)"));
   }
+  if (settings_.worker_pool) MODELPOOL_RETURN_IF_ERROR(Unavailable(model));
   if (settings_.worker_pool && Serving(model, -1) == 0 && TotalInstances(m) == 0) {
     bool fits = false;
     std::vector<std::string> budgets;
@@ -256,6 +288,9 @@ void Scheduler::End(QueuedJob* job, JobState state, const absl::Status& status, 
       ended_order_.pop_front();
     }
   }
+  if (!listeners_.empty()) {
+    Emit([info = InfoOf(*job)](WorkerPoolListener& l) { l.OnJobFinished(info); });
+  }
   endings.push_back({std::move(job->task), UnsharedCopy(status), ran});
   live_.erase(job->id);
   if (job_waiters_ > 0) job_ended_.SignalAll();
@@ -284,31 +319,43 @@ JobInfo Scheduler::InfoOf(const QueuedJob& job) const {
   return info;
 }
 
-void Scheduler::Flush(Endings& endings) {
+uint64_t Scheduler::Flush(Endings& endings) {
+  uint64_t threw = 0;
   for (Ending& ending : endings) {
-    if (ending.ran) {
-      ending.task.publish();
-    } else {
-      ending.task.fail(std::move(ending.status));
+    try {
+      if (ending.ran) {
+        ending.task.publish();
+      } else {
+        ending.task.fail(std::move(ending.status));
+      }
+    } catch (...) {
+      ++threw;  // a caller's `not_run` callback: the request has ended all the same
     }
   }
   endings.clear();
+  return threw;
 }
 
 void Scheduler::RunDirect(JobId id) {
   QueuedJob* job = nullptr;
   std::shared_ptr<ModelBackend> backend;
+  std::shared_ptr<CallCounters> counters;
   {
     MutexLock lock(&mu_);
     auto it = live_.find(id);
     if (it == live_.end()) return;
     job = it->second.get();
     backend = M(job->model).backend;
+    counters = M(job->model).counters;
     SetJobState(job, JobState::kRunning);
   }
   // The job is this thread's until it ends: it is in no queue and cannot be cancelled running.
   absl::StatusOr<Held> instance = backend->AcquireAny(load_timeout_);
-  const absl::Status status = instance.ok() ? job->task.run((*instance)->get()) : instance.status();
+  absl::Status status = instance.status();
+  if (instance.ok()) {
+    ModelCall call(job->model, devices_.front(), faults_, backend, counters, failures_.oom_split);
+    status = (*job->task.run)((*instance)->get(), call);
+  }
   instance = Held();
   Endings endings;
   {
@@ -316,7 +363,7 @@ void Scheduler::RunDirect(JobId id) {
     End(job, status.ok() ? JobState::kSucceeded : JobState::kFailed, status, instance.ok(),
         endings);
   }
-  Flush(endings);
+  Deliver(endings);
 }
 
 absl::StatusOr<JobInfo> Scheduler::Known(JobId id) const {
@@ -374,11 +421,12 @@ absl::Status Scheduler::Cancel(JobId id) {
           /*ran=*/false, endings);
     }
   }
-  Flush(endings);
+  Deliver(endings);
   return absl::OkStatus();
 }
 
 void Scheduler::Shutdown(absl::Duration drain_timeout) {
+  Endings endings;
   {
     MutexLock lock(&mu_);
     if (!stopping_) {
@@ -388,27 +436,60 @@ void Scheduler::Shutdown(absl::Duration drain_timeout) {
     for (size_t w = 0; w < workers_.size(); ++w) Wake(static_cast<int>(w));
     WakeTimer();
   }
-  MutexLock join_lock(&join_mu_);
-  if (joined_) return;
-  for (std::thread& thread : threads_) thread.join();
   {
-    MutexLock lock(&mu_);
-    timer_stop_ = true;
-    WakeTimer();
-  }
-  if (timer_.joinable()) timer_.join();
-  Endings endings;
-  {
-    MutexLock lock(&mu_);
-    for (QueuedJob* job : queue_.All()) {
-      queue_.Remove(job);
-      End(job, JobState::kCancelled,
-          absl::CancelledError("the worker pool shut down before the request ran"),
-          /*ran=*/false, endings);
+    MutexLock join_lock(&join_mu_);
+    if (joined_) return;
+    std::vector<std::thread> threads;
+    {
+      MutexLock lock(&mu_);
+      // Workers drain the queue until the deadline; a call still running then is given up on
+      // (Note [Hung calls]); a load or a hand-back in progress is waited for.
+      const absl::Time deadline = drain_deadline_;
+      mu_.AwaitWithDeadline([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return AllStopped(); },
+                            deadline);
+      for (size_t w = 0; w < workers_.size(); ++w) {
+        if (W(static_cast<int>(w)).in_call) {
+          Abandon(static_cast<int>(w),
+                  absl::CancelledError(absl::StrCat(
+                      "the worker pool shut down while the request ran, past the drain deadline (",
+                      absl::FormatDuration(drain_timeout), "); its result is discarded")),
+                  endings);
+        }
+      }
+      mu_.Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return AllStopped(); });
+      threads.swap(threads_);
     }
+    for (std::thread& thread : threads) {
+      if (thread.joinable()) thread.join();
+    }
+    {
+      MutexLock lock(&mu_);
+      timer_stop_ = true;
+      WakeTimer();
+    }
+    if (timer_.joinable()) timer_.join();
+    {
+      MutexLock lock(&mu_);
+      for (QueuedJob* job : queue_.All()) {
+        queue_.Remove(job);
+        End(job, JobState::kCancelled,
+            absl::CancelledError("the worker pool shut down before the request ran"),
+            /*ran=*/false, endings);
+      }
+      // Threads given up on may never return: none is waited for (Note [Hung calls]).
+      for (Orphan& orphan : orphans_) orphan.thread.detach();
+      orphans_.clear();
+    }
+    joined_ = true;
   }
-  Flush(endings);
-  joined_ = true;
+  Deliver(endings);
+}
+
+bool Scheduler::AllStopped() const {
+  for (const WorkerSlot& w : workers_) {
+    if (w.state != WorkerState::kStopped) return false;
+  }
+  return true;
 }
 
 void Scheduler::Wake(int w) {
@@ -470,9 +551,15 @@ void Scheduler::WakeIfMemoryBlocked() {
 }
 
 void Scheduler::OnMemoryReleased() {
-  MutexLock lock(&mu_);
-  ++memory_epoch_;
-  WakeIfMemoryBlocked();
+  Endings endings;
+  {
+    MutexLock lock(&mu_);
+    ++memory_epoch_;
+    WakeIfMemoryBlocked();
+    // The last instance of a model its devices gave up may just have gone.
+    FailUnavailable(endings);
+  }
+  Deliver(endings);
 }
 
 }  // namespace modelpool::workers_internal

@@ -15,14 +15,18 @@ void Scheduler::TimerLoop() {
   while (!timer_stop_) {
     const absl::Time now = clock_->Now();
     ExpireDue(now, endings);
+    AbandonHung(now, endings);
     const std::vector<Unload> unloads = DueUnloads(now);
     const bool aged = PromoteAged(now);
     const bool rolled = RollSwitchWindows(now);
     const bool unblocked = UnblockMemory(now);
-    if (aged || rolled || unblocked) WakeWaiting();
-    if (!endings.empty() || !unloads.empty()) {
+    const bool reopened = ReopenCircuits(now, endings);
+    const bool restarts = RestartsDue(now);
+    const bool checks = RequestDueChecks(now);
+    if (aged || rolled || unblocked || reopened || restarts || checks) WakeWaiting();
+    if (!endings.empty() || !unloads.empty() || HasEvents()) {
       mu_.Unlock();
-      Flush(endings);
+      Deliver(endings);
       std::vector<int> unloaded;
       for (const Unload& u : unloads) {
         unloaded.push_back(u.backend->UnloadIdle(devices_[u.slot], u.count));
@@ -30,7 +34,10 @@ void Scheduler::TimerLoop() {
       mu_.Lock();
       for (size_t i = 0; i < unloads.size(); ++i) {
         auto it = models_.find(unloads[i].model);
-        if (it != models_.end()) it->second.stats.unloads += static_cast<uint64_t>(unloaded[i]);
+        if (it == models_.end() || unloaded[i] == 0) continue;
+        it->second.stats.unloads += static_cast<uint64_t>(unloaded[i]);
+        EmitModel(&WorkerPoolListener::OnModelUnloaded, unloads[i].model, unloads[i].slot,
+                  unloaded[i]);
       }
       continue;
     }
@@ -66,12 +73,59 @@ void Scheduler::ExpireDue(absl::Time now, Endings& endings) {
       }
     }
     queue_.Remove(job);
-    End(job, JobState::kFailed,
-        absl::ResourceExhaustedError(absl::StrCat(
-            "no room to load ", job->model, " within ", absl::FormatDuration(load_timeout_),
-            ": what is loaded is leased or wanted (", loaded, ")")),
-        false, endings);
+    const absl::Status no_room = absl::ResourceExhaustedError(absl::StrCat(
+        "no room to load ", job->model, " within ", absl::FormatDuration(load_timeout_),
+        ": what is loaded is leased or wanted (", loaded, ")"));
+    if (FallBack(job, no_room)) {
+      ++M(job->model).stats.submitted;
+      Enqueue(job);
+    } else {
+      End(job, JobState::kFailed, no_room, false, endings);
+    }
   }
+}
+
+void Scheduler::AbandonHung(absl::Time now, Endings& endings) {
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    const WorkerSlot& s = W(static_cast<int>(w));
+    if (!s.in_call || s.call_deadline > now) continue;
+    const absl::Duration limit = s.call_deadline - s.call_started;
+    Abandon(static_cast<int>(w),
+            absl::DeadlineExceededError(absl::StrCat(
+                s.job != nullptr
+                    ? absl::StrCat("job ", s.job->id, " ran past its execution timeout")
+                    : absl::StrCat("the health check of ", s.checking, " ran past its timeout"),
+                " of ", absl::FormatDuration(limit), " on worker ", s.id, " (",
+                devices_[s.slot].ToString(),
+                "); the worker has a new thread and whatever the call returns is discarded")),
+            endings);
+  }
+}
+
+bool Scheduler::ReopenCircuits(absl::Time now, Endings& endings) {
+  bool any = false;
+  for (auto& [id, model] : models_) {
+    for (size_t slot = 0; slot < devices_.size(); ++slot) {
+      if (std::optional<CircuitBreaker::Change> change = model.use[slot].breaker.Tick(now)) {
+        OnCircuitChange(id, static_cast<int>(slot), *change, endings);
+        any = true;
+      }
+    }
+  }
+  return any;
+}
+
+bool Scheduler::RestartsDue(absl::Time now) {
+  bool any = false;
+  for (auto& [id, model] : models_) {
+    for (DeviceUse& use : model.use) {
+      if (use.restart.restarting() && !use.restart_announced && use.restart.next_try() <= now) {
+        use.restart_announced = true;
+        any = true;
+      }
+    }
+  }
+  return any;
 }
 
 absl::Duration Scheduler::KeepAlive(const Model& model, int slot) const {
@@ -156,9 +210,21 @@ absl::Time Scheduler::NextEvent() const {
       next = std::min(next, w.switches.front() + absl::Hours(1));
     }
   }
+  for (const WorkerSlot& w : workers_) {
+    if (w.in_call) next = std::min(next, w.call_deadline);
+  }
+  const absl::Duration check_interval = failures_.health_check_interval;
   for (const auto& [id, model] : models_) {
     for (const DeviceUse& use : model.use) {
       if (use.memory_blocked) next = std::min(next, use.blocked_until);
+      next = std::min(next, use.breaker.reopens_at());
+      if (use.restart.restarting() && !use.restart_announced) {
+        next = std::min(next, use.restart.next_try());
+      }
+      if (model.probe != nullptr && check_interval > absl::ZeroDuration() &&
+          use.last_check != absl::InfinitePast() && !use.check_requested && !use.checking) {
+        next = std::min(next, use.last_check + check_interval);
+      }
     }
     if (queue_.Count(id) > 0) continue;
     for (size_t slot = 0; slot < devices_.size(); ++slot) {
@@ -203,6 +269,7 @@ absl::Status Scheduler::Preload(const std::string& model, int count) {
       for (size_t slot = 0; slot < devices_.size(); ++slot) {
         if (target[slot] == 0) continue;
         m.use[slot].load_error = absl::OkStatus();  // asked for: try again
+        m.use[slot].restart.Reset();
         const int have = backend->Instances(devices_[slot]).total;
         for (int k = have; k < target[slot]; ++k) loads.push_back(static_cast<int>(slot));
         // Workers that serve nothing, or a model with nothing queued, take it as theirs: a
@@ -243,23 +310,29 @@ absl::Status Scheduler::Preload(const std::string& model, int count) {
       M(model).use[slot].loading = true;
       reserve = ReserveFor(nullptr, model);
     }
-    absl::StatusOr<Held> loaded = backend->LoadOn(device, reserve);
+    absl::StatusOr<Held> loaded = Load(*backend, model, slot, reserve);
     const absl::Status status = loaded.status();
     loaded = Held();  // idle now, preloaded
+    Endings endings;
     {
       MutexLock lock(&mu_);
       device_loading_[slot] = false;
       DeviceUse& use = M(model).use[slot];
       use.loading = false;
       if (status.ok()) {
-        ++M(model).stats.loads;
+        NoteLoaded(model, slot);
         use.last_used = clock_->Now();
         WakeTimerFor(use.last_used + KeepAlive(M(model), slot));
-      } else if (status.code() != absl::StatusCode::kResourceExhausted) {
-        use.load_error = UnsharedCopy(status);
+      } else if (status.code() != absl::StatusCode::kResourceExhausted &&
+                 use.restart.Fail(failures_, clock_->Now(), status, Uniform())) {
+        use.load_error = absl::UnavailableError(
+            absl::StrCat(device.ToString(), " gave ", model, " up after ", use.restart.failures(),
+                         " failures in a row; the last: ", status.message()));
+        FailUnavailable(endings);
       }
       WakeWaiting();
     }
+    Deliver(endings);
     if (!status.ok() && first_error.ok()) {
       first_error = absl::Status(
           status.code(),

@@ -17,8 +17,8 @@ bool Scheduler::CanTake(int worker, const std::string& model_id) const {
   const Model& model = it->second;
   const WorkerSlot& w = W(worker);
   if (!model.runs_on[w.slot]) return false;
+  if (!model.use[w.slot].breaker.Allows()) return false;
   if (w.holding && w.model == model_id) return true;
-  if (!model.use[w.slot].load_error.ok()) return false;
   if (model.max_concurrent > 0 && Serving(model_id, worker) >= model.max_concurrent) return false;
   if (SwitchCapped(worker, model_id)) return false;
   return IdleAvailable(model, w.slot) || MayLoad(model, w.slot);
@@ -72,6 +72,7 @@ bool Scheduler::IdleAvailable(const Model& model, int slot) const {
 bool Scheduler::MayLoad(const Model& model, int slot) const {
   const DeviceUse& use = model.use[slot];
   if (device_loading_[slot]) return false;
+  if (!use.load_error.ok() || use.restart.pending(clock_->Now())) return false;
   if (use.memory_blocked && use.blocked_epoch == memory_epoch_) return false;
   return model.max_instances <= 0 || TotalInstances(model) < model.max_instances;
 }
@@ -121,12 +122,11 @@ int64_t Scheduler::QueuedTokensOn(int slot) const {
   return tokens;
 }
 
-bool Scheduler::Unservable(const std::string& model_id) const {
-  const Model& model = M(model_id);
-  for (size_t slot = 0; slot < devices_.size(); ++slot) {
-    if (model.runs_on[slot] && model.use[slot].load_error.ok()) return false;
-  }
-  return TotalInstances(model) == 0 && Serving(model_id, -1) == 0;
+bool Scheduler::RestartWaits(const std::string& model, int slot) const {
+  auto it = models_.find(model);
+  if (it == models_.end()) return false;
+  const DeviceUse& use = it->second.use[slot];
+  return !use.load_error.ok() || use.restart.pending(clock_->Now());
 }
 
 WorkerPoolStats Scheduler::Stats() const {
@@ -141,12 +141,15 @@ WorkerPoolStats Scheduler::Stats() const {
     s.model_id = w.model;
     s.state = w.state;
     s.state_since = w.state_since;
+    s.transitions.assign(w.transitions.begin(), w.transitions.end());
     s.holds_instance = w.holding;
     s.queued = queue_.CountPinned(w.id);
     s.switches_this_hour = SwitchesThisHour(w.id);
     s.switches = w.switch_count;
     s.completed = w.completed;
     s.errors = w.errors;
+    s.hung = w.hung;
+    s.threads = w.threads;
     s.last_activity = w.last_activity;
     s.last_error = w.last_error;
     stats.workers.push_back(std::move(s));
@@ -165,12 +168,19 @@ WorkerPoolStats Scheduler::Stats() const {
     s.workers = Serving(id, -1);
     s.queued = queue_.Count(id);
     s.evictions = model.backend->Evictions();
+    s.out_of_memory = model.counters->out_of_memory.load(std::memory_order_relaxed);
+    s.split_retries = model.counters->split_retries.load(std::memory_order_relaxed);
     stats.models.push_back(std::move(s));
   }
   stats.queue_depth = queue_.size();
   const bool loading =
       std::find(device_loading_.begin(), device_loading_.end(), true) != device_loading_.end();
   stats.waiting_on_time = all_waiting && !loading && !queue_.empty();
+  stats.stuck_calls = static_cast<int>(orphans_.size());
+  stats.invalid_transitions = invalid_transitions_;
+  stats.callback_errors = callback_errors_;
+  if (faults_ != nullptr) stats.faults = faults_->counts();
+  FillHealth(stats);
   return stats;
 }
 

@@ -1,6 +1,6 @@
-// The worker loop: take the job the policy chooses, get an instance of its model (the one held,
-// an idle one, or a new load), run it, and hand the instance back when there is nothing more
-// for it. See Note [Scheduler locking].
+// The worker loop: take the job the policy chooses (or a health check that is due), get an
+// instance of its model (the one held, an idle one, or a new load), run it, and hand the
+// instance back when there is nothing more for it. See Note [Scheduler locking].
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -11,14 +11,6 @@
 
 namespace modelpool::workers_internal {
 
-// Note [Waiting for memory]
-// A load that does not fit (what is loaded is leased, or wanted by queued work that ranks as
-// high) leaves its request queued and marks the model's device blocked. It is tried again when
-// memory may have come free: an instance unloaded or handed back by one of this pool's workers
-// (the memory epoch moves), or, for leases held outside the pool, `kMemoryRetry` later. The
-// request fails with `ResourceExhausted`, naming what is loaded, after `load_timeout`.
-constexpr absl::Duration kMemoryRetry = absl::Seconds(1);
-
 // Note [Lingering]
 // A worker that runs out of work keeps its instance for `kLinger` (real time) before it hands
 // it back: a request that follows at once then starts without a lease handed back and taken
@@ -27,15 +19,16 @@ constexpr absl::Duration kMemoryRetry = absl::Seconds(1);
 // request for its model goes to this worker (`WakeFor`, `BetterPlacedElsewhere`).
 constexpr absl::Duration kLinger = absl::Milliseconds(1);
 
-void Scheduler::Serve(int w) {
+void Scheduler::Serve(int w, uint64_t generation, std::shared_ptr<Lifeline> lifeline) {
   Held held;
   Endings endings;
   bool lingered = false;
   mu_.Lock();
+  if (W(w).state == WorkerState::kStarting) SetState(w, Resting());
   for (;;) {
-    if (!endings.empty()) {
+    if (!endings.empty() || HasEvents()) {
       mu_.Unlock();
-      Flush(endings);
+      Deliver(endings);
       mu_.Lock();
     }
     const Step step = Decide(w);
@@ -55,23 +48,77 @@ void Scheduler::Serve(int w) {
       continue;
     }
     lingered = false;
-    if (EnsureInstance(w, step.job, held, endings)) RunJob(w, step.job, held, endings);
+    std::optional<Call> call;
+    if (step.kind == Step::kCheck) {
+      call = BeginCheck(w, step.model, held, endings);
+    } else if (EnsureInstance(w, step.job, held, endings)) {
+      call = BeginRun(w, step.job, endings);
+    }
+    if (!call) continue;
+    mu_.Unlock();
+    Deliver(endings);
+    const absl::Status status = (*call->run)(held->get(), call->model_call);
+    if (!Reacquire(w, generation, *lifeline)) {
+      // Given up on (Note [Hung calls]): the request has ended and another thread serves the
+      // worker. The instance may be broken: unload it rather than hand it back.
+      held->Destroy();
+      held.reset();
+      LeaveOrphaned(*lifeline);
+      return;
+    }
+    if (step.kind == Step::kCheck) {
+      FinishCheck(w, *call, status, held, endings);
+    } else {
+      FinishRun(w, *call, status, endings);
+    }
   }
   if (held != nullptr) ReleaseHeld(w, held);
   SetState(w, WorkerState::kStopped);
   mu_.Unlock();
-  Flush(endings);
+  Deliver(endings);
+}
+
+bool Scheduler::Reacquire(int w, uint64_t generation, Lifeline& lifeline) {
+  lifeline.mu.Lock();
+  if (!lifeline.alive) {
+    lifeline.mu.Unlock();
+    return false;
+  }
+  mu_.Lock();
+  if (W(w).generation == generation) {
+    lifeline.mu.Unlock();
+    return true;
+  }
+  OrphanReturned(w, generation);
+  mu_.Unlock();
+  lifeline.mu.Unlock();
+  return false;
+}
+
+void Scheduler::LeaveOrphaned(Lifeline& lifeline) {
+  MutexLock alive_lock(&lifeline.mu);
+  if (!lifeline.alive) return;
+  // The instance it unloaded counted against its model's limit: work waiting for a load may
+  // start now.
+  MutexLock lock(&mu_);
+  ++memory_epoch_;
+  WakeWaiting();
 }
 
 Scheduler::Step Scheduler::Decide(int w) {
   if (stopping_ && absl::Now() >= drain_deadline_) return {Step::kExit};
+  if (!stopping_) {
+    if (std::string model = CheckDue(w); !model.empty()) {
+      return {Step::kCheck, nullptr, std::move(model)};
+    }
+  }
   to_wake_.clear();
   QueuedJob* job = policy_->Choose(*this, w);
   for (int other : to_wake_) Wake(other);
   to_wake_.clear();
   if (job == nullptr) {
-    // Work this worker may not take now (limits, placement, memory) may become its with time:
-    // the timer must know when.
+    // Work this worker may not take now (limits, placement, memory, restarts, circuits) may
+    // become its with time: the timer must know when.
     if (!queue_.empty()) WakeTimerFor(NextEvent());
     return {stopping_ ? Step::kExit : Step::kWait};
   }
@@ -87,7 +134,10 @@ bool Scheduler::EnsureInstance(int w, QueuedJob* job, Held& held, Endings& endin
   const int slot = W(w).slot;
   const Device device = devices_[slot];
   if (W(w).holding && W(w).model == model) return true;
-  if (W(w).holding) ReleaseHeld(w, held);
+  if (W(w).holding) {
+    SetState(w, WorkerState::kSwitching, absl::StrCat("from ", W(w).model, " to ", model));
+    ReleaseHeld(w, held);
+  }
   if (W(w).model != model) {
     if (!W(w).model.empty()) queue_.Unpin(W(w).model, W(w).id);
     W(w).model = model;
@@ -112,16 +162,18 @@ bool Scheduler::EnsureInstance(int w, QueuedJob* job, Held& held, Endings& endin
   }
   if (!MayLoad(M(model), slot)) {  // the idle instance went to another; no load may start here
     W(w).job = nullptr;
+    SetState(w, Resting());
     Requeue(job, endings);
     return false;
   }
   SetJobState(job, JobState::kLoading);
-  SetState(w, WorkerState::kLoading);
+  SetState(w, WorkerState::kLoading, model);
   device_loading_[slot] = true;
   M(model).use[slot].loading = true;
+  if (M(model).use[slot].restart.restarting()) ++M(model).stats.restarts;
   const MemoryGovernor::ReserveOptions reserve = ReserveFor(job, model);
   mu_.Unlock();
-  absl::StatusOr<Held> loaded = backend->LoadOn(device, reserve);
+  absl::StatusOr<Held> loaded = Load(*backend, model, slot, reserve);
   mu_.Lock();
   device_loading_[slot] = false;
   M(model).use[slot].loading = false;
@@ -132,87 +184,87 @@ bool Scheduler::EnsureInstance(int w, QueuedJob* job, Held& held, Endings& endin
   }
   held = *std::move(loaded);
   W(w).holding = true;
-  ++M(model).stats.loads;
   M(model).use[slot].memory_blocked = false;
+  NoteLoaded(model, slot);
   return true;
 }
 
-void Scheduler::HandleLoadFailure(int w, QueuedJob* job, const absl::Status& status,
-                                  Endings& endings) {
-  const std::string model = job->model;
-  const int slot = W(w).slot;
-  const Device device = devices_[slot];
-  W(w).job = nullptr;
-  // Requests waiting for this worker in particular may go to any other now.
-  job->pin = -1;
-  queue_.Unpin(model, W(w).id);
-  // Out of memory for now, or never (more than the budget): only the first is worth a wait.
-  const bool memory = status.code() == absl::StatusCode::kResourceExhausted &&
-                      M(model).backend->NextInstanceBytes(device) <= governor_->BudgetBytes(device);
-  if (memory) {
-    M(model).use[slot].memory_blocked = true;
-    M(model).use[slot].blocked_epoch = memory_epoch_;
-    M(model).use[slot].blocked_until = clock_->Now() + kMemoryRetry;
-    SetState(w, WorkerState::kIdle);
-    if (job->memory_wait_since == absl::InfiniteFuture()) {
-      job->memory_wait_since = clock_->Now();
-      memory_waiters_.push_back(job);
-    }
-    WakeTimerFor(
-        std::min(M(model).use[slot].blocked_until, job->memory_wait_since + load_timeout_));
-  } else {
-    M(model).use[slot].load_error = UnsharedCopy(status);
-    W(w).last_error = status.ToString();
-    SetState(w, WorkerState::kFailed);
-    Log(LogSeverity::kError, absl::StrCat("worker ", W(w).id, " on ", device.ToString(),
-                                          " cannot load ", model, ": ", status.message()));
+absl::StatusOr<Scheduler::Held> Scheduler::Load(ModelBackend& backend, const std::string& model,
+                                                int slot,
+                                                const MemoryGovernor::ReserveOptions& reserve) {
+  if (faults_ != nullptr) {
+    MODELPOOL_RETURN_IF_ERROR(faults_->OnLoad(model, devices_[slot]));
   }
-  if (!memory && Unservable(model)) {
-    const absl::Status cause(status.code(), absl::StrCat("no device can load ", model,
-                                                         "; the last error: ", status.message()));
-    End(job, JobState::kFailed, cause, /*ran=*/false, endings);
-    FailModel(model, cause, endings);
-  } else if (memory && clock_->Now() - job->memory_wait_since >= load_timeout_) {
-    End(job, JobState::kFailed,
-        absl::ResourceExhaustedError(absl::StrCat("waited ", absl::FormatDuration(load_timeout_),
-                                                  " for memory to load ", model, ": ",
-                                                  status.message())),
-        /*ran=*/false, endings);
-  } else {
-    Requeue(job, endings);
+  return backend.LoadOn(devices_[slot], reserve);
+}
+
+void Scheduler::NoteLoaded(const std::string& model, int slot) {
+  Model& m = M(model);
+  ++m.stats.loads;
+  m.use[slot].last_check = clock_->Now();  // a fresh instance: the check interval starts now
+  EmitModel(&WorkerPoolListener::OnModelLoaded, model, slot, 1);
+  // Evictions happen during loads, on the device of the load.
+  for (auto& [id, other] : models_) {
+    const uint64_t evictions = other.backend->Evictions();
+    if (evictions > other.evictions_seen) {
+      EmitModel(&WorkerPoolListener::OnModelEvicted, id, slot,
+                static_cast<int>(evictions - other.evictions_seen));
+      other.evictions_seen = evictions;
+    }
   }
 }
 
-void Scheduler::RunJob(int w, QueuedJob* job, Held& held, Endings& endings) {
+std::optional<Scheduler::Call> Scheduler::BeginRun(int w, QueuedJob* job, Endings& endings) {
   const std::string model = job->model;
   const int slot = W(w).slot;
   W(w).job = nullptr;
+  std::optional<absl::Status> ended;
+  JobState state = JobState::kCancelled;
   if (job->cancel_requested) {
-    End(job, JobState::kCancelled, absl::CancelledError("cancelled by Cancel()"), false, endings);
-    return;
+    ended = absl::CancelledError("cancelled by Cancel()");
+  } else if (stopping_ && absl::Now() >= drain_deadline_) {
+    ended = absl::CancelledError("the worker pool shut down before the request ran");
+  } else if (job->deadline <= clock_->Now()) {
+    ended = absl::DeadlineExceededError("the request's deadline passed in the queue");
+    state = JobState::kExpired;
   }
-  if (stopping_ && absl::Now() >= drain_deadline_) {
-    End(job, JobState::kCancelled,
-        absl::CancelledError("the worker pool shut down before the request ran"), false, endings);
-    return;
+  if (ended) {
+    SetState(w, Resting());
+    End(job, state, *ended, /*ran=*/false, endings);
+    return std::nullopt;
   }
-  if (job->deadline <= clock_->Now()) {
-    End(job, JobState::kExpired,
-        absl::DeadlineExceededError("the request's deadline passed in the queue"), false, endings);
-    return;
+  DeviceUse& use = M(model).use[slot];
+  if (!use.breaker.Allows()) {  // the circuit opened while the instance was being readied
+    SetState(w, Resting());
+    Requeue(job, endings);
+    return std::nullopt;
   }
   memory_waiters_.erase(std::remove(memory_waiters_.begin(), memory_waiters_.end(), job),
                         memory_waiters_.end());
+  const absl::Time now = clock_->Now();
   W(w).job = job;
+  W(w).in_call = true;
+  W(w).call_started = now;
+  W(w).call_deadline = job->execution_timeout == absl::InfiniteDuration()
+                           ? absl::InfiniteFuture()
+                           : now + job->execution_timeout;
+  W(w).call_probe = use.breaker.Start();
+  WakeTimerFor(W(w).call_deadline);
   SetJobState(job, JobState::kRunning);
-  SetState(w, WorkerState::kBusy);
+  SetState(w, WorkerState::kBusy, absl::StrCat("job ", job->id));
   ++M(model).stats.running;
-  mu_.Unlock();
-  const absl::Status status = job->task.run(held->get());
-  mu_.Lock();
+  return Call{job->task.run, MakeModelCall(model, slot), job, model, W(w).call_probe, now};
+}
+
+void Scheduler::FinishRun(int w, const Call& call, const absl::Status& status, Endings& endings) {
+  QueuedJob* job = call.job;
+  const std::string& model = call.model;
+  const int slot = W(w).slot;
   --M(model).stats.running;
   const absl::Time now = clock_->Now();
   W(w).job = nullptr;
+  W(w).in_call = false;
+  W(w).call_deadline = absl::InfiniteFuture();
   ++W(w).completed;
   W(w).last_activity = now;
   if (!status.ok()) {
@@ -221,7 +273,16 @@ void Scheduler::RunJob(int w, QueuedJob* job, Held& held, Endings& endings) {
   }
   M(model).use[slot].last_used = now;
   M(model).stats.last_used = now;
-  SetState(w, WorkerState::kIdle);
+  if (status.ok()) M(model).latency.Add(now - call.started, failures_.latency_window);
+  RecordOutcome(model, slot, call.probe, CountsAgainstModel(status), status, endings);
+  // An error a broken instance would give: check the instance before it serves again.
+  if (CountsAgainstModel(status) && M(model).probe != nullptr) W(w).check_held = true;
+  SetState(w, Resting());
+  if (IsOutOfMemory(status) && FallBack(job, status)) {
+    ++M(job->model).stats.submitted;
+    Enqueue(job);
+    return;
+  }
   End(job, status.ok() ? JobState::kSucceeded : JobState::kFailed, status, /*ran=*/true, endings);
 }
 
@@ -232,6 +293,7 @@ void Scheduler::ReleaseHeld(int w, Held& held) {
   const bool unload = KeepAlive(M(model), slot) == absl::ZeroDuration() && queue_.Count(model) == 0;
   std::shared_ptr<ModelBackend> backend = M(model).backend;
   W(w).holding = false;
+  W(w).check_held = false;
   // The keep-alive counts from the last use (a request's end), not from now; an unload the timer
   // skipped while the instance was held is due again.
   DeviceUse& use = M(model).use[slot];
@@ -248,12 +310,39 @@ void Scheduler::ReleaseHeld(int w, Held& held) {
   const int unloaded = unload ? backend->UnloadIdle(device, 1) : 0;
   mu_.Lock();
   M(model).stats.unloads += static_cast<uint64_t>(unloaded);
+  if (unloaded > 0) EmitModel(&WorkerPoolListener::OnModelUnloaded, model, slot, unloaded);
   WakeIfMemoryBlocked();
+}
+
+void Scheduler::DropHeld(int w, Held& held) {
+  W(w).holding = false;
+  W(w).check_held = false;
+  ++memory_epoch_;
+  Held dropping = std::move(held);
+  mu_.Unlock();
+  dropping->Destroy();
+  dropping.reset();
+  mu_.Lock();
+  WakeIfMemoryBlocked();
+}
+
+ModelCall Scheduler::MakeModelCall(const std::string& model, int slot) {
+  const Model& m = M(model);
+  return ModelCall(model, devices_[slot], faults_, m.backend, m.counters, failures_.oom_split);
+}
+
+WorkerState Scheduler::Resting() const {
+  return stopping_ ? WorkerState::kDraining : WorkerState::kIdle;
 }
 
 void Scheduler::WaitForWork(int w, absl::Time until) {
   W(w).blocked = true;
-  if (W(w).state != WorkerState::kFailed) SetState(w, WorkerState::kIdle);
+  // A worker waiting for a restart stays kRestarting until its backoff has passed, and kFailed
+  // while its device has given its model up.
+  const WorkerSlot& s = W(w);
+  const bool waits = (s.state == WorkerState::kRestarting || s.state == WorkerState::kFailed) &&
+                     !s.restart_model.empty() && RestartWaits(s.restart_model, s.slot);
+  if (!waits) SetState(w, Resting());
   while (!W(w).wake_pending && absl::Now() < until &&
          !(stopping_ && absl::Now() >= drain_deadline_)) {
     mu_.WaitWithDeadline(worker_cvs_[w].get(),
@@ -269,13 +358,6 @@ void Scheduler::NoteSwitch(int w) {
   while (!switches.empty() && switches.front() <= now - absl::Hours(1)) switches.pop_front();
   switches.push_back(now);
   ++W(w).switch_count;
-}
-
-// The one place a worker's state changes, so that each change is stamped with its time.
-void Scheduler::SetState(int w, WorkerState state) {
-  if (W(w).state == state) return;
-  W(w).state = state;
-  W(w).state_since = clock_->Now();
 }
 
 MemoryGovernor::ReserveOptions Scheduler::ReserveFor(const QueuedJob* job,

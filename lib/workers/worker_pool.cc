@@ -9,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/managers/torch_devices.h"
+#include "lib/workers/worker_pool_calls.h"
+#include "lib/workers/worker_pool_merging.h"
 #include "modelpool/base/status.h"
 
 namespace modelpool {
@@ -69,39 +71,87 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(WorkerPoolOptions
   return pool;
 }
 
+std::shared_ptr<const workers_internal::RunFn> WorkerPool::DefaultProbe(
+    std::type_index type) const {
+  if (type == typeid(EmbeddingModel)) return workers_internal::EmbeddingProbe();
+  if (type == typeid(SummarizationModel)) return workers_internal::SummarizationProbe();
+  return nullptr;
+}
+
+WorkerPool::WorkerPool() : merging_(std::make_shared<Merging>()) {}
+
 JobHandle<Embeddings> WorkerPool::EmbedJob(
-    const std::string& model_id, EmbedRequest request, SubmitOptions options,
-    std::shared_ptr<workers_internal::Completions> completions, size_t index) {
-  if (options.tokens == 0) options.tokens = EstimateTokens(request.texts);
+    const std::string& model_id, std::shared_ptr<const EmbedRequest> request, SubmitOptions options,
+    std::shared_ptr<workers_internal::Completions> completions, size_t index,
+    std::function<void(const absl::StatusOr<Embeddings>&)> on_end) {
+  if (options.tokens == 0) options.tokens = EstimateTokens(request->texts);
   return SubmitTracked<EmbeddingModel, Embeddings>(
       model_id,
-      [request = std::move(request)](EmbeddingModel& model) {
-        return model.Embed(request.texts, request.options);
+      [request = std::move(request)](EmbeddingModel& model, workers_internal::ModelCall& call) {
+        return workers_internal::EmbedSplitting(model, *request, call);
       },
-      options, std::move(completions), index);
+      options, std::move(completions), index, std::move(on_end));
 }
 
 JobHandle<std::vector<std::string>> WorkerPool::SummarizeJob(
-    const std::string& model_id, SummarizeRequest request, SubmitOptions options,
-    std::shared_ptr<workers_internal::Completions> completions, size_t index) {
-  if (options.tokens == 0) options.tokens = EstimateTokens(request.texts);
+    const std::string& model_id, std::shared_ptr<const SummarizeRequest> request,
+    SubmitOptions options, std::shared_ptr<workers_internal::Completions> completions, size_t index,
+    std::function<void(const absl::StatusOr<std::vector<std::string>>&)> on_end) {
+  if (options.tokens == 0) options.tokens = EstimateTokens(request->texts);
   return SubmitTracked<SummarizationModel, std::vector<std::string>>(
       model_id,
-      [request = std::move(request)](SummarizationModel& model) {
-        return model.Summarize(request.texts, request.options);
+      [request = std::move(request)](SummarizationModel& model, workers_internal::ModelCall& call) {
+        return workers_internal::SummarizeSplitting(model, *request, call);
       },
-      options, std::move(completions), index);
+      options, std::move(completions), index, std::move(on_end));
 }
+
+namespace {
+
+// Joins the request identical to `request` in flight in `set`, or else submits it with
+// `submit(on_end)` as the one in flight; `merged()` counts a join.
+template <typename R, typename Request, typename Set, typename Submit, typename Count>
+JobHandle<R> JoinOrSubmit(std::shared_ptr<Set> set, const std::string& model_id,
+                          std::shared_ptr<const Request> request, const SubmitOptions& options,
+                          Submit submit, Count merged) {
+  if (!workers_internal::Mergeable(*request, options)) return submit(request, nullptr);
+  std::shared_ptr<typename Set::Flight> lead;
+  if (std::optional<JobHandle<R>> joined =
+          set->Join(workers_internal::RequestKey<Request>{model_id, request, options}, &lead)) {
+    merged();
+    return *std::move(joined);
+  }
+  JobHandle<R> handle =
+      submit(request, [set, lead](const absl::StatusOr<R>& result) { set->Finish(lead, result); });
+  Set::SetId(lead, handle.id);
+  return handle;
+}
+
+}  // namespace
 
 JobHandle<Embeddings> WorkerPool::SubmitJob(const std::string& model_id, EmbedRequest request,
                                             const SubmitOptions& options) {
-  return EmbedJob(model_id, std::move(request), options, nullptr, 0);
+  using Set = decltype(Merging::embed);
+  return JoinOrSubmit<Embeddings>(
+      std::shared_ptr<Set>(merging_, &merging_->embed), model_id,
+      std::make_shared<const EmbedRequest>(std::move(request)), options,
+      [&](std::shared_ptr<const EmbedRequest> r, auto on_end) {
+        return EmbedJob(model_id, std::move(r), options, nullptr, 0, std::move(on_end));
+      },
+      [&] { CountMerged(model_id); });
 }
 
 JobHandle<std::vector<std::string>> WorkerPool::SubmitJob(const std::string& model_id,
                                                           SummarizeRequest request,
                                                           const SubmitOptions& options) {
-  return SummarizeJob(model_id, std::move(request), options, nullptr, 0);
+  using Set = decltype(Merging::summarize);
+  return JoinOrSubmit<std::vector<std::string>>(
+      std::shared_ptr<Set>(merging_, &merging_->summarize), model_id,
+      std::make_shared<const SummarizeRequest>(std::move(request)), options,
+      [&](std::shared_ptr<const SummarizeRequest> r, auto on_end) {
+        return SummarizeJob(model_id, std::move(r), options, nullptr, 0, std::move(on_end));
+      },
+      [&] { CountMerged(model_id); });
 }
 
 std::future<absl::StatusOr<Embeddings>> WorkerPool::Submit(const std::string& model_id,
@@ -125,9 +175,11 @@ absl::StatusOr<std::vector<Embeddings>> WorkerPool::EmbedBatches(
   for (std::vector<std::string>& batch : batches) {
     sizes.push_back(static_cast<int64_t>(batch.size()));
     total += sizes.back();
-    futures.push_back(EmbedJob(model_id, EmbedRequest{std::move(batch), embed}, options.submit,
-                               completions, futures.size())
-                          .result);
+    futures.push_back(
+        EmbedJob(model_id,
+                 std::make_shared<const EmbedRequest>(EmbedRequest{std::move(batch), embed}),
+                 options.submit, completions, futures.size())
+            .result);
   }
   WaitReporting(*completions, sizes, total, options.on_progress);
   std::vector<Embeddings> results;
@@ -180,7 +232,9 @@ absl::StatusOr<std::vector<std::string>> WorkerPool::Summarize(const std::string
   std::vector<int64_t> sizes;
   for (const auto& group : groups) {
     sizes.push_back(static_cast<int64_t>(group.size()));
-    futures.push_back(SummarizeJob(model_id, SummarizeRequest{Gather(texts, group), generation},
+    futures.push_back(SummarizeJob(model_id,
+                                   std::make_shared<const SummarizeRequest>(
+                                       SummarizeRequest{Gather(texts, group), generation}),
                                    options.submit, completions, futures.size())
                           .result);
   }

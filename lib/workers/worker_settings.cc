@@ -81,6 +81,7 @@ absl::StatusOr<WorkerSettings> WorkerSettings::FromEnv(WorkerSettings base,
       MODELPOOL_ASSIGN_OR_RETURN(*field, IntVar(name, *v, 0, int64_t{1} << 24));
     }
   }
+  MODELPOOL_ASSIGN_OR_RETURN(s.failures, FailureSettings::FromEnv(std::move(s.failures), env));
   if (absl::Status valid = s.Validate(); !valid.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("worker settings from MODELPOOL_* environment variables: ", valid.message()));
@@ -106,7 +107,7 @@ absl::Status WorkerSettings::Validate() const {
         "max_switches_per_hour, max_instances_per_model, max_concurrent_per_model and "
         "job_history cannot be negative");
   }
-  return absl::OkStatus();
+  return failures.Validate();
 }
 
 }  // namespace modelpool

@@ -24,7 +24,7 @@ using Result = std::future<absl::StatusOr<int>>;
 struct Setup {
   explicit Setup(FakeModelManager::Options options = {}, int workers_per_device = 1,
                  LoadBalancing balancing = LoadBalancing::kLeastBusy, bool enabled = true,
-                 int max_queued = 100000) {
+                 int max_queued = 100000, FailureSettings failures = {}) {
     inventory = FakeModelManager::Inventory(options.gpus);
     manager = FakeModelManager::Create(options, inventory);
     REQUIRE(manager != nullptr);
@@ -32,6 +32,7 @@ struct Setup {
     workers.workers_per_device = workers_per_device;
     workers.load_balancing = balancing;
     workers.worker_pool = enabled;
+    workers.failures = failures;
     auto created = GenericWorkerPool::Create({.settings = Settings{},
                                               .workers = workers,
                                               .inventory = inventory,
@@ -105,7 +106,12 @@ TEST_CASE("Higher priority runs first on a worker; equal priorities in order") {
 }
 
 TEST_CASE("Exactly once under 16 submitting threads with random failures") {
-  Setup s({}, /*workers_per_device=*/2);
+  // Every failure here is the request's own: no circuit may open and fail the others.
+  FailureSettings no_breakers;
+  no_breakers.breaker_failures = 0;
+  no_breakers.breaker_error_rate = 0;
+  Setup s({}, /*workers_per_device=*/2, LoadBalancing::kLeastBusy, /*enabled=*/true,
+          /*max_queued=*/100000, no_breakers);
   constexpr int kThreads = 16, kPerThread = 300;
   struct Outcome {
     int ok = 0, failed = 0, wrong = 0, not_ready = 0;
@@ -276,6 +282,12 @@ TEST_CASE("PreloadModel loads instances on workers and Status shows them") {
   Setup s({}, /*workers_per_device=*/2);
   REQUIRE(s.pool->PreloadModel("fake", 3).ok());
   CHECK(s.manager->loads == 3);
+  REQUIRE(Eventually([&] {
+    for (const WorkerStats& w : s.pool->Stats().workers) {
+      if (w.state == WorkerState::kStarting) return false;
+    }
+    return true;
+  }));
   const WorkerPoolStats status = s.pool->Stats();
   int serving = 0;
   for (const WorkerStats& w : status.workers) {
@@ -291,7 +303,13 @@ TEST_CASE("PreloadModel loads instances on workers and Status shows them") {
 TEST_CASE("A worker that cannot load passes its requests to the others") {
   FakeModelManager::Options options;
   options.failing_device = Device::Cuda(1);
-  Setup s(options);
+  // Quick restarts: the device gives the model up after its third failed load.
+  FailureSettings quick;
+  quick.restart_backoff_base = absl::Milliseconds(1);
+  quick.restart_backoff_cap = absl::Milliseconds(2);
+  quick.restart_max_attempts = 3;
+  Setup s(options, /*workers_per_device=*/1, LoadBalancing::kLeastBusy, /*enabled=*/true,
+          /*max_queued=*/100000, quick);
   // Workers load when they take work: hold the worker of cuda:0 so that the other one tries.
   std::promise<void> gate;
   std::shared_future<void> open = gate.get_future().share();
@@ -314,6 +332,13 @@ TEST_CASE("A worker that cannot load passes its requests to the others") {
   const WorkerPoolStats status = s.pool->Stats();
   CHECK(status.workers[1].state == WorkerState::kFailed);
   CHECK_THAT(status.workers[1].last_error, Catch::Contains("fake load failure"));
+  CHECK(s.manager->loads == 4);  // cuda:0 once, cuda:1 three times
+  CHECK(status.models[0].restarts == 2);
+  REQUIRE(status.models[0].on_devices.size() == 2);
+  CHECK(status.models[0].on_devices[1].gave_up);
+  CHECK(status.models[0].on_devices[1].restart_failures == 3);
+  CHECK_FALSE(status.models[0].on_devices[0].gave_up);
+  CHECK(status.models[0].health.level == HealthLevel::kDegraded);
   const absl::Status preload = s.pool->PreloadModel("fake", 2);
   CHECK(preload.code() == absl::StatusCode::kUnavailable);
 }

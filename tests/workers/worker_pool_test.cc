@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <future>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -146,6 +148,90 @@ TEST_CASE("Summarize over the workers gives the manager's summaries, in input or
       pool->Summarize("t5", docs, generation, {.texts_per_request = 5});
   REQUIRE(spread.ok());
   CHECK(*spread == *direct);
+}
+
+std::unique_ptr<WorkerPool> OneWorkerPool(std::shared_ptr<FaultInjector> faults = nullptr) {
+  WorkerSettings workers;
+  workers.workers_per_device = 1;
+  auto pool = WorkerPool::Create(
+      {.settings = CpuSettings(), .workers = workers, .faults = std::move(faults)});
+  REQUIRE(pool.ok());
+  return *std::move(pool);
+}
+
+TEST_CASE("Identical requests in flight run once and each caller gets its own copy") {
+  auto pool = OneWorkerPool();
+  REQUIRE(pool->RegisterModel<EmbeddingModel>("tiny", Embedder()).ok());
+  // Hold the only worker so that the requests wait together.
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  auto held = pool->SubmitTask<EmbeddingModel, int>("tiny", [open](EmbeddingModel&) {
+    open.wait();
+    return absl::StatusOr<int>(0);
+  });
+  const std::vector<std::string> texts = Corpus(5);
+  JobHandle<Embeddings> a = pool->SubmitJob("tiny", EmbedRequest{texts, {}});
+  JobHandle<Embeddings> b = pool->SubmitJob("tiny", EmbedRequest{texts, {}});
+  JobHandle<Embeddings> alone =
+      pool->SubmitJob("tiny", EmbedRequest{texts, {}}, {.merge_identical = false});
+  JobHandle<Embeddings> other = pool->SubmitJob("tiny", EmbedRequest{Corpus(4), {}});
+  CHECK(a.id == b.id);
+  CHECK(alone.id != a.id);
+  CHECK(other.id != a.id);
+  gate.set_value();
+  REQUIRE(held.get().ok());
+  absl::StatusOr<Embeddings> ra = a.result.get();
+  absl::StatusOr<Embeddings> rb = b.result.get();
+  absl::StatusOr<Embeddings> ralone = alone.result.get();
+  REQUIRE(ra.ok());
+  REQUIRE(rb.ok());
+  REQUIRE(ralone.ok());
+  REQUIRE(other.result.get().ok());
+  CHECK(MaxAbsDiff(ra->tensor, rb->tensor) == 0);
+  CHECK(MaxAbsDiff(ra->tensor, ralone->tensor) < 1e-5);
+  CHECK(ra->tensor.data_ptr() != rb->tensor.data_ptr());  // each caller owns its vectors
+  const ModelStats stats = pool->Stats().models.at(0);
+  CHECK(stats.merged == 1);
+  CHECK(stats.submitted == 4);  // the gate, a, alone, other
+}
+
+TEST_CASE("A batch that runs out of memory is split and retried; a text too big fails alone") {
+  auto embedder = Embedder();
+  const std::vector<std::string> texts = Corpus(8);
+  absl::StatusOr<Embeddings> direct = embedder->Embed(texts);
+  REQUIRE(direct.ok());
+  auto once = std::make_shared<FaultInjector>(
+      std::vector<FaultRule>{{.kind = FaultKind::kOutOfMemory, .nth = 1}});
+  auto pool = OneWorkerPool(once);
+  REQUIRE(pool->RegisterModel<EmbeddingModel>("tiny", embedder).ok());
+  absl::StatusOr<Embeddings> split = pool->Submit("tiny", EmbedRequest{texts, {}}).get();
+  REQUIRE(split.ok());
+  REQUIRE(split->size() == 8);
+  CHECK(MaxAbsDiff(split->tensor, direct->tensor) < 1e-5);
+  ModelStats stats = pool->Stats().models.at(0);
+  CHECK(stats.out_of_memory == 1);
+  CHECK(stats.split_retries == 1);
+
+  auto always = std::make_shared<FaultInjector>(
+      std::vector<FaultRule>{{.kind = FaultKind::kOutOfMemory, .probability = 1}});
+  auto failing = OneWorkerPool(always);
+  REQUIRE(failing->RegisterModel<EmbeddingModel>("tiny", embedder).ok());
+  absl::StatusOr<Embeddings> none = failing->Submit("tiny", EmbedRequest{texts, {}}).get();
+  CHECK(none.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK_THAT(std::string(none.status().message()),
+             Catch::Contains("text 0 of 8 does not fit") && Catch::Contains("even alone"));
+}
+
+TEST_CASE("The default deep check runs one text on each loaded instance") {
+  auto pool = OneWorkerPool();
+  REQUIRE(pool->RegisterModel<EmbeddingModel>("tiny", Embedder()).ok());
+  REQUIRE(pool->Submit("tiny", EmbedRequest{Corpus(2), {}}).get().ok());
+  absl::StatusOr<Health> health = pool->CheckHealth(absl::Seconds(60));
+  REQUIRE(health.ok());
+  CHECK(health->level == HealthLevel::kHealthy);
+  const ModelStats stats = pool->Stats().models.at(0);
+  CHECK(stats.checks == 1);
+  CHECK(stats.checks_failed == 0);
 }
 
 }  // namespace

@@ -239,6 +239,10 @@ class AbstractModelManager {
     return governor_->NextInstanceBytes(*account_, device);
   }
 
+  // Hands the memory the framework caches on `device` back to the driver, as after unloads: a
+  // worker pool does it when a batch runs out of device memory, before it retries smaller parts.
+  void ReleaseCachedMemoryOn(const Device& device) { ReleaseCachedMemory(device); }
+
   // Records a use of an instance on `device` for the eviction order (leasing one records it
   // already; a caller that holds leases long records their ends too).
   void TouchOn(const Device& device) {

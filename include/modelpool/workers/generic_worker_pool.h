@@ -23,8 +23,12 @@
 #include "modelpool/devices/device_inventory.h"
 #include "modelpool/devices/memory_governor.h"
 #include "modelpool/pool/abstract_model_manager.h"
+#include "modelpool/workers/fault_injector.h"
+#include "modelpool/workers/health.h"
 #include "modelpool/workers/internal/model_backend.h"
+#include "modelpool/workers/internal/model_call.h"
 #include "modelpool/workers/job.h"
+#include "modelpool/workers/worker_pool_listener.h"
 #include "modelpool/workers/worker_pool_stats.h"
 #include "modelpool/workers/worker_settings.h"
 
@@ -57,7 +61,15 @@ struct WorkerPoolOptions {
   absl::Duration load_timeout = absl::Minutes(10);
   // How long the destructor lets workers drain the queue before cancelling the rest.
   absl::Duration shutdown_drain_timeout = absl::Seconds(30);
+  // Faults to inject into model calls and loads, to see what the pool does under them. Unset:
+  // what `MODELPOOL_FAULTS` says (`FaultInjector::FromEnv()`), else none.
+  std::shared_ptr<FaultInjector> faults;
 };
+
+// A one-row request a pool runs on a loaded instance to check that it works (a deep health
+// check): OK if it does.
+template <typename T>
+using HealthProbe = std::function<absl::Status(T&)>;
 
 namespace workers_internal {
 class Scheduler;
@@ -75,9 +87,16 @@ class Scheduler;
 // queued tokens), evicting idle instances of other models if needed (never a leased one).
 //
 // Every request ends exactly once: with the model's result, with its error (the worker keeps
-// serving), with `DeadlineExceeded` if its deadline passes before it starts, with
-// `ResourceExhausted` if its model cannot be loaded in time, or with `Cancelled` (by
-// `Cancel()`, or at shutdown). Requests are also jobs with ids: `Poll()`, `Wait()`, `Cancel()`.
+// serving), with `DeadlineExceeded` if its deadline passes before it starts or it runs past its
+// execution timeout, with `ResourceExhausted` if its model cannot be loaded in time, with
+// `Unavailable` if no device can serve its model (every circuit open, or every device gave the
+// model up after failed restarts), or with `Cancelled` (by `Cancel()`, or at shutdown). Requests
+// are also jobs with ids: `Poll()`, `Wait()`, `Cancel()`.
+//
+// Faults are survived (see `FailureSettings` and the README's "Failure handling"): failed loads
+// and instances that fail their health check are restarted with backoff, hung requests end and
+// their worker gets a new thread, a model that keeps failing on a device has its circuit opened
+// there, and a batch that runs out of device memory is split and retried.
 //
 // With the `worker_pool` setting off there are no threads: requests run on the calling
 // thread, on an instance leased from the manager, and give the same results.
@@ -98,13 +117,24 @@ class GenericWorkerPool {
   // Makes `manager`'s model available as `model_id`; loads nothing. `AlreadyExists` if the id
   // is taken; `FailedPrecondition` if the model runs on none of the pool's devices, or takes its
   // memory from another governor than the pool's.
+  //
+  // `probe` checks an instance (a deep health check, on the `health_check_interval`, on demand
+  // and after an error a broken instance would give); unset: the pool's own for the model type
+  // (`WorkerPool` has one for embedding and summarization models), else none.
   template <typename T>
   absl::Status RegisterModel(std::string model_id, std::shared_ptr<AbstractModelManager<T>> manager,
-                             const ModelOptions& options = {}) {
+                             const ModelOptions& options = {}, HealthProbe<T> probe = nullptr) {
     if (manager == nullptr) return absl::InvalidArgumentError("RegisterModel: no manager");
+    std::shared_ptr<const workers_internal::RunFn> run;
+    if (probe) {
+      run = std::make_shared<const workers_internal::RunFn>(
+          [probe = std::move(probe)](void* instance, workers_internal::ModelCall& call) {
+            return call.Run("a health check", [&] { return probe(*static_cast<T*>(instance)); });
+          });
+    }
     return AddBackend(std::move(model_id),
                       std::make_shared<workers_internal::ManagerBackend<T>>(std::move(manager)),
-                      options);
+                      options, std::move(run));
   }
 
   // GenericWorkerPool::PreloadModel()
@@ -121,11 +151,14 @@ class GenericWorkerPool {
   // holds the job's id and a future of its result. Errors that end the request without running
   // it: `NotFound` (unknown model), `InvalidArgument` (`T` is not the model's type),
   // `ResourceExhausted` (queue full, or the model fits no device, or it could not be loaded in
-  // time), `DeadlineExceeded`, `Cancelled`.
+  // time), `Unavailable` (no device can serve the model), `DeadlineExceeded`, `Cancelled`. A
+  // call of `fn` that runs out of device memory is tried once more after the device's cached
+  // memory is freed (the pool cannot split it); one that runs past its execution timeout ends
+  // the request with `DeadlineExceeded` and is left to return on its own, its result discarded.
   template <typename T, typename R>
   JobHandle<R> SubmitJob(const std::string& model_id, std::function<absl::StatusOr<R>(T&)> fn,
                          const SubmitOptions& options = {}) {
-    return SubmitTracked<T, R>(model_id, std::move(fn), options, nullptr, 0);
+    return SubmitTracked<T, R>(model_id, Whole<T, R>(model_id, std::move(fn)), options, nullptr, 0);
   }
 
   // GenericWorkerPool::SubmitTask()
@@ -142,16 +175,19 @@ class GenericWorkerPool {
   //
   // The primitive under `SubmitJob`: exactly one of `run` (on a worker, with an instance; its
   // status counts as the request's outcome) or `not_run` (with the reason the request ended
-  // without running) is called, once. `not_run` may be called before this returns.
+  // without running) is called, once; except that a `run` past its execution timeout gets
+  // `not_run(DeadlineExceeded)` while it still runs, and whatever it does after is the caller's
+  // to ignore. `not_run` may be called before this returns.
   template <typename T>
   JobId SubmitCallback(const std::string& model_id, std::function<absl::Status(T&)> run,
                        std::function<void(absl::Status)> not_run,
                        const SubmitOptions& options = {}) {
     workers_internal::Task task;
-    task.run = [run = std::move(run), model_id](void* instance) {
-      return CallCatching(absl::StrCat("running a request on ", model_id),
+    task.run = std::make_shared<const workers_internal::RunFn>(
+        [run = std::move(run), model_id](void* instance, workers_internal::ModelCall& call) {
+          return call.Run(absl::StrCat("running a request on ", model_id),
                           [&] { return run(*static_cast<T*>(instance)); });
-    };
+        });
     task.publish = [] {};
     task.fail = std::move(not_run);
     return Dispatch(model_id, typeid(T), std::move(task), options);
@@ -178,11 +214,11 @@ class GenericWorkerPool {
       futures.push_back(
           SubmitTracked<T, std::vector<Out>>(
               model_id,
-              [fn, failed,
-               batch = std::move(batch)](T& instance) -> absl::StatusOr<std::vector<Out>> {
+              [fn, failed, batch = std::move(batch)](T& instance, workers_internal::ModelCall& call)
+                  -> absl::StatusOr<std::vector<Out>> {
                 if (failed->load()) return absl::CancelledError("an earlier batch failed");
                 absl::StatusOr<std::vector<Out>> out =
-                    CallCatching("a batch", [&] { return fn(instance, batch); });
+                    call.RunWhole("a batch", [&] { return fn(instance, batch); });
                 if (out.ok() && out->size() != batch.size()) {
                   out = absl::InternalError(absl::StrCat("a batch of ", batch.size(),
                                                          " inputs gave ", out->size(), " outputs"));
@@ -234,14 +270,32 @@ class GenericWorkerPool {
   absl::Status Cancel(JobId id);
 
   // Per device: budget, used, free, what is loaded. Per model: where it is loaded, queued,
-  // running, loads, evictions, switches, last used. Per worker: state, model, switches.
+  // running, loads, evictions, switches, last used; its health, circuit breakers and restarts
+  // per device. Per worker: state (with its last changes), health, model, switches. The pool's
+  // health, the calls given up on that have not returned, what the fault injector did.
   WorkerPoolStats Stats() const;
+
+  // GenericWorkerPool::CheckHealth()
+  //
+  // Runs a deep check (the model's probe, a one-row request) on every model loaded, on each
+  // device it is loaded on, waiting up to `timeout`; an instance that fails its check is
+  // unloaded and its model restarted there with backoff. Returns the pool's health then, or
+  // `DeadlineExceeded` if checks were still waiting (every worker busy) or running.
+  absl::StatusOr<Health> CheckHealth(absl::Duration timeout);
+
+  // GenericWorkerPool::AddListener()
+  //
+  // `listener` hears the pool's events from now on (see `WorkerPoolListener`) until
+  // `RemoveListener()`, after which a delivery in progress may still reach it.
+  void AddListener(std::shared_ptr<WorkerPoolListener> listener);
+  void RemoveListener(const WorkerPoolListener* listener);
 
   // GenericWorkerPool::Shutdown()
   //
   // Refuses new requests (`Cancelled`), lets workers run what is queued until `drain_timeout`
-  // passes, cancels what is left, and joins the workers; a request already running finishes
-  // first. Idempotent; later calls return at once.
+  // passes, cancels what is left, and joins the workers. A request still running at the
+  // deadline ends with `Cancelled` and its thread is left to return on its own (its result
+  // discarded): shutdown never waits on a stuck call. Idempotent; later calls return at once.
   void Shutdown(absl::Duration drain_timeout);
 
   // The devices the workers run on (the CPU when there is no GPU).
@@ -252,12 +306,28 @@ class GenericWorkerPool {
   int num_workers() const;
 
  protected:
-  // `SubmitJob()` that also reports the job's end as `index` to `completions` (when not null).
+  // A request's code, with the `ModelCall` it calls its model through.
   template <typename T, typename R>
-  JobHandle<R> SubmitTracked(const std::string& model_id, std::function<absl::StatusOr<R>(T&)> fn,
+  using CallFn = std::function<absl::StatusOr<R>(T&, workers_internal::ModelCall&)>;
+
+  // `fn` as one call of the model, tried once more after running out of memory.
+  template <typename T, typename R>
+  static CallFn<T, R> Whole(const std::string& model_id, std::function<absl::StatusOr<R>(T&)> fn) {
+    return [fn = std::move(fn), what = absl::StrCat("running a request on ", model_id)](
+               T& instance, workers_internal::ModelCall& call) {
+      return call.RunWhole(what, [&] { return fn(instance); });
+    };
+  }
+
+  // `SubmitJob()` for code that calls the model through a `ModelCall` (so that it can split a
+  // batch that runs out of memory); it also reports the job's end as `index` to `completions`
+  // (when not null), and its result to `on_end` (when set) just before its caller gets it.
+  template <typename T, typename R>
+  JobHandle<R> SubmitTracked(const std::string& model_id, CallFn<T, R> fn,
                              const SubmitOptions& options,
                              std::shared_ptr<workers_internal::Completions> completions,
-                             size_t index) {
+                             size_t index,
+                             std::function<void(const absl::StatusOr<R>&)> on_end = nullptr) {
     struct Outcome {
       std::promise<absl::StatusOr<R>> promise;
       absl::StatusOr<R> result = absl::UnknownError("not run");
@@ -266,16 +336,19 @@ class GenericWorkerPool {
     JobHandle<R> handle;
     handle.result = outcome->promise.get_future();
     workers_internal::Task task;
-    task.run = [outcome, fn = std::move(fn), model_id](void* instance) {
-      outcome->result = CallCatching(absl::StrCat("running a request on ", model_id),
-                                     [&] { return fn(*static_cast<T*>(instance)); });
-      return UnsharedCopy(outcome->result.status());  // Note [Statuses that cross threads]
-    };
-    task.publish = [outcome, completions, index] {
+    task.run = std::make_shared<const workers_internal::RunFn>(
+        [outcome, fn = std::move(fn), model_id](void* instance, workers_internal::ModelCall& call) {
+          outcome->result = CallCatching(absl::StrCat("running a request on ", model_id),
+                                         [&] { return fn(*static_cast<T*>(instance), call); });
+          return UnsharedCopy(outcome->result.status());  // Note [Statuses that cross threads]
+        });
+    task.publish = [outcome, completions, index, on_end] {
+      if (on_end) on_end(outcome->result);
       outcome->promise.set_value(std::move(outcome->result));
       if (completions != nullptr) completions->Done(index);
     };
-    task.fail = [outcome, completions, index](absl::Status status) {
+    task.fail = [outcome, completions, index, on_end](absl::Status status) {
+      if (on_end) on_end(status);
       outcome->promise.set_value(std::move(status));
       if (completions != nullptr) completions->Done(index);
     };
@@ -293,12 +366,19 @@ class GenericWorkerPool {
   // Reads the settings, chooses the devices and starts the workers; for subclasses' factories.
   absl::Status Initialize(WorkerPoolOptions options);
 
+  // The deep check for models of `type` registered without a probe of their own; none here.
+  virtual std::shared_ptr<const workers_internal::RunFn> DefaultProbe(std::type_index type) const;
+
+  // Counts a request that joined an identical one in flight instead of being submitted.
+  void CountMerged(const std::string& model_id);
+
  private:
   class Impl;
 
   absl::Status AddBackend(std::string model_id,
                           std::shared_ptr<workers_internal::ModelBackend> backend,
-                          const ModelOptions& options);
+                          const ModelOptions& options,
+                          std::shared_ptr<const workers_internal::RunFn> probe);
   JobId Dispatch(const std::string& model_id, std::type_index type, workers_internal::Task task,
                  const SubmitOptions& options);
 

@@ -36,6 +36,14 @@ struct SubmitOptions {
   // What the request costs, in tokens (0: unknown, counted as 1). Loads go to the device with
   // the fewest tokens queued.
   int64_t tokens = 0;
+  // How long it may run once started: past it, it ends with `DeadlineExceeded`, its worker is
+  // replaced by a new thread and whatever the call returns later is discarded. Unset: the pool's
+  // `FailureSettings::execution_timeout`.
+  std::optional<absl::Duration> execution_timeout;
+  // `WorkerPool`'s requests only: whether a request identical to one in flight (same model,
+  // texts and options, and the same scheduling options) joins it instead of running again; it
+  // then shares that job's id (cancelling it cancels both) and gets a copy of its result.
+  bool merge_identical = true;
 };
 
 // Identifies a request in the pool that took it; never 0.

@@ -108,16 +108,28 @@ class WorkerPool : public GenericWorkerPool {
                                                     StreamOptions options = {},
                                                     const EmbedOptions& embed = {});
 
- private:
-  WorkerPool() = default;
+ protected:
+  // One short text, which must give one finite vector (one summary).
+  std::shared_ptr<const workers_internal::RunFn> DefaultProbe(std::type_index type) const override;
 
-  JobHandle<Embeddings> EmbedJob(const std::string& model_id, EmbedRequest request,
-                                 SubmitOptions options,
-                                 std::shared_ptr<workers_internal::Completions> completions,
-                                 size_t index);
+ private:
+  struct Merging;  // lib/workers/worker_pool_merging.h
+
+  WorkerPool();
+
+  // A request as a job; `on_end` (when set) gets its result first.
+  JobHandle<Embeddings> EmbedJob(
+      const std::string& model_id, std::shared_ptr<const EmbedRequest> request,
+      SubmitOptions options, std::shared_ptr<workers_internal::Completions> completions,
+      size_t index, std::function<void(const absl::StatusOr<Embeddings>&)> on_end = nullptr);
   JobHandle<std::vector<std::string>> SummarizeJob(
-      const std::string& model_id, SummarizeRequest request, SubmitOptions options,
-      std::shared_ptr<workers_internal::Completions> completions, size_t index);
+      const std::string& model_id, std::shared_ptr<const SummarizeRequest> request,
+      SubmitOptions options, std::shared_ptr<workers_internal::Completions> completions,
+      size_t index,
+      std::function<void(const absl::StatusOr<std::vector<std::string>>&)> on_end = nullptr);
+
+  // Identical requests in flight, by content (see `SubmitOptions::merge_identical`).
+  const std::shared_ptr<Merging> merging_;
 };
 
 }  // namespace modelpool

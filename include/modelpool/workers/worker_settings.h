@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "modelpool/base/device.h"
 #include "modelpool/base/settings.h"
+#include "modelpool/workers/failure_settings.h"
 
 namespace modelpool {
 
@@ -58,6 +59,8 @@ struct WorkerSettings {
   int max_concurrent_per_model = 0;
   // How many ended jobs `Poll()` and `Wait()` still know. `MODELPOOL_JOB_HISTORY`.
   int job_history = 10000;
+  // Restarts, hung requests, health, circuit breakers, out-of-memory errors.
+  FailureSettings failures;
 
   // WorkerSettings::FromEnv()
   //
@@ -86,6 +89,10 @@ struct ModelOptions {
   // Override `max_instances_per_model` and `max_concurrent_per_model`; 0 keeps them.
   int max_instances = 0;
   int max_concurrent = 0;
+  // Another registered model of the same type (such as the same folder on the CPU) that takes a
+  // request this model cannot run: one that fits none of its devices, or that runs out of device
+  // memory even split to single rows. Empty: none.
+  std::string fallback_model;
 };
 
 }  // namespace modelpool

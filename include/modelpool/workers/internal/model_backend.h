@@ -15,6 +15,7 @@
 #include "modelpool/base/internal/mutex.h"
 #include "modelpool/devices/memory_governor.h"
 #include "modelpool/pool/abstract_model_manager.h"
+#include "modelpool/workers/internal/model_call.h"
 
 namespace modelpool::workers_internal {
 
@@ -53,6 +54,8 @@ class ModelBackend {
   virtual void TouchOn(const Device& device) = 0;
   // Its idle instances evicted by the governor for other loads.
   virtual uint64_t Evictions() const = 0;
+  // Frees the memory the framework caches on `device` (after an out-of-memory error).
+  virtual void ReleaseCachedMemory(const Device& device) = 0;
 };
 
 template <typename T>
@@ -93,6 +96,9 @@ class ManagerBackend : public ModelBackend {
   uint64_t Evictions() const override {
     return manager_->memory_account() == nullptr ? 0 : manager_->memory_account()->Evictions();
   }
+  void ReleaseCachedMemory(const Device& device) override {
+    manager_->ReleaseCachedMemoryOn(device);
+  }
 
  private:
   class Held : public HeldInstance {
@@ -112,10 +118,16 @@ class ManagerBackend : public ModelBackend {
   std::shared_ptr<AbstractModelManager<T>> manager_;
 };
 
+// Runs a request (or a health check) on an instance, calling the model through `call`, and
+// returns its status.
+using RunFn = std::function<absl::Status(void* instance, ModelCall& call)>;
+
 // One request. It ends exactly once: `run` (with an instance, returning the request's status)
 // then `publish` (after the pool has counted it, so counters never lag a result), or `fail`.
+// A `run` the pool gave up on (it hung) is left running, with `fail` called meanwhile: it
+// must not publish on its own, and it is shared so that it outlives the request's record.
 struct Task {
-  std::function<absl::Status(void* instance)> run;
+  std::shared_ptr<const RunFn> run;
   std::function<void()> publish;
   std::function<void(absl::Status)> fail;
 };

@@ -1,0 +1,130 @@
+#include "lib/workers/worker_pool_calls.h"
+
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "lib/workers/oom_split.h"
+
+namespace modelpool::workers_internal {
+namespace {
+
+constexpr char kProbeText[] = "modelpool checks that this instance works.";
+
+// The pieces' outputs joined in row order, or the first failure: a row that did not fit alone
+// is named.
+template <typename Out, typename Join>
+absl::StatusOr<Out> Joined(std::vector<Piece<Out>> pieces, int64_t rows, const ModelCall& call,
+                           Join join) {
+  std::vector<Out> outs;
+  for (Piece<Out>& piece : pieces) {
+    if (piece.result.ok()) {
+      outs.push_back(*std::move(piece.result));
+      continue;
+    }
+    if (IsOutOfMemory(piece.result) && piece.end - piece.begin == 1 && rows > 1) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("text ", piece.begin, " of ", rows, " does not fit in the memory of ",
+                       call.device().ToString(), " even alone: ", piece.result.status().message()));
+    }
+    return piece.result.status();
+  }
+  return join(std::move(outs));
+}
+
+template <typename Out>
+std::vector<Piece<Out>> Split(int64_t rows, ModelCall& call,
+                              const std::function<absl::StatusOr<Out>(int64_t, int64_t)>& run) {
+  return RunSplitting<Out>(rows, run,
+                           OomRetry{call.split_on_oom(), [&call] { call.ReleaseCachedMemory(); },
+                                    &call.counters()});
+}
+
+}  // namespace
+
+absl::StatusOr<Embeddings> EmbedSplitting(EmbeddingModel& model, const EmbedRequest& request,
+                                          ModelCall& call) {
+  const absl::Span<const std::string> texts(request.texts);
+  const auto rows = static_cast<int64_t>(texts.size());
+  if (rows == 0) return call.Run("embedding", [&] { return model.Embed(texts, request.options); });
+  std::vector<Piece<Embeddings>> pieces = Split<Embeddings>(
+      rows, call, [&](int64_t begin, int64_t end) {
+        return call.Run("embedding", [&] {
+          return model.Embed(texts.subspan(static_cast<size_t>(begin),
+                                           static_cast<size_t>(end - begin)),
+                             request.options);
+        });
+      });
+  return Joined<Embeddings>(std::move(pieces), rows, call, [](std::vector<Embeddings> parts) {
+    if (parts.size() == 1) return std::move(parts.front());
+    Embeddings joined;
+    std::vector<at::Tensor> tensors;
+    for (const Embeddings& part : parts) {
+      tensors.push_back(part.tensor);
+      joined.num_tokens += part.num_tokens;
+      joined.num_truncated += part.num_truncated;
+    }
+    joined.tensor = at::cat(tensors, 0);
+    return joined;
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> SummarizeSplitting(SummarizationModel& model,
+                                                            const SummarizeRequest& request,
+                                                            ModelCall& call) {
+  using Summaries = std::vector<std::string>;
+  const absl::Span<const std::string> texts(request.texts);
+  const auto rows = static_cast<int64_t>(texts.size());
+  if (rows == 0) {
+    return call.Run("summarizing", [&] { return model.Summarize(texts, request.options); });
+  }
+  std::vector<Piece<Summaries>> pieces = Split<Summaries>(
+      rows, call, [&](int64_t begin, int64_t end) {
+        return call.Run("summarizing", [&] {
+          return model.Summarize(texts.subspan(static_cast<size_t>(begin),
+                                               static_cast<size_t>(end - begin)),
+                                 request.options);
+        });
+      });
+  return Joined<Summaries>(std::move(pieces), rows, call, [](std::vector<Summaries> parts) {
+    Summaries joined;
+    for (Summaries& part : parts) {
+      for (std::string& summary : part) joined.push_back(std::move(summary));
+    }
+    return joined;
+  });
+}
+
+std::shared_ptr<const RunFn> EmbeddingProbe() {
+  return std::make_shared<const RunFn>([](void* instance, ModelCall& call) -> absl::Status {
+    auto& model = *static_cast<EmbeddingModel*>(instance);
+    const std::vector<std::string> texts = {kProbeText};
+    absl::StatusOr<Embeddings> out =
+        call.Run("a health check", [&] { return model.Embed(texts); });
+    if (!out.ok()) return out.status();
+    if (out->size() != 1 || !at::isfinite(out->tensor).all().item<bool>()) {
+      return absl::InternalError("a health check gave no finite vector");
+    }
+    return absl::OkStatus();
+  });
+}
+
+std::shared_ptr<const RunFn> SummarizationProbe() {
+  return std::make_shared<const RunFn>([](void* instance, ModelCall& call) -> absl::Status {
+    auto& model = *static_cast<SummarizationModel*>(instance);
+    const std::vector<std::string> texts = {kProbeText};
+    GenerationOptions options;
+    options.max_new_tokens = 2;
+    options.num_beams = 1;
+    absl::StatusOr<std::vector<std::string>> out =
+        call.Run("a health check", [&] { return model.Summarize(texts, options); });
+    if (!out.ok()) return out.status();
+    if (out->size() != 1) return absl::InternalError("a health check gave no summary");
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace modelpool::workers_internal
