@@ -21,14 +21,6 @@
 #include "tests/testing/eventually.h"
 #include "tests/workers/fake_model.h"
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define MODELPOOL_CHAOS_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define MODELPOOL_CHAOS_SANITIZED 1
-#endif
-#endif
-
 namespace modelpool {
 namespace {
 
@@ -39,12 +31,8 @@ using ::modelpool::testing::FakeRequest;
 
 constexpr int kThreads = 16;
 constexpr int kModels = 3;
-// Under a sanitizer (ten times slower, on CI's two cores) a tenth of the jobs.
-#ifdef MODELPOOL_CHAOS_SANITIZED
-constexpr int kJobs = 2000;
-#else
+// Some 5 s under ThreadSanitizer on two cores, most of it the stalls.
 constexpr int kJobs = 20000;
-#endif
 
 // What a job of `model` on `value` returns without faults.
 int Expected(int model, int value) { return 2 * value + 1000000 * model; }
@@ -91,11 +79,11 @@ TEST_CASE("Chaos: every job ends once, successes are right, the pool heals") {
   f.health_check_interval = absl::ZeroDuration();
   f.latency_factor = 0;
   auto faults = std::make_shared<FaultInjector>(
-      std::vector<FaultRule>{{.kind = FaultKind::kThrow, .probability = 0.05},
-                             {.kind = FaultKind::kStall, .probability = 0.05,
-                              .stall = absl::Milliseconds(200)},
-                             {.kind = FaultKind::kOutOfMemory, .probability = 0.05},
-                             {.kind = FaultKind::kFailLoad, .probability = 0.05}},
+      std::vector<FaultRule>{
+          {.kind = FaultKind::kThrow, .probability = 0.05},
+          {.kind = FaultKind::kStall, .probability = 0.05, .stall = absl::Milliseconds(200)},
+          {.kind = FaultKind::kOutOfMemory, .probability = 0.05},
+          {.kind = FaultKind::kFailLoad, .probability = 0.05}},
       /*seed=*/14);
   auto created = GenericWorkerPool::Create({.settings = Settings{},
                                             .workers = workers,
@@ -115,8 +103,7 @@ TEST_CASE("Chaos: every job ends once, successes are right, the pool heals") {
 
   auto submit = [&](int model, int value) {
     return pool->SubmitJob<FakeModel, int>(
-        absl::StrCat("m", model),
-        [model, value](FakeModel& instance) -> absl::StatusOr<int> {
+        absl::StrCat("m", model), [model, value](FakeModel& instance) -> absl::StatusOr<int> {
           absl::StatusOr<int> r = instance.Run(FakeRequest{.value = value});
           if (!r.ok()) return r.status();
           return *r + 1000000 * model;
@@ -230,13 +217,12 @@ TEST_CASE("Chaos: every job ends once, successes are right, the pool heals") {
             << sum.failed[absl::StatusCode::kInternal] << " internal, "
             << sum.failed[absl::StatusCode::kDeadlineExceeded] << " deadline exceeded, "
             << sum.failed[absl::StatusCode::kResourceExhausted] << " resource exhausted, "
-            << sum.failed[absl::StatusCode::kUnavailable] << " unavailable; lost "
-            << kJobs - once << "; injected " << injected.thrown << " throws, "
-            << injected.stalled << " stalls, " << injected.out_of_memory << " out of memory, "
-            << injected.failed_loads << " failed loads (of " << injected.calls << " calls and "
-            << injected.loads << " loads); " << restarts << " restarts, " << openings
-            << " circuit openings, " << hung << " hung requests, " << threads_started
-            << " worker threads\n";
+            << sum.failed[absl::StatusCode::kUnavailable] << " unavailable; lost " << kJobs - once
+            << "; injected " << injected.thrown << " throws, " << injected.stalled << " stalls, "
+            << injected.out_of_memory << " out of memory, " << injected.failed_loads
+            << " failed loads (of " << injected.calls << " calls and " << injected.loads
+            << " loads); " << restarts << " restarts, " << openings << " circuit openings, " << hung
+            << " hung requests, " << threads_started << " worker threads\n";
 }
 
 }  // namespace
