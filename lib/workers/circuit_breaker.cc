@@ -72,10 +72,11 @@ std::optional<CircuitBreaker::Change> CircuitBreaker::Record(const FailureSettin
     reason = absl::StrCat(consecutive_failures_, " failures in a row; the last: ", cause);
   } else if (failure && settings.breaker_error_rate > 0 &&
              static_cast<int>(window_.size()) >= std::max(1, settings.breaker_min_requests) &&
-             window_failures_ >= settings.breaker_error_rate * static_cast<double>(window_.size())) {
-    reason = absl::StrCat(window_failures_, " of the last ", window_.size(), " requests within ",
-                          absl::FormatDuration(settings.breaker_window), " failed; the last: ",
-                          cause);
+             window_failures_ >=
+                 settings.breaker_error_rate * static_cast<double>(window_.size())) {
+    reason =
+        absl::StrCat(window_failures_, " of the last ", window_.size(), " requests within ",
+                     absl::FormatDuration(settings.breaker_window), " failed; the last: ", cause);
   } else {
     return std::nullopt;
   }
@@ -93,8 +94,7 @@ absl::Time CircuitBreaker::reopens_at() const {
   return state_ == CircuitState::kOpen ? open_until_ : absl::InfiniteFuture();
 }
 
-CircuitBreaker::Change CircuitBreaker::MoveTo(CircuitState to, absl::Time now,
-                                              std::string reason) {
+CircuitBreaker::Change CircuitBreaker::MoveTo(CircuitState to, absl::Time now, std::string reason) {
   Change change{state_, to, std::move(reason)};
   state_ = to;
   since_ = now;

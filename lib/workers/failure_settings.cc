@@ -86,8 +86,8 @@ absl::StatusOr<FailureSettings> FailureSettings::FromEnv(FailureSettings base,
     MODELPOOL_ASSIGN_OR_RETURN(s.oom_split, ParseBool("MODELPOOL_OOM_SPLIT", *v));
   }
   if (absl::Status valid = s.Validate(); !valid.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "failure settings from MODELPOOL_* environment variables: ", valid.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("failure settings from MODELPOOL_* environment variables: ", valid.message()));
   }
   return s;
 }
@@ -105,7 +105,8 @@ absl::Status FailureSettings::Validate() const {
   if (execution_timeout <= absl::ZeroDuration()) {
     return bad("execution_timeout", "positive (infinite for no limit)");
   }
-  if (health_check_interval < absl::ZeroDuration()) return bad("health_check_interval", "0 or more");
+  if (health_check_interval < absl::ZeroDuration())
+    return bad("health_check_interval", "0 or more");
   if (health_check_timeout <= absl::ZeroDuration()) return bad("health_check_timeout", "positive");
   if (liveness_timeout <= absl::ZeroDuration()) return bad("liveness_timeout", "positive");
   if (!(memory_pressure > 0 && memory_pressure <= 1)) {

@@ -110,7 +110,8 @@ absl::StatusOr<std::shared_ptr<FaultInjector>> FaultInjector::Parse(absl::string
     MODELPOOL_ASSIGN_OR_RETURN(FaultRule rule, ParseRule(text));
     rules.push_back(std::move(rule));
   }
-  if (rules.empty()) return absl::InvalidArgumentError("no fault rules in \"" + std::string(spec) + "\"");
+  if (rules.empty())
+    return absl::InvalidArgumentError("no fault rules in \"" + std::string(spec) + "\"");
   return std::make_shared<FaultInjector>(std::move(rules), seed);
 }
 

@@ -36,9 +36,10 @@ std::string LatencyTracker::SlowReason(double factor) const {
   const absl::Duration p99 = RecentP99();
   const absl::Duration bound = std::max(*baseline_ * factor, kSignificant);
   if (p99 <= bound) return "";
-  return absl::StrCat("its recent p99 latency, ", absl::FormatDuration(p99), ", is ",
-                      absl::StrFormat("%.1f", absl::FDivDuration(p99, std::max(*baseline_, absl::Microseconds(1)))),
-                      "x its baseline of ", absl::FormatDuration(*baseline_));
+  return absl::StrCat(
+      "its recent p99 latency, ", absl::FormatDuration(p99), ", is ",
+      absl::StrFormat("%.1f", absl::FDivDuration(p99, std::max(*baseline_, absl::Microseconds(1)))),
+      "x its baseline of ", absl::FormatDuration(*baseline_));
 }
 
 }  // namespace modelpool::workers_internal

@@ -13,8 +13,8 @@ bool IsOutOfMemory(const absl::Status& status) {
 }
 
 ModelCall::ModelCall(std::string model, Device device, std::shared_ptr<FaultInjector> faults,
-                     std::shared_ptr<ModelBackend> backend,
-                     std::shared_ptr<CallCounters> counters, bool split_on_oom)
+                     std::shared_ptr<ModelBackend> backend, std::shared_ptr<CallCounters> counters,
+                     bool split_on_oom)
     : model_(std::move(model)),
       device_(device),
       faults_(std::move(faults)),

@@ -81,14 +81,12 @@ bool Scheduler::RecordFailure(int w, const std::string& model, const absl::Statu
         absl::StrCat(device.ToString(), " gave ", model, " up after ", use.restart.failures(),
                      " failures in a row; the last: ", cause.message()));
     SetState(w, WorkerState::kFailed, std::string(use.load_error.message()));
-    LogLater(LogSeverity::kError,
-             absl::StrCat("worker ", W(w).id, ": ", use.load_error.message()));
+    LogLater(LogSeverity::kError, absl::StrCat("worker ", W(w).id, ": ", use.load_error.message()));
     FailUnavailable(endings);
   } else {
     const std::string reason =
-        absl::StrCat(model, " on ", device.ToString(), " failed (", cause.message(),
-                     "); restart ", use.restart.failures(), " of ",
-                     failures_.restart_max_attempts - 1, " in ",
+        absl::StrCat(model, " on ", device.ToString(), " failed (", cause.message(), "); restart ",
+                     use.restart.failures(), " of ", failures_.restart_max_attempts - 1, " in ",
                      absl::FormatDuration(use.restart.next_try() - clock_->Now()));
     SetState(w, WorkerState::kRestarting, reason);
     LogLater(LogSeverity::kWarning, absl::StrCat("worker ", W(w).id, ": ", reason));
@@ -134,13 +132,14 @@ void Scheduler::Abandon(int w, const absl::Status& status, Endings& endings) {
     SetState(w, WorkerState::kStopped, absl::StrCat(what, " was still running at shutdown"));
     return;
   }
-  const absl::Status cause = absl::DeadlineExceededError(
-      absl::StrCat(what, " hung: ", status.message()));
+  const absl::Status cause =
+      absl::DeadlineExceededError(absl::StrCat(what, " hung: ", status.message()));
   RecordOutcome(model, slot, probe, /*failure=*/true, cause, endings);
   RecordFailure(w, model, cause, endings);
   ++s.threads;
-  threads_[w] = std::thread(
-      [this, w, generation = s.generation, lifeline = lifeline_] { Serve(w, generation, lifeline); });
+  threads_[w] = std::thread([this, w, generation = s.generation, lifeline = lifeline_] {
+    Serve(w, generation, lifeline);
+  });
 }
 
 void Scheduler::OrphanReturned(int w, uint64_t generation) {
@@ -194,11 +193,11 @@ absl::Status Scheduler::Unavailable(const std::string& model_id) const {
                                     use.breaker.open_reason(), ")"));
       continue;
     }
-    const bool serving = use.loading || m.backend->Instances(device).total > 0 ||
-                         std::any_of(workers_.begin(), workers_.end(), [&](const WorkerSlot& w) {
-                           return w.slot == static_cast<int>(slot) && w.holding &&
-                                  w.model == model_id;
-                         });
+    const bool serving =
+        use.loading || m.backend->Instances(device).total > 0 ||
+        std::any_of(workers_.begin(), workers_.end(), [&](const WorkerSlot& w) {
+          return w.slot == static_cast<int>(slot) && w.holding && w.model == model_id;
+        });
     if (use.load_error.ok() || serving) return absl::OkStatus();
     causes.push_back(std::string(use.load_error.message()));
   }

@@ -115,10 +115,10 @@ void Scheduler::FinishCheck(int w, const Call& call, const absl::Status& status,
   W(w).last_error = absl::StrCat("health check: ", status.ToString());
   // The instance failed its check: unload it, and load another after the restart's backoff.
   // The check ends only then, so that `CheckHealth()` sees its outcome.
-  RecordFailure(w, call.model,
-                absl::Status(status.code(), absl::StrCat("its health check failed: ",
-                                                         status.message())),
-                endings);
+  RecordFailure(
+      w, call.model,
+      absl::Status(status.code(), absl::StrCat("its health check failed: ", status.message())),
+      endings);
   DropHeld(w, held);
   M(call.model).use[slot].checking = false;
 }
@@ -172,8 +172,7 @@ absl::StatusOr<Health> Scheduler::CheckHealth(absl::Duration timeout) {
       }
       WakeWaiting();
       if (!mu_.AwaitWithDeadline(
-              [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !ChecksPending(); },
-              deadline)) {
+              [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !ChecksPending(); }, deadline)) {
         return absl::DeadlineExceededError(absl::StrCat(
             "health checks were still waiting or running after ", absl::FormatDuration(timeout)));
       }
@@ -189,9 +188,9 @@ void Scheduler::FillHealth(WorkerPoolStats& stats) const {
       if (d.device == device && d.budget_bytes > 0 &&
           static_cast<double>(d.used_bytes) >=
               failures_.memory_pressure * static_cast<double>(d.budget_bytes)) {
-        return absl::StrCat(device.ToString(), " is under memory pressure: ",
-                            FormatBytes(d.used_bytes), " of its budget of ",
-                            FormatBytes(d.budget_bytes), " used");
+        return absl::StrCat(device.ToString(),
+                            " is under memory pressure: ", FormatBytes(d.used_bytes),
+                            " of its budget of ", FormatBytes(d.budget_bytes), " used");
       }
     }
     return "";

@@ -38,9 +38,9 @@ absl::StatusOr<Out> Joined(std::vector<Piece<Out>> pieces, int64_t rows, const M
 template <typename Out>
 std::vector<Piece<Out>> Split(int64_t rows, ModelCall& call,
                               const std::function<absl::StatusOr<Out>(int64_t, int64_t)>& run) {
-  return RunSplitting<Out>(rows, run,
-                           OomRetry{call.split_on_oom(), [&call] { call.ReleaseCachedMemory(); },
-                                    &call.counters()});
+  return RunSplitting<Out>(
+      rows, run,
+      OomRetry{call.split_on_oom(), [&call] { call.ReleaseCachedMemory(); }, &call.counters()});
 }
 
 }  // namespace
@@ -50,12 +50,12 @@ absl::StatusOr<Embeddings> EmbedSplitting(EmbeddingModel& model, const EmbedRequ
   const absl::Span<const std::string> texts(request.texts);
   const auto rows = static_cast<int64_t>(texts.size());
   if (rows == 0) return call.Run("embedding", [&] { return model.Embed(texts, request.options); });
-  std::vector<Piece<Embeddings>> pieces = Split<Embeddings>(
-      rows, call, [&](int64_t begin, int64_t end) {
+  std::vector<Piece<Embeddings>> pieces =
+      Split<Embeddings>(rows, call, [&](int64_t begin, int64_t end) {
         return call.Run("embedding", [&] {
-          return model.Embed(texts.subspan(static_cast<size_t>(begin),
-                                           static_cast<size_t>(end - begin)),
-                             request.options);
+          return model.Embed(
+              texts.subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)),
+              request.options);
         });
       });
   return Joined<Embeddings>(std::move(pieces), rows, call, [](std::vector<Embeddings> parts) {
@@ -81,12 +81,12 @@ absl::StatusOr<std::vector<std::string>> SummarizeSplitting(SummarizationModel& 
   if (rows == 0) {
     return call.Run("summarizing", [&] { return model.Summarize(texts, request.options); });
   }
-  std::vector<Piece<Summaries>> pieces = Split<Summaries>(
-      rows, call, [&](int64_t begin, int64_t end) {
+  std::vector<Piece<Summaries>> pieces =
+      Split<Summaries>(rows, call, [&](int64_t begin, int64_t end) {
         return call.Run("summarizing", [&] {
-          return model.Summarize(texts.subspan(static_cast<size_t>(begin),
-                                               static_cast<size_t>(end - begin)),
-                                 request.options);
+          return model.Summarize(
+              texts.subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)),
+              request.options);
         });
       });
   return Joined<Summaries>(std::move(pieces), rows, call, [](std::vector<Summaries> parts) {
@@ -102,8 +102,7 @@ std::shared_ptr<const RunFn> EmbeddingProbe() {
   return std::make_shared<const RunFn>([](void* instance, ModelCall& call) -> absl::Status {
     auto& model = *static_cast<EmbeddingModel*>(instance);
     const std::vector<std::string> texts = {kProbeText};
-    absl::StatusOr<Embeddings> out =
-        call.Run("a health check", [&] { return model.Embed(texts); });
+    absl::StatusOr<Embeddings> out = call.Run("a health check", [&] { return model.Embed(texts); });
     if (!out.ok()) return out.status();
     if (out->size() != 1 || !at::isfinite(out->tensor).all().item<bool>()) {
       return absl::InternalError("a health check gave no finite vector");

@@ -59,28 +59,24 @@ auto Tie(const EmbedOptions& o) {
 }
 auto Tie(const GenerationOptions& o) {
   return std::make_tuple(Opt(o.max_new_tokens), Opt(o.min_new_tokens), Opt(o.num_beams),
-                         Opt(o.length_penalty), Opt(o.early_stopping),
-                         Opt(o.no_repeat_ngram_size), Opt(o.prefix), o.max_input_tokens);
+                         Opt(o.length_penalty), Opt(o.early_stopping), Opt(o.no_repeat_ngram_size),
+                         Opt(o.prefix), o.max_input_tokens);
 }
 
 template <typename Request>
 size_t HashOf(const RequestKey<Request>& key) {
-  return absl::HashOf(key.model, key.request->texts, Tie(key.request->options),
-                      Tie(key.options));
+  return absl::HashOf(key.model, key.request->texts, Tie(key.request->options), Tie(key.options));
 }
 
 template <typename Request>
 bool Equal(const RequestKey<Request>& a, const RequestKey<Request>& b) {
   return a.model == b.model && Tie(a.options) == Tie(b.options) &&
-         Tie(a.request->options) == Tie(b.request->options) &&
-         a.request->texts == b.request->texts;
+         Tie(a.request->options) == Tie(b.request->options) && a.request->texts == b.request->texts;
 }
 
 }  // namespace
 
-size_t RequestKeyHash::operator()(const RequestKey<EmbedRequest>& key) const {
-  return HashOf(key);
-}
+size_t RequestKeyHash::operator()(const RequestKey<EmbedRequest>& key) const { return HashOf(key); }
 size_t RequestKeyHash::operator()(const RequestKey<SummarizeRequest>& key) const {
   return HashOf(key);
 }

@@ -42,8 +42,7 @@ struct WorkerPool::Merging {
   Merging();
 
   workers_internal::MergedRequests<workers_internal::RequestKey<EmbedRequest>, Embeddings,
-                                   workers_internal::RequestKeyHash,
-                                   workers_internal::RequestKeyEq>
+                                   workers_internal::RequestKeyHash, workers_internal::RequestKeyEq>
       embed;
   workers_internal::MergedRequests<workers_internal::RequestKey<SummarizeRequest>,
                                    std::vector<std::string>, workers_internal::RequestKeyHash,

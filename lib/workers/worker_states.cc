@@ -51,8 +51,8 @@ bool IsWorkerTransitionAllowed(WorkerState from, WorkerState to) {
     case S::kDraining:
       return true;
     case S::kRestarting:
-      return from == S::kLoading || from == S::kBusy || from == S::kSwitching ||
-             from == S::kIdle || from == S::kFailed || from == S::kDraining;
+      return from == S::kLoading || from == S::kBusy || from == S::kSwitching || from == S::kIdle ||
+             from == S::kFailed || from == S::kDraining;
     case S::kFailed:
       return from == S::kLoading || from == S::kBusy || from == S::kRestarting;
     case S::kStopped:

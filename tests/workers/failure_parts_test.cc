@@ -387,12 +387,12 @@ TEST_CASE("Identical requests in flight merge: one runs, every caller gets its r
 }
 
 TEST_CASE("Failure settings come from the environment; bad values are named") {
-  absl::StatusOr<FailureSettings> s = FailureSettings::FromEnv(
-      FailureSettings(), Env({{"MODELPOOL_RESTART_BACKOFF_BASE", "250ms"},
-                              {"MODELPOOL_RESTART_MAX_ATTEMPTS", "7"},
-                              {"MODELPOOL_EXECUTION_TIMEOUT", "0"},
-                              {"MODELPOOL_BREAKER_FAILURES", "2"},
-                              {"MODELPOOL_OOM_SPLIT", "false"}}));
+  absl::StatusOr<FailureSettings> s =
+      FailureSettings::FromEnv(FailureSettings(), Env({{"MODELPOOL_RESTART_BACKOFF_BASE", "250ms"},
+                                                       {"MODELPOOL_RESTART_MAX_ATTEMPTS", "7"},
+                                                       {"MODELPOOL_EXECUTION_TIMEOUT", "0"},
+                                                       {"MODELPOOL_BREAKER_FAILURES", "2"},
+                                                       {"MODELPOOL_OOM_SPLIT", "false"}}));
   REQUIRE(s.ok());
   CHECK(s->restart_backoff_base == absl::Milliseconds(250));
   CHECK(s->restart_max_attempts == 7);

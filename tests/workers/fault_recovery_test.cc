@@ -171,7 +171,7 @@ TEST_CASE("A circuit opens after failures in a row, fails fast, and closes after
   }));
   std::lock_guard<std::mutex> lock(circuits->mu);
   CHECK(circuits->seen == std::vector<CircuitState>{CircuitState::kOpen, CircuitState::kHalfOpen,
-                                                   CircuitState::kClosed});
+                                                    CircuitState::kClosed});
 }
 
 TEST_CASE("An open circuit sends the model's work to its other device") {
