@@ -4,10 +4,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "modelpool/workers/internal/model_call.h"
 
 namespace modelpool::workers_internal {
 
 bool CountsAgainstModel(const absl::Status& status) {
+  if (IsOutOfMemory(status)) return false;  // the batch's size, not the model
   switch (status.code()) {
     case absl::StatusCode::kInternal:
     case absl::StatusCode::kUnknown:

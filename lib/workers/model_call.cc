@@ -8,7 +8,10 @@
 namespace modelpool::workers_internal {
 
 bool IsOutOfMemory(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kResourceExhausted &&
+  // libtorch's out-of-memory errors are exceptions ("CUDA out of memory. Tried to allocate...",
+  // "CUDA error: out of memory"), which `CallCatching` made `Internal`.
+  return (status.code() == absl::StatusCode::kResourceExhausted ||
+          status.code() == absl::StatusCode::kInternal) &&
          absl::StrContains(absl::AsciiStrToLower(status.message()), "out of memory");
 }
 

@@ -25,7 +25,7 @@ absl::StatusOr<Out> Joined(std::vector<Piece<Out>> pieces, int64_t rows, const M
       outs.push_back(*std::move(piece.result));
       continue;
     }
-    if (IsOutOfMemory(piece.result) && piece.end - piece.begin == 1 && rows > 1) {
+    if (IsOutOfMemory(piece.result) && piece.end - piece.begin == 1) {
       return absl::ResourceExhaustedError(
           absl::StrCat("text ", piece.begin, " of ", rows, " does not fit in the memory of ",
                        call.device().ToString(), " even alone: ", piece.result.status().message()));

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -257,6 +258,14 @@ TEST_CASE("A model call turns injected faults into what the real ones would give
   CHECK(*ok == 1);  // the faults came instead of the calls
   CHECK(counters->out_of_memory == 1);
   CHECK_FALSE(IsOutOfMemory(absl::ResourceExhaustedError("the queue is full")));
+  // libtorch's own out-of-memory error is an exception: it counts too, and not against the model.
+  absl::StatusOr<int> real = call.Run("a test call", []() -> absl::StatusOr<int> {
+    throw std::runtime_error("CUDA out of memory. Tried to allocate 2.00 GiB");
+  });
+  CHECK(IsOutOfMemory(real));
+  CHECK_FALSE(CountsAgainstModel(real.status()));
+  CHECK(counters->out_of_memory == 2);
+  CHECK_FALSE(IsOutOfMemory(absl::InternalError("index out of range")));
 }
 
 // A batch of `rows` rows whose row `bad` never fits, and which fits only `fits` rows at a time.

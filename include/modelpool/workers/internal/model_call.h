@@ -20,8 +20,8 @@ namespace modelpool::workers_internal {
 
 class ModelBackend;
 
-// Whether `status` says that a device ran out of memory, as libtorch's CUDA out-of-memory error
-// does once it is a status (`ResourceExhausted` saying "out of memory"); not a budget that has
+// Whether `status` says that a device ran out of memory: `ResourceExhausted`, or libtorch's
+// CUDA out-of-memory exception turned `Internal`, saying "out of memory"; not a budget that has
 // no room for a load.
 bool IsOutOfMemory(const absl::Status& status);
 template <typename T>
