@@ -25,8 +25,8 @@ struct Setup {
     REQUIRE(manager != nullptr);
     WorkerSettings workers;
     workers.workers_per_device = 2;
-    auto created =
-        GenericWorkerPool::Create({.settings = Settings{}, .workers = workers, .inventory = inventory});
+    auto created = GenericWorkerPool::Create(
+        {.settings = Settings{}, .workers = workers, .inventory = inventory});
     REQUIRE(created.ok());
     pool = *std::move(created);
     REQUIRE(pool->RegisterModel<FakeModel>("fake", manager).ok());
@@ -82,9 +82,12 @@ TEST_CASE("Requests are counted by model and outcome, with their latencies and t
   for (auto& result : results) (void)result.get();
   const std::vector<prometheus::MetricFamily> families = (*metrics)->Collect();
   const std::map<std::string, std::string> fake{{"model", "fake"}};
-  CHECK(Sample(families, "modelpool_requests_total", {{"model", "fake"}, {"outcome", "succeeded"}}) == 7);
-  CHECK(Sample(families, "modelpool_requests_total", {{"model", "fake"}, {"outcome", "failed"}}) == 3);
-  CHECK(Sample(families, "modelpool_requests_total", {{"model", "fake"}, {"outcome", "expired"}}) == 1);
+  CHECK(Sample(families, "modelpool_requests_total",
+               {{"model", "fake"}, {"outcome", "succeeded"}}) == 7);
+  CHECK(Sample(families, "modelpool_requests_total", {{"model", "fake"}, {"outcome", "failed"}}) ==
+        3);
+  CHECK(Sample(families, "modelpool_requests_total", {{"model", "fake"}, {"outcome", "expired"}}) ==
+        1);
   CHECK(Sample(families, "modelpool_request_duration_seconds", fake) == 11);
   CHECK(Sample(families, "modelpool_queue_wait_seconds", fake) == 10);
   CHECK(Sample(families, "modelpool_compute_seconds", fake) == 10);
@@ -118,7 +121,12 @@ TEST_CASE("The text exposition holds every family, and counters do not count twi
 TEST_CASE("The application's registry takes the families beside its own") {
   Setup s;
   auto registry = std::make_shared<prometheus::Registry>();
-  prometheus::BuildCounter().Name("app_requests_total").Help("the app's").Register(*registry).Add({}).Increment(3);
+  prometheus::BuildCounter()
+      .Name("app_requests_total")
+      .Help("the app's")
+      .Register(*registry)
+      .Add({})
+      .Increment(3);
   auto metrics = PoolMetrics::Create(*s.pool, registry);
   REQUIRE(metrics.ok());
   CHECK((*metrics)->registry() == registry);
@@ -169,7 +177,8 @@ TEST_CASE("Requests from many threads while scraping are all counted once") {
   CHECK(Sample(families, "modelpool_requests_total", {{"outcome", "failed"}}) == failed);
   CHECK(Sample(families, "modelpool_requests_total", {{"outcome", "succeeded"}}) ==
         kThreads * kPerThread - failed);
-  CHECK(Sample(families, "modelpool_tokens_total", {{"model", "fake"}}) == 5 * kThreads * kPerThread);
+  CHECK(Sample(families, "modelpool_tokens_total", {{"model", "fake"}}) ==
+        5 * kThreads * kPerThread);
 }
 
 }  // namespace
