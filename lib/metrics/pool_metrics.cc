@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <exception>
 #include <map>
-#include <stdexcept>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -96,7 +96,8 @@ auto& Register(Builder builder, prometheus::Registry& registry, const char* name
 }
 
 std::unique_ptr<Families> RegisterFamilies(prometheus::Registry& registry) {
-  auto counter = [&](const char* name, const char* help) -> prometheus::Family<prometheus::Counter>& {
+  auto counter = [&](const char* name,
+                     const char* help) -> prometheus::Family<prometheus::Counter>& {
     return Register(prometheus::BuildCounter(), registry, name, help);
   };
   auto gauge = [&](const char* name, const char* help) -> prometheus::Family<prometheus::Gauge>& {
