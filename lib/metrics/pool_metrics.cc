@@ -132,6 +132,15 @@ std::unique_ptr<Families> RegisterFamilies(prometheus::Registry& registry) {
   });
 }
 
+// Counters follow the pool's stats, which only grow: each grows by what its stat grew since.
+void CountUpTo(metrics_internal::Gauges& g, prometheus::Family<prometheus::Counter>& family,
+               const std::string& model, uint64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(g.mu) {
+  uint64_t& seen = g.counted[{&family, model}];
+  prometheus::Counter& counter = family.Add({{"model", model}});
+  if (now > seen) counter.Increment(static_cast<double>(now - seen));
+  seen = now;
+}
+
 // Seconds from `from` to `to`, or a negative number when either is unknown.
 double Seconds(absl::Time from, absl::Time to) {
   if (from == absl::InfinitePast() || to == absl::InfinitePast() || to < from) return -1;
@@ -198,22 +207,14 @@ void PoolMetrics::Refresh() const {
   families_->queue_depth.Add({}).Set(stats.queue_depth);
   for (auto& [key, gauge] : g.loaded) gauge->Set(0);
   for (auto& [key, gauge] : g.workers) gauge->Set(0);
-  // Counters follow the stats, which only grow.
-  auto count = [&](prometheus::Family<prometheus::Counter>& family, const std::string& model,
-                   uint64_t now) {
-    uint64_t& seen = g.counted[{&family, model}];
-    auto& counter = family.Add({{"model", model}});
-    if (now > seen) counter.Increment(static_cast<double>(now - seen));
-    seen = now;
-  };
   for (const ModelStats& model : stats.models) {
     const prometheus::Labels labels{{"model", model.model_id}};
     families_->model_queued.Add(labels).Set(model.queued);
     families_->model_running.Add(labels).Set(model.running);
-    count(families_->loads, model.model_id, model.loads);
-    count(families_->evictions, model.model_id, model.evictions);
-    count(families_->unloads, model.model_id, model.unloads);
-    count(families_->switches, model.model_id, model.switches);
+    CountUpTo(g, families_->loads, model.model_id, model.loads);
+    CountUpTo(g, families_->evictions, model.model_id, model.evictions);
+    CountUpTo(g, families_->unloads, model.model_id, model.unloads);
+    CountUpTo(g, families_->switches, model.model_id, model.switches);
     for (const ModelStats::Placement& placement : model.loaded) {
       const std::string device = placement.device.ToString();
       prometheus::Gauge*& gauge = g.loaded[{model.model_id, device}];
