@@ -50,7 +50,8 @@ Json OpenAiEmbeddingsJson(const Embeddings& embeddings, const std::string& model
   return {{"object", "list"},
           {"data", std::move(data)},
           {"model", model},
-          {"usage", {{"prompt_tokens", embeddings.num_tokens}, {"total_tokens", embeddings.num_tokens}}}};
+          {"usage",
+           {{"prompt_tokens", embeddings.num_tokens}, {"total_tokens", embeddings.num_tokens}}}};
 }
 
 namespace {
@@ -63,14 +64,15 @@ Json UnixSeconds(absl::Time time) {
 }  // namespace
 
 Json JobJson(const JobInfo& job) {
-  Json json = {{"id", job.id},
-               {"model", job.model_id},
-               {"status", std::string(JobStateName(job.state))},
-               {"priority", std::string(PriorityName(job.priority))},
-               {"created_at", UnixSeconds(job.at(JobState::kPending))},
-               {"queued_at", UnixSeconds(job.at(JobState::kQueued))},
-               {"started_at", UnixSeconds(job.at(JobState::kRunning))},
-               {"finished_at", IsFinal(job.state) ? UnixSeconds(job.at(job.state)) : Json(nullptr)}};
+  Json json = {
+      {"id", job.id},
+      {"model", job.model_id},
+      {"status", std::string(JobStateName(job.state))},
+      {"priority", std::string(PriorityName(job.priority))},
+      {"created_at", UnixSeconds(job.at(JobState::kPending))},
+      {"queued_at", UnixSeconds(job.at(JobState::kQueued))},
+      {"started_at", UnixSeconds(job.at(JobState::kRunning))},
+      {"finished_at", IsFinal(job.state) ? UnixSeconds(job.at(job.state)) : Json(nullptr)}};
   if (job.device.has_value()) json["device"] = job.device->ToString();
   if (IsFinal(job.state) && !job.status.ok()) json["error"] = std::string(job.status.message());
   return json;

@@ -29,7 +29,8 @@ absl::Status WrongType(absl::string_view field, absl::string_view want, const Js
 
 absl::StatusOr<std::string> String(const Json& object, absl::string_view field) {
   auto it = object.find(std::string(field));
-  if (it == object.end()) return absl::InvalidArgumentError(absl::StrCat("'", field, "' is missing"));
+  if (it == object.end())
+    return absl::InvalidArgumentError(absl::StrCat("'", field, "' is missing"));
   if (!it->is_string()) return WrongType(field, "a string", *it);
   return it->get<std::string>();
 }
@@ -83,7 +84,8 @@ absl::Status CheckCount(absl::string_view field, size_t count, int64_t max) {
 absl::StatusOr<std::vector<std::string>> Texts(const Json& object, absl::string_view field,
                                                int64_t max) {
   auto it = object.find(std::string(field));
-  if (it == object.end()) return absl::InvalidArgumentError(absl::StrCat("'", field, "' is missing"));
+  if (it == object.end())
+    return absl::InvalidArgumentError(absl::StrCat("'", field, "' is missing"));
   if (it->is_string()) return std::vector<std::string>{it->get<std::string>()};
   if (!it->is_array()) return WrongType(field, "a string or an array of strings", *it);
   if (absl::Status count = CheckCount(field, it->size(), max); !count.ok()) return count;
@@ -107,10 +109,11 @@ absl::StatusOr<SummarizeParameters> Parameters(const Json& object) {
     std::optional<int>* into;
     int64_t min, max;
   };
-  const IntField fields[] = {{"max_new_tokens", &parameters.max_new_tokens, 1, 1 << 16},
-                             {"min_new_tokens", &parameters.min_new_tokens, 0, 1 << 16},
-                             {"num_beams", &parameters.num_beams, 1, 64},
-                             {"no_repeat_ngram_size", &parameters.no_repeat_ngram_size, 0, 1 << 16}};
+  const IntField fields[] = {
+      {"max_new_tokens", &parameters.max_new_tokens, 1, 1 << 16},
+      {"min_new_tokens", &parameters.min_new_tokens, 0, 1 << 16},
+      {"num_beams", &parameters.num_beams, 1, 64},
+      {"no_repeat_ngram_size", &parameters.no_repeat_ngram_size, 0, 1 << 16}};
   for (const IntField& field : fields) {
     absl::StatusOr<std::optional<int64_t>> value = Integer(*it, field.name, field.min, field.max);
     if (!value.ok()) return value.status();

@@ -169,12 +169,12 @@ int main(int argc, char** argv) {
   const int64_t threads = cli::InRange(FLAGS_threads, 1, 1024);
   std::optional<modelpool::DType> dtype;
   if (!absl::GetFlag(FLAGS_dtype).empty()) dtype = cli::DTypeOf(FLAGS_dtype);
-  for (const auto* flag : {&FLAGS_read_timeout, &FLAGS_write_timeout, &FLAGS_queue_timeout,
-                           &FLAGS_drain_timeout}) {
+  for (const auto* flag :
+       {&FLAGS_read_timeout, &FLAGS_write_timeout, &FLAGS_queue_timeout, &FLAGS_drain_timeout}) {
     const absl::Duration value = absl::GetFlag(*flag);
     if (value <= absl::ZeroDuration() || value > absl::Hours(24)) {
-      cli::Fail(absl::StrCat("--", absl::GetFlagReflectionHandle(*flag).Name(),
-                             " must lie in (0, 24h]"));
+      cli::Fail(
+          absl::StrCat("--", absl::GetFlagReflectionHandle(*flag).Name(), " must lie in (0, 24h]"));
     }
   }
 
@@ -182,7 +182,8 @@ int main(int argc, char** argv) {
   for (const std::string& spec : specs) {
     ServedModel model = Load(spec, dtype);
     for (const ServedModel& other : models) {
-      if (other.name == model.name) cli::Fail(absl::StrCat("--model ", model.name, " is given twice"));
+      if (other.name == model.name)
+        cli::Fail(absl::StrCat("--model ", model.name, " is given twice"));
     }
     models.push_back(std::move(model));
   }
@@ -197,7 +198,9 @@ int main(int argc, char** argv) {
   Service& svc = **service;
 
   httplib::Server server;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  server.new_task_queue = [threads] {
+    return new httplib::ThreadPool(static_cast<size_t>(threads));
+  };
   server.set_payload_max_length(static_cast<size_t>(max_body));
   server.set_read_timeout(absl::ToChronoSeconds(absl::GetFlag(FLAGS_read_timeout)));
   server.set_write_timeout(absl::ToChronoSeconds(absl::GetFlag(FLAGS_write_timeout)));
@@ -217,20 +220,20 @@ int main(int argc, char** argv) {
     if (modelpool::server::ConstantTimeEquals(req.get_header_value("Authorization"), bearer)) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
-    Send(modelpool::server::ErrorReply(absl::UnauthenticatedError(
-             "a valid API key is needed: Authorization: Bearer KEY")),
+    Send(modelpool::server::ErrorReply(
+             absl::UnauthenticatedError("a valid API key is needed: Authorization: Bearer KEY")),
          res);
     res.set_header("WWW-Authenticate", "Bearer");
     return httplib::Server::HandlerResponse::Handled;
   });
   server.set_error_handler(httplib::Server::HandlerWithResponse(
       [max_body](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    res.set_content(modelpool::server::ErrorBody(res.status,
-                                                 HttpErrorMessage(req, res.status, max_body)),
-                    "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        res.set_content(
+            modelpool::server::ErrorBody(res.status, HttpErrorMessage(req, res.status, max_body)),
+            "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }));
   server.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
         res.status = 500;

@@ -110,8 +110,8 @@ absl::StatusOr<const ServedModel*> Service::Find(const std::string* name, bool e
   std::vector<std::string> names;
   for (const ServedModel& model : models_) names.push_back(model.name);
   if (name == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no ", kind, " model is served (models: ",
-                                            absl::StrJoin(names, ", "), ")"));
+    return absl::NotFoundError(
+        absl::StrCat("no ", kind, " model is served (models: ", absl::StrJoin(names, ", "), ")"));
   }
   return absl::NotFoundError(absl::StrCat("model '", name->substr(0, 200),
                                           "' is not served (models: ", absl::StrJoin(names, ", "),
@@ -280,7 +280,8 @@ Reply Service::GetJob(absl::string_view text) {
   if (info->state == JobState::kSucceeded) {
     if (job.embedding) {
       const absl::StatusOr<Embeddings>& out = job.embeddings.get();
-      if (out.ok()) json["result"] = OpenAiEmbeddingsJson(*out, info->model_id, false, std::nullopt);
+      if (out.ok())
+        json["result"] = OpenAiEmbeddingsJson(*out, info->model_id, false, std::nullopt);
     } else {
       const absl::StatusOr<std::vector<std::string>>& out = job.summaries.get();
       if (out.ok()) json["result"] = SummariesJson(*out);

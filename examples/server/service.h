@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "examples/server/requests.h"
@@ -70,17 +70,17 @@ class Service {
   void Shutdown(absl::Duration drain);
 
   Reply OpenAiEmbeddings(absl::string_view body);  // POST /v1/embeddings
-  Reply OpenAiModels() const;                     // GET /v1/models
+  Reply OpenAiModels() const;                      // GET /v1/models
   Reply TeiEmbed(absl::string_view body);          // POST /embed
-  Reply TeiInfo() const;                          // GET /info
+  Reply TeiInfo() const;                           // GET /info
   Reply HfSummarize(absl::string_view body);       // POST /summarize
   Reply SubmitJob(absl::string_view body);         // POST /jobs
   Reply GetJob(absl::string_view id);              // GET /jobs/{id}
   Reply CancelJob(absl::string_view id);           // DELETE /jobs/{id}
-  Reply Stats() const;                            // GET /stats
-  Reply Health() const;                           // GET /health
-  Reply Ready() const;                            // GET /ready
-  Reply Metrics() const;                          // GET /metrics
+  Reply Stats() const;                             // GET /stats
+  Reply Health() const;                            // GET /health
+  Reply Ready() const;                             // GET /ready
+  Reply Metrics() const;                           // GET /metrics
 
  private:
   struct Job {

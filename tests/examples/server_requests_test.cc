@@ -1,8 +1,8 @@
-#include "examples/server/requests.h"
-
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "examples/server/requests.h"
 
 namespace modelpool::server {
 namespace {
@@ -58,7 +58,8 @@ TEST_CASE("Malformed bodies and wrong types are InvalidArgument, naming the fiel
   CHECK(CodeOf(R"({"model": "m", "input": "x", "dimensions": "8"})") ==
         absl::StatusCode::kInvalidArgument);
   // Invalid UTF-8 inside a string.
-  CHECK(CodeOf("{\"model\": \"m\", \"input\": \"\xff\xfe\"}") == absl::StatusCode::kInvalidArgument);
+  CHECK(CodeOf("{\"model\": \"m\", \"input\": \"\xff\xfe\"}") ==
+        absl::StatusCode::kInvalidArgument);
   auto status = ParseOpenAiEmbeddings(R"({"model": "m", "input": [true]})", kLimits).status();
   CHECK(status.message().find("input[0]") != absl::string_view::npos);
 }
@@ -102,8 +103,8 @@ TEST_CASE("TEI, summarization and job requests read their fields and defaults") 
             .status()
             .code() == absl::StatusCode::kInvalidArgument);
 
-  auto job = ParseJob(R"({"model": "m", "input": "x", "priority": "high", "deadline_ms": 50})",
-                      kLimits);
+  auto job =
+      ParseJob(R"({"model": "m", "input": "x", "priority": "high", "deadline_ms": 50})", kLimits);
   REQUIRE(job.ok());
   CHECK(job->priority == "high");
   CHECK(job->deadline_ms == 50);
