@@ -47,7 +47,8 @@ std::vector<std::string> Texts() {
   std::vector<std::string> texts;
   for (int i = 0; i < 4096; ++i) {
     std::string text;
-    for (int w = 0; w < 6 + i % 10; ++w) absl::StrAppend(&text, w ? " " : "", kWords[(i + w * 5) % 12]);
+    for (int w = 0; w < 6 + i % 10; ++w)
+      absl::StrAppend(&text, w ? " " : "", kWords[(i + w * 5) % 12]);
     texts.push_back(std::move(text));
   }
   return texts;
@@ -101,8 +102,9 @@ int main(int argc, char** argv) {
         if (!reply || reply->status != 200) {
           ++result.errors;
           if (result.first_error.empty()) {
-            result.first_error = reply ? absl::StrCat(reply->status, " ", reply->body.substr(0, 200))
-                                       : httplib::to_string(reply.error());
+            result.first_error = reply
+                                     ? absl::StrCat(reply->status, " ", reply->body.substr(0, 200))
+                                     : httplib::to_string(reply.error());
           }
           continue;
         }
@@ -138,6 +140,7 @@ int main(int argc, char** argv) {
       clients, per_request, latencies.size(), errors, seconds, requests_per_s,
       requests_per_s * per_request, static_cast<double>(tokens) / seconds, percentile(0.5),
       percentile(0.99), latencies.back());
-  if (errors > 0) absl::FPrintF(stderr, "server_load: %d errors, the first: %s\n", errors, first_error);
+  if (errors > 0)
+    absl::FPrintF(stderr, "server_load: %d errors, the first: %s\n", errors, first_error);
   return 0;
 }
