@@ -200,21 +200,26 @@ Reply Service::HfSummarize(absl::string_view body) {
 }
 
 absl::Status Service::Keep(JobId id, Job job) {
+  const auto ended = [](const auto& entry) {
+    const auto ready = [](const auto& future) {
+      return future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    };
+    return entry.second.embedding ? ready(entry.second.embeddings) : ready(entry.second.summaries);
+  };
   absl::MutexLock lock(&mu_);
-  if (static_cast<int>(jobs_.size()) >= options_.max_jobs) {
-    auto ended = std::find_if(jobs_.begin(), jobs_.end(), [](const auto& entry) {
-      const Job& kept = entry.second;
-      const auto ready = [](const auto& future) {
-        return future.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
-      };
-      return kept.embedding ? ready(kept.embeddings) : ready(kept.summaries);
-    });
-    if (ended == jobs_.end()) {
+  auto it = jobs_.begin();  // ids grow: the oldest first
+  while (static_cast<int>(jobs_.size()) >= options_.max_jobs ||
+         kept_inputs_ + job.inputs > options_.max_kept_inputs) {
+    it = std::find_if(it, jobs_.end(), ended);
+    if (it == jobs_.end()) {
       return absl::ResourceExhaustedError(
-          absl::StrCat("all ", options_.max_jobs, " kept jobs are still pending"));
+          absl::StrCat("too many jobs are pending (at most ", options_.max_jobs, " jobs and ",
+                       options_.max_kept_inputs, " inputs are kept)"));
     }
-    jobs_.erase(ended);
+    kept_inputs_ -= it->second.inputs;
+    it = jobs_.erase(it);
   }
+  kept_inputs_ += job.inputs;
   jobs_.emplace(id, std::move(job));
   return absl::OkStatus();
 }
@@ -239,6 +244,7 @@ Reply Service::SubmitJob(absl::string_view body) {
   }
   Job job;
   job.embedding = embedding;
+  job.inputs = static_cast<int64_t>(request->input.size());
   JobId id = 0;
   if (embedding) {
     JobHandle<Embeddings> handle =

@@ -46,8 +46,10 @@ struct ServiceOptions {
   RequestLimits limits;
   // A request that has not started by then ends with 504 (jobs take their own `deadline_ms`).
   absl::Duration queue_timeout = absl::Minutes(1);
-  // Jobs whose results are kept for `GET /jobs/{id}`; the oldest ended ones are forgotten.
-  int max_jobs = 10000;
+  // Jobs whose results are kept for `GET /jobs/{id}`, and the inputs in them all (which bounds
+  // the memory their results take); the oldest ended jobs are forgotten to make room.
+  int max_jobs = 1000;
+  int64_t max_kept_inputs = 100000;
 };
 
 // Service
@@ -85,6 +87,7 @@ class Service {
  private:
   struct Job {
     bool embedding = false;
+    int64_t inputs = 0;
     std::shared_future<absl::StatusOr<Embeddings>> embeddings;
     std::shared_future<absl::StatusOr<std::vector<std::string>>> summaries;
   };
@@ -94,8 +97,8 @@ class Service {
   // the models served, `InvalidArgument` for a model of the other kind.
   absl::StatusOr<const ServedModel*> Find(const std::string* name, bool embedding) const;
   SubmitOptions Submission(int64_t tokens) const;
-  // Keeps `job`, forgetting the oldest ended job when full; `ResourceExhausted` when every kept
-  // job is still pending.
+  // Keeps `job`, forgetting the oldest ended jobs while the kept jobs or their inputs are too
+  // many; `ResourceExhausted` when the pending ones alone are.
   absl::Status Keep(JobId id, Job job);
 
   const std::vector<ServedModel> models_;
@@ -107,6 +110,7 @@ class Service {
 
   mutable absl::Mutex mu_;
   std::map<JobId, Job> jobs_ ABSL_GUARDED_BY(mu_);
+  int64_t kept_inputs_ ABSL_GUARDED_BY(mu_) = 0;
   std::string not_ready_ ABSL_GUARDED_BY(mu_) = "the models are loading";
 };
 
