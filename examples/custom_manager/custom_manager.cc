@@ -46,7 +46,6 @@ class ScorerManager : public modelpool::AbstractModelManager<Scorer> {
  public:
   static absl::StatusOr<std::unique_ptr<ScorerManager>> Create(std::string torchscript_path) {
     MODELPOOL_ASSIGN_OR_RETURN(modelpool::Settings settings, modelpool::Settings::FromEnv());
-    if (!torch::cuda::is_available()) settings.force_cpu = true;  // a CPU-only libtorch
     auto manager = std::unique_ptr<ScorerManager>(
         new ScorerManager(std::move(settings), std::move(torchscript_path)));
     MODELPOOL_RETURN_IF_ERROR(manager->Initialize());
@@ -78,7 +77,9 @@ class ScorerManager : public modelpool::AbstractModelManager<Scorer> {
 
  private:
   ScorerManager(modelpool::Settings settings, std::string path)
-      : AbstractModelManager(std::move(settings)), path_(std::move(path)) {}
+      // TorchDevices(): not the GPUs a CPU-only libtorch cannot use.
+      : AbstractModelManager(std::move(settings), modelpool::TorchDevices()),
+        path_(std::move(path)) {}
 
   const std::string path_;
 };

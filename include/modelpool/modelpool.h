@@ -17,6 +17,7 @@
 #include "modelpool/managers/summarization_model_manager.h"
 #include "modelpool/models/embedding_model.h"
 #include "modelpool/models/summarization_model.h"
+#include "modelpool/models/torch_types.h"
 #include "modelpool/pool/abstract_model_manager.h"
 #include "modelpool/pool/lease.h"
 #include "modelpool/pool/model_pool.h"

@@ -10,6 +10,7 @@
 #include "lib/models/embedding_model_state.h"
 #include "modelpool/base/logging.h"
 #include "modelpool/base/status.h"
+#include "modelpool/models/torch_types.h"
 #include "modelpool/pool/pool_sizing.h"
 #include "modelpool/text/tokenizer.h"
 
@@ -37,8 +38,8 @@ absl::StatusOr<std::unique_ptr<EmbeddingModelManager>> EmbeddingModelManager::Cr
   } else {
     MODELPOOL_ASSIGN_OR_RETURN(settings, Settings::FromEnv());
   }
-  std::shared_ptr<DeviceInventory> inventory =
-      options.inventory ? std::move(options.inventory) : DeviceInventory::System();
+  // Not the GPUs a CPU-only libtorch cannot use.
+  std::shared_ptr<DeviceInventory> inventory = TorchDevices(std::move(options.inventory));
   MODELPOOL_ASSIGN_OR_RETURN(ModelFolder folder, FindModelFolder(options.model_dir));
   absl::StatusOr<std::shared_ptr<const EmbeddingModelFiles>> files =
       ReadEmbeddingModelFiles(folder.path, folder.label());
@@ -47,8 +48,6 @@ absl::StatusOr<std::unique_ptr<EmbeddingModelManager>> EmbeddingModelManager::Cr
   // The tokenizer's files sit with the Transformer module's, as sentence-transformers saves them.
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = LoadTokenizer((*files)->transformer_dir);
   if (!tokenizer.ok()) return NameModelIn(tokenizer.status(), folder);
-
-  MODELPOOL_RETURN_IF_ERROR(StayOffGpusTorchCannotUse((*files)->name, *inventory, settings));
 
   auto manager = std::unique_ptr<EmbeddingModelManager>(new EmbeddingModelManager(
       std::move(settings), std::move(inventory), std::move(folder), *std::move(files),

@@ -9,6 +9,7 @@
 #include "lib/models/registry.h"
 #include "modelpool/base/logging.h"
 #include "modelpool/base/status.h"
+#include "modelpool/models/torch_types.h"
 
 namespace modelpool {
 namespace {
@@ -52,9 +53,8 @@ absl::StatusOr<std::unique_ptr<SummarizationModelManager>> SummarizationModelMan
   } else {
     MODELPOOL_ASSIGN_OR_RETURN(settings, Settings::FromEnv());
   }
-  std::shared_ptr<DeviceInventory> inventory =
-      options.inventory ? options.inventory : DeviceInventory::System();
-  MODELPOOL_RETURN_IF_ERROR(StayOffGpusTorchCannotUse(name, *inventory, settings));
+  // Not the GPUs a CPU-only libtorch cannot use.
+  std::shared_ptr<DeviceInventory> inventory = TorchDevices(options.inventory);
   absl::StatusOr<std::shared_ptr<const SummarizerFolder>> folder =
       OpenSummarizerFolder(model_folder.path, name);
   if (!folder.ok()) return NameModelIn(folder.status(), model_folder);

@@ -37,7 +37,13 @@ absl::StatusOr<std::vector<Device>> SelectDevices(const Settings& settings,
     return std::vector<Device>{Device::Cpu()};
   };
   if (settings.force_cpu) return on_cpu("force_cpu is set");
-  const int gpus = inventory.GpuCount();
+  const int gpus = inventory.UsableGpuCount();
+  if (gpus == 0 && inventory.GpuCount() > 0) {
+    const std::string why = absl::StrCat("this host has ", inventory.GpuCount(), " GPU(s), but ",
+                                         inventory.UnusableGpuReason());
+    if (settings.force_gpu) return absl::FailedPreconditionError("force_gpu is set: " + why);
+    return on_cpu(why);
+  }
   if (!settings.devices.empty()) {
     if (!settings.devices.front().is_cuda()) return on_cpu("devices lists the cpu");
     for (const Device& d : settings.devices) {

@@ -11,6 +11,7 @@
 #include "lib/managers/torch_devices.h"
 #include "lib/workers/joined_requests.h"
 #include "modelpool/base/status.h"
+#include "modelpool/models/torch_types.h"
 
 namespace modelpool {
 namespace {
@@ -67,10 +68,8 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(WorkerPoolOptions
   if (!options.settings) {
     MODELPOOL_ASSIGN_OR_RETURN(options.settings, Settings::FromEnv());
   }
-  if (!options.inventory) options.inventory = DeviceInventory::System();
   // Workers go where the managers' instances can: not on GPUs a CPU-only libtorch cannot use.
-  MODELPOOL_RETURN_IF_ERROR(
-      StayOffGpusTorchCannotUse("the worker pool", *options.inventory, *options.settings));
+  options.inventory = TorchDevices(std::move(options.inventory));
   auto pool = std::unique_ptr<WorkerPool>(new WorkerPool());
   MODELPOOL_RETURN_IF_ERROR(pool->Initialize(std::move(options)));
   return pool;

@@ -11,6 +11,7 @@
 #include "modelpool/base/internal/mutex.h"
 #include "modelpool/base/logging.h"
 #include "modelpool/devices/fake_device_inventory.h"
+#include "modelpool/models/torch_types.h"
 #include "modelpool/text/tokenizer.h"
 #include "tests/testing/bert_reference.h"
 
@@ -130,7 +131,9 @@ TEST_CASE("GPUs that libtorch cannot use leave the model on the CPU, and the log
                                      .inventory = inventory});
   REQUIRE(manager.ok());
   CHECK(((*manager)->devices() == std::vector<Device>{Device::Cpu()}));
-  CHECK(log.Contains("no CUDA support: running on the cpu"));
+  CHECK(
+      log.Contains("bert-tiny-cls runs on the cpu: this host has 1 GPU(s), but the libtorch "
+                   "this SDK uses has no CUDA support"));
   CHECK(log.Contains("float16 computes in float32 on the cpu"));
   absl::StatusOr<Embeddings> out = (*manager)->Embed({"hello"});
   REQUIRE(out.ok());
@@ -143,6 +146,12 @@ TEST_CASE("GPUs that libtorch cannot use leave the model on the CPU, and the log
                                      .settings = force_gpu,
                                      .inventory = inventory});
   CHECK(refused.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(refused.status().message()),
+             Catch::Contains("force_gpu is set") && Catch::Contains("no CUDA support"));
+  // The manager's inventory is the caller's as libtorch sees it, one object for both.
+  CHECK(TorchDevices(inventory) == TorchDevices(inventory));
+  CHECK(TorchDevices(inventory)->UsableGpuCount() == 0);
+  CHECK(TorchDevices(inventory)->GpuCount() == 1);
 }
 
 TEST_CASE("Embed leases an instance and gives it back") {

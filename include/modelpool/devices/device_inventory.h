@@ -31,6 +31,13 @@ class DeviceInventory {
   // `Unavailable` when the runtime cannot be asked.
   virtual absl::StatusOr<GpuInfo> Gpu(int index) const = 0;
 
+  // The GPUs the library the models run on can use, at most `GpuCount()`: fewer when that
+  // library is a CPU-only build (see `TorchDevices()` in modelpool/models/torch_types.h).
+  // Devices are chosen among these.
+  virtual int UsableGpuCount() const { return GpuCount(); }
+  // Why `UsableGpuCount()` is below `GpuCount()`, for messages; empty when it is not.
+  virtual std::string UnusableGpuReason() const { return ""; }
+
   // The inventory of this process's host, through the CUDA runtime when the SDK was built
   // with it (an inventory with no GPUs otherwise). Shared by every caller.
   static std::shared_ptr<DeviceInventory> System();

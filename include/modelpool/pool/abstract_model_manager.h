@@ -272,7 +272,10 @@ class AbstractModelManager {
     MODELPOOL_ASSIGN_OR_RETURN(const std::vector<Device> devices,
                                SelectDevices(settings_, *inventory_, &cpu_reason));
     if (!cpu_reason.empty()) {
-      Log(LogSeverity::kInfo, absl::StrCat(model_name(), " runs on the cpu: ", cpu_reason));
+      // GPUs that are there but cannot be used are worth a warning; no GPU at all is not.
+      const bool unusable = inventory_->UsableGpuCount() < inventory_->GpuCount();
+      Log(unusable ? LogSeverity::kWarning : LogSeverity::kInfo,
+          absl::StrCat(model_name(), " runs on the cpu: ", cpu_reason));
     }
     if (governor_ == nullptr) {
       MODELPOOL_ASSIGN_OR_RETURN(governor_, MemoryGovernor::Shared(inventory_, settings_));
