@@ -16,6 +16,8 @@
 #include <httplib.h>
 #include <pthread.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -268,15 +270,21 @@ int main(int argc, char** argv) {
                      absl::StrCat("a model could not be loaded: ", loaded.ToString()));
     }
   });
+  std::atomic<bool> listener_ended{false};
   std::thread stopper([&] {
     int signal = 0;
     sigwait(&stop_signals, &signal);
-    server.stop();
+    // httplib's stop() does nothing before the listener runs, and a signal may come first.
+    while (!listener_ended) {
+      server.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   });
   std::printf("listening on http://%s:%d\n", host.c_str(), bound);
   std::fflush(stdout);
   const bool listened = server.listen_after_bind();
-  // Wakes the waiter if the listener ended without a signal (it then stops a stopped server).
+  listener_ended = true;
+  // Wakes the waiter if the listener ended without a signal.
   pthread_kill(stopper.native_handle(), SIGTERM);
   stopper.join();
   preload.join();
