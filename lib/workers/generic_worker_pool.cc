@@ -114,6 +114,12 @@ absl::StatusOr<JobInfo> GenericWorkerPool::Wait(JobId id, absl::Duration timeout
 }
 absl::Status GenericWorkerPool::Cancel(JobId id) { return impl_->scheduler_.Cancel(id); }
 WorkerPoolStats GenericWorkerPool::Stats() const { return impl_->scheduler_.Stats(); }
+void GenericWorkerPool::AddListener(WorkerPoolListener* listener) {
+  impl_->scheduler_.AddListener(listener);
+}
+void GenericWorkerPool::RemoveListener(WorkerPoolListener* listener) {
+  impl_->scheduler_.RemoveListener(listener);
+}
 void GenericWorkerPool::Shutdown(absl::Duration drain_timeout) {
   impl_->scheduler_.Shutdown(drain_timeout);
 }

@@ -95,6 +95,8 @@ absl::Status Scheduler::AddModel(std::string id, std::shared_ptr<ModelBackend> b
                                                                 : backend->max_instances();
   model.max_concurrent =
       options.max_concurrent > 0 ? options.max_concurrent : settings_.max_concurrent_per_model;
+  model.max_batch_tokens =
+      options.max_batch_tokens > 0 ? options.max_batch_tokens : settings_.max_batch_tokens;
   model.stats.model_id = id;
   model.backend = std::move(backend);
   MutexLock lock(&mu_);
@@ -204,6 +206,7 @@ void Scheduler::Enqueue(QueuedJob* job) {
   SetJobState(job, JobState::kQueued);
   queue_.Push(job);
   WakeFor(*job);
+  if (job->task.joinable != nullptr) WakeJoining(*job);
 }
 
 void Scheduler::Requeue(QueuedJob* job, Endings& endings) {
@@ -248,15 +251,17 @@ void Scheduler::End(QueuedJob* job, JobState state, const absl::Status& status, 
   }
   memory_waiters_.erase(std::remove(memory_waiters_.begin(), memory_waiters_.end(), job),
                         memory_waiters_.end());
+  JobInfo info = InfoOf(*job);
   if (settings_.job_history > 0) {
-    ended_[job->id] = InfoOf(*job);
+    ended_[job->id] = info;
+    ended_[job->id].status = UnsharedCopy(info.status);
     ended_order_.push_back(job->id);
     while (static_cast<int>(ended_order_.size()) > settings_.job_history) {
       ended_.erase(ended_order_.front());
       ended_order_.pop_front();
     }
   }
-  endings.push_back({std::move(job->task), UnsharedCopy(status), ran});
+  endings.push_back({std::move(job->task), UnsharedCopy(status), ran, std::move(info)});
   live_.erase(job->id);
   if (job_waiters_ > 0) job_ended_.SignalAll();
 }
@@ -286,6 +291,8 @@ JobInfo Scheduler::InfoOf(const QueuedJob& job) const {
 
 void Scheduler::Flush(Endings& endings) {
   for (Ending& ending : endings) {
+    // Before the caller's result, so that what listeners count never lags a result.
+    listeners_.ForEach([&](WorkerPoolListener& listener) { listener.OnJobEnded(ending.info); });
     if (ending.ran) {
       ending.task.publish();
     } else {
@@ -308,7 +315,9 @@ void Scheduler::RunDirect(JobId id) {
   }
   // The job is this thread's until it ends: it is in no queue and cannot be cancelled running.
   absl::StatusOr<Held> instance = backend->AcquireAny(load_timeout_);
-  const absl::Status status = instance.ok() ? job->task.run((*instance)->get()) : instance.status();
+  const absl::Status status =
+      instance.ok() ? RunBatch({job}, (*instance)->get(), -1, Device()).statuses.front()
+                    : instance.status();
   instance = Held();
   Endings endings;
   {

@@ -15,10 +15,12 @@
 #include "lib/workers/job_queue.h"
 #include "lib/workers/scheduling_policy.h"
 #include "modelpool/base/clock.h"
+#include "modelpool/base/internal/listener_set.h"
 #include "modelpool/base/internal/mutex.h"
 #include "modelpool/devices/memory_governor.h"
 #include "modelpool/workers/internal/model_backend.h"
 #include "modelpool/workers/job.h"
+#include "modelpool/workers/worker_pool_listener.h"
 #include "modelpool/workers/worker_pool_stats.h"
 #include "modelpool/workers/worker_settings.h"
 
@@ -70,6 +72,8 @@ class Scheduler final : private SchedulerView,
   absl::Status Cancel(JobId id) ABSL_LOCKS_EXCLUDED(mu_);
   WorkerPoolStats Stats() const ABSL_LOCKS_EXCLUDED(mu_);
   void Shutdown(absl::Duration drain_timeout) ABSL_LOCKS_EXCLUDED(mu_, join_mu_);
+  void AddListener(WorkerPoolListener* listener) { listeners_.Add(listener); }
+  void RemoveListener(WorkerPoolListener* listener) { listeners_.Remove(listener); }
 
   const std::vector<Device>& devices() const { return devices_; }
   int num_workers() const { return static_cast<int>(threads_.size()); }
@@ -77,11 +81,13 @@ class Scheduler final : private SchedulerView,
  private:
   using Held = std::unique_ptr<HeldInstance>;
 
-  // A request that ends once the lock is released: `publish` if it ran, else `fail(status)`.
+  // A request that ends once the lock is released: the listeners are told (`info`), then
+  // `publish` if it ran, else `fail(status)`.
   struct Ending {
     Task task;
     absl::Status status;
     bool ran = false;
+    JobInfo info;
   };
   using Endings = std::vector<Ending>;
 
@@ -106,10 +112,11 @@ class Scheduler final : private SchedulerView,
     std::vector<bool> runs_on;
     std::vector<DeviceUse> use;
     ModelOptions options;
-    int max_instances = 0;   // 0: no limit
-    int max_concurrent = 0;  // 0: no limit
-    int preferred = -1;      // the device it prefers, -1 for none
-    ModelStats stats;        // the counters; the rest is filled by Stats()
+    int max_instances = 0;         // 0: no limit
+    int max_concurrent = 0;        // 0: no limit
+    int64_t max_batch_tokens = 0;  // what requests joined together may add up to
+    int preferred = -1;            // the device it prefers, -1 for none
+    ModelStats stats;              // the counters; the rest is filled by Stats()
     uint64_t round_robin = 0;
   };
 
@@ -123,6 +130,7 @@ class Scheduler final : private SchedulerView,
     bool holding = false;
     QueuedJob* job = nullptr;  // taken, loading or running
     bool blocked = false;      // asleep, waiting for work
+    bool joining = false;      // waiting for requests to join the one it runs
     bool wake_pending = false;
     std::deque<absl::Time> switches;  // within the last hour
     uint64_t switch_count = 0, completed = 0, errors = 0;
@@ -144,6 +152,18 @@ class Scheduler final : private SchedulerView,
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunJob(int w, QueuedJob* job, Held& held, Endings& endings)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Joined requests (scheduler_join.cc): queued requests that join `batch` (its leader, the
+  // job `w` runs, first), waiting up to the batch window when none are queued.
+  void Join(int w, std::vector<QueuedJob*>& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the queued requests that may join `batch`, within `tokens` of `limit`; whether the
+  // batch is full.
+  bool TakeJoiners(int w, std::vector<QueuedJob*>& batch, int64_t& tokens, int64_t limit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Wakes the workers waiting for requests to join theirs, if `job` might.
+  void WakeJoining(const QueuedJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `batch` (requests a worker owns) on `instance` and tells the listeners.
+  JoinedRun RunBatch(const std::vector<QueuedJob*>& batch, void* instance, int worker,
+                     const Device& device) ABSL_LOCKS_EXCLUDED(mu_);
   void ReleaseHeld(int w, Held& held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sleeps until woken or `until` (real time).
   void WaitForWork(int w, absl::Time until) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -170,7 +190,8 @@ class Scheduler final : private SchedulerView,
   absl::StatusOr<JobInfo> Known(JobId id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunDirect(JobId id) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status PreloadDirect(ModelBackend& backend, int count) ABSL_LOCKS_EXCLUDED(mu_);
-  static void Flush(Endings& endings);
+  // Ends what `endings` hold; call without the lock.
+  void Flush(Endings& endings) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Waking (scheduler.cc).
   void Wake(int w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -260,6 +281,7 @@ class Scheduler final : private SchedulerView,
   CondVar timer_cv_;
   std::vector<std::unique_ptr<CondVar>> worker_cvs_;  // fixed, one per worker
 
+  base_internal::ListenerSet<WorkerPoolListener> listeners_;
   std::vector<std::thread> threads_;  // fixed at construction
   std::thread timer_;
   Mutex join_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // one Shutdown() joins the threads

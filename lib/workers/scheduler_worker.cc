@@ -207,22 +207,30 @@ void Scheduler::RunJob(int w, QueuedJob* job, Held& held, Endings& endings) {
   SetJobState(job, JobState::kRunning);
   SetState(w, WorkerState::kBusy);
   ++M(model).stats.running;
+  std::vector<QueuedJob*> batch = {job};
+  if (job->task.joinable != nullptr) Join(w, batch);
+  const Device device = devices_[slot];
+  const int worker_id = W(w).id;
   mu_.Unlock();
-  const absl::Status status = job->task.run(held->get());
+  const JoinedRun run = RunBatch(batch, held->get(), worker_id, device);
   mu_.Lock();
-  --M(model).stats.running;
+  M(model).stats.running -= static_cast<int>(batch.size());
   const absl::Time now = clock_->Now();
   W(w).job = nullptr;
-  ++W(w).completed;
+  W(w).completed += batch.size();
   W(w).last_activity = now;
-  if (!status.ok()) {
-    ++W(w).errors;
-    W(w).last_error = status.ToString();
-  }
   M(model).use[slot].last_used = now;
   M(model).stats.last_used = now;
   SetState(w, WorkerState::kIdle);
-  End(job, status.ok() ? JobState::kSucceeded : JobState::kFailed, status, /*ran=*/true, endings);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const absl::Status& status = run.statuses[i];
+    if (!status.ok()) {
+      ++W(w).errors;
+      W(w).last_error = status.ToString();
+    }
+    End(batch[i], status.ok() ? JobState::kSucceeded : JobState::kFailed, status, /*ran=*/true,
+        endings);
+  }
 }
 
 void Scheduler::ReleaseHeld(int w, Held& held) {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/managers/torch_devices.h"
+#include "lib/workers/joined_requests.h"
 #include "modelpool/base/status.h"
 #include "modelpool/models/torch_types.h"
 
@@ -47,6 +48,12 @@ int64_t EstimateTokens(const std::vector<std::string>& texts) {
   return tokens;
 }
 
+int64_t EstimateTokens(const EmbedRequest& request) {
+  int64_t tokens = EstimateTokens(request.texts);
+  for (const auto& row : request.token_ids) tokens += static_cast<int64_t>(row.size());
+  return tokens;
+}
+
 std::vector<std::string> Gather(absl::Span<const std::string> texts,
                                 const std::vector<int64_t>& indices) {
   std::vector<std::string> gathered;
@@ -71,25 +78,36 @@ absl::StatusOr<std::unique_ptr<WorkerPool>> WorkerPool::Create(WorkerPoolOptions
 JobHandle<Embeddings> WorkerPool::EmbedJob(
     const std::string& model_id, EmbedRequest request, SubmitOptions options,
     std::shared_ptr<workers_internal::Completions> completions, size_t index) {
-  if (options.tokens == 0) options.tokens = EstimateTokens(request.texts);
-  return SubmitTracked<EmbeddingModel, Embeddings>(
-      model_id,
-      [request = std::move(request)](EmbeddingModel& model) {
-        return model.Embed(request.texts, request.options);
-      },
-      options, std::move(completions), index);
+  if (options.tokens == 0) options.tokens = EstimateTokens(request);
+  if (request.options.on_progress) {  // progress is a call's own: it runs alone
+    return SubmitTracked<EmbeddingModel, Embeddings>(
+        model_id,
+        [request = std::move(request)](EmbeddingModel& model) {
+          return workers_internal::EmbedOne(model, request);
+        },
+        options, std::move(completions), index);
+  }
+  Joinable<EmbeddingModel, EmbedRequest, Embeddings> joinable;
+  joinable.key = workers_internal::JoinKey(request);
+  joinable.rows = static_cast<int64_t>(request.texts.size() + request.token_ids.size());
+  joinable.request = std::move(request);
+  joinable.run = &workers_internal::EmbedTogether;
+  joinable.tokens = [](const Embeddings& embeddings) { return embeddings.num_tokens; };
+  return SubmitJoinableTracked(model_id, std::move(joinable), options, std::move(completions),
+                               index);
 }
 
 JobHandle<std::vector<std::string>> WorkerPool::SummarizeJob(
     const std::string& model_id, SummarizeRequest request, SubmitOptions options,
     std::shared_ptr<workers_internal::Completions> completions, size_t index) {
   if (options.tokens == 0) options.tokens = EstimateTokens(request.texts);
-  return SubmitTracked<SummarizationModel, std::vector<std::string>>(
-      model_id,
-      [request = std::move(request)](SummarizationModel& model) {
-        return model.Summarize(request.texts, request.options);
-      },
-      options, std::move(completions), index);
+  Joinable<SummarizationModel, SummarizeRequest, std::vector<std::string>> joinable;
+  joinable.key = workers_internal::JoinKey(request);
+  joinable.rows = static_cast<int64_t>(request.texts.size());
+  joinable.request = std::move(request);
+  joinable.run = &workers_internal::SummarizeTogether;
+  return SubmitJoinableTracked(model_id, std::move(joinable), options, std::move(completions),
+                               index);
 }
 
 JobHandle<Embeddings> WorkerPool::SubmitJob(const std::string& model_id, EmbedRequest request,
@@ -156,14 +174,18 @@ absl::StatusOr<Embeddings> WorkerPool::Embed(const std::string& model_id,
   const int64_t dimension = parts.empty() ? 0 : parts.front().dimension();
   out.tensor = at::empty({static_cast<int64_t>(corpus.size()), dimension}, at::kFloat);
   float* rows = out.tensor.data_ptr<float>();
+  out.row_tokens.assign(corpus.size(), 0);
   for (size_t g = 0; g < groups.size(); ++g) {
     out.num_tokens += parts[g].num_tokens;
     out.num_truncated += parts[g].num_truncated;
     for (size_t r = 0; r < groups[g].size(); ++r) {
       const absl::Span<const float> row = parts[g][static_cast<int64_t>(r)];
       std::memcpy(rows + groups[g][r] * dimension, row.data(), row.size() * sizeof(float));
+      if (r < parts[g].row_tokens.size()) out.row_tokens[groups[g][r]] = parts[g].row_tokens[r];
     }
+    for (const int64_t r : parts[g].truncated_rows) out.truncated_rows.push_back(groups[g][r]);
   }
+  std::sort(out.truncated_rows.begin(), out.truncated_rows.end());
   return out;
 }
 

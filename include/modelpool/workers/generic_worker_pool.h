@@ -23,8 +23,11 @@
 #include "modelpool/devices/device_inventory.h"
 #include "modelpool/devices/memory_governor.h"
 #include "modelpool/pool/abstract_model_manager.h"
+#include "modelpool/workers/internal/joinable_task.h"
 #include "modelpool/workers/internal/model_backend.h"
 #include "modelpool/workers/job.h"
+#include "modelpool/workers/joinable.h"
+#include "modelpool/workers/worker_pool_listener.h"
 #include "modelpool/workers/worker_pool_stats.h"
 #include "modelpool/workers/worker_settings.h"
 
@@ -126,6 +129,18 @@ class GenericWorkerPool {
   JobHandle<R> SubmitJob(const std::string& model_id, std::function<absl::StatusOr<R>(T&)> fn,
                          const SubmitOptions& options = {}) {
     return SubmitTracked<T, R>(model_id, std::move(fn), options, nullptr, 0);
+  }
+
+  // GenericWorkerPool::SubmitJoinable()
+  //
+  // As `SubmitJob()`, for a request that may run in one call with other queued requests of
+  // `model_id` (see `Joinable` and `WorkerSettings::batch_window`); it fails as `SubmitJob()`
+  // does, and with what `joinable.run` returns for it.
+  template <typename T, typename Request, typename Result>
+  JobHandle<Result> SubmitJoinable(const std::string& model_id,
+                                   Joinable<T, Request, Result> joinable,
+                                   const SubmitOptions& options = {}) {
+    return SubmitJoinableTracked(model_id, std::move(joinable), options, nullptr, 0);
   }
 
   // GenericWorkerPool::SubmitTask()
@@ -233,6 +248,14 @@ class GenericWorkerPool {
   // unknown id.
   absl::Status Cancel(JobId id);
 
+  // GenericWorkerPool::AddListener()
+  //
+  // `listener` is told of every request that ends and every call that runs requests (see
+  // `WorkerPoolListener`) until `RemoveListener()`, which returns once no call to it is in
+  // progress. The listener must outlive its registration.
+  void AddListener(WorkerPoolListener* listener);
+  void RemoveListener(WorkerPoolListener* listener);
+
   // Per device: budget, used, free, what is loaded. Per model: where it is loaded, queued,
   // running, loads, evictions, switches, last used. Per worker: state, model, switches.
   WorkerPoolStats Stats() const;
@@ -277,6 +300,36 @@ class GenericWorkerPool {
     };
     task.fail = [outcome, completions, index](absl::Status status) {
       outcome->promise.set_value(std::move(status));
+      if (completions != nullptr) completions->Done(index);
+    };
+    handle.id = Dispatch(model_id, typeid(T), std::move(task), options);
+    return handle;
+  }
+
+  // `SubmitJoinable()` that also reports the job's end as `index` to `completions` (when not
+  // null).
+  template <typename T, typename Request, typename Result>
+  JobHandle<Result> SubmitJoinableTracked(
+      const std::string& model_id, Joinable<T, Request, Result> joinable,
+      const SubmitOptions& options, std::shared_ptr<workers_internal::Completions> completions,
+      size_t index) {
+    auto joined = std::make_shared<workers_internal::TypedJoinableTask<T, Request, Result>>(
+        std::move(joinable));
+    auto promise = std::make_shared<std::promise<absl::StatusOr<Result>>>();
+    JobHandle<Result> handle;
+    handle.result = promise->get_future();
+    workers_internal::Task task;
+    task.joinable = joined;
+    task.run = [joined](void* instance) {
+      workers_internal::JoinableTask* alone = joined.get();
+      return joined->RunTogether(instance, absl::MakeConstSpan(&alone, 1)).statuses.front();
+    };
+    task.publish = [joined, promise, completions, index] {
+      promise->set_value(std::move(joined->result));
+      if (completions != nullptr) completions->Done(index);
+    };
+    task.fail = [promise, completions, index](absl::Status status) {
+      promise->set_value(std::move(status));
       if (completions != nullptr) completions->Done(index);
     };
     handle.id = Dispatch(model_id, typeid(T), std::move(task), options);

@@ -15,6 +15,7 @@
 #include "modelpool/base/internal/mutex.h"
 #include "modelpool/devices/memory_governor.h"
 #include "modelpool/pool/abstract_model_manager.h"
+#include "modelpool/workers/internal/joinable_task.h"
 
 namespace modelpool::workers_internal {
 
@@ -114,10 +115,12 @@ class ManagerBackend : public ModelBackend {
 
 // One request. It ends exactly once: `run` (with an instance, returning the request's status)
 // then `publish` (after the pool has counted it, so counters never lag a result), or `fail`.
+// A request that may run with others has a `joinable`; `run` then runs it alone.
 struct Task {
   std::function<absl::Status(void* instance)> run;
   std::function<void()> publish;
   std::function<void(absl::Status)> fail;
+  std::shared_ptr<JoinableTask> joinable;
 };
 
 // Completions
