@@ -5,7 +5,8 @@ set -euo pipefail
 
 MODELPOOL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MODELPOOL_PACKAGES=(cmake ninja-build g++ pkg-config libtorch-dev libabsl-dev libfmt-dev catch2
-                    libbenchmark-dev nlohmann-json3-dev libutf8proc-dev libsentencepiece-dev)
+                    libbenchmark-dev nlohmann-json3-dev libutf8proc-dev libsentencepiece-dev
+                    prometheus-cpp-dev libcpp-httplib-dev python3 python3-prometheus-client)
 
 # modelpool_require_packages PKG...: installs whichever of PKG... are missing.
 modelpool_require_packages() {

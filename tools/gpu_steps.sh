@@ -178,6 +178,33 @@ step_bench_scheduler() {
   $build/benchmarks/scheduler_gpu_bench --embed bert-large=$models/bert-large,minilm=$models/minilm-l6 \
     --summarize t5-large=$models/t5-large --corpus $corpus/corpus.txt --threads 8 --seconds 120
 }
+# Requests joined into batches: join_bench (256 callers of one text against one corpus), then
+# modelpool-server with bert-large fp16 under server_load: 256 clients of one short text, then
+# 256 clients of 32 texts a request.
+step_bench_server() {
+  step_bert_large
+  $build/benchmarks/join_bench --model $models/bert-large --dtype float16 --texts 16384 \
+    --callers 256 --repeat 3
+  local server=$build/examples/server/modelpool-server
+  [ -x $server ] || { echo "no modelpool-server: cpp-httplib and prometheus-cpp are needed"; return 1; }
+  $server --model bert=$models/bert-large --dtype float16 --port 0 --threads 512 \
+    --max-queued 100000 >/tmp/server.out 2>/tmp/server.err &
+  local pid=$!
+  local url=""
+  for _ in $(seq 600); do
+    url=$(sed -n 's/^listening on //p' /tmp/server.out)
+    [ -n "$url" ] && python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1] + '/ready')" "$url" 2>/dev/null && break
+    sleep 0.5
+  done
+  for texts in 1 32; do
+    $build/benchmarks/server_load --url "$url" --model bert --clients 256 --texts $texts \
+      --seconds 30 --warmup 5
+  done
+  python3 -c "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1] + '/metrics').read().decode())" "$url" |
+    grep -E "^modelpool_(requests_total|batch_requests_(sum|count)|tokens_total)"
+  kill -TERM $pid && wait $pid
+  echo "server exit status $?"
+}
 # Each test case of the binaries that crash here, alone, then a backtrace of the binary.
 step_backtraces() {
   local debugger

@@ -301,6 +301,7 @@ absl::StatusOr<Embeddings> EmbeddingModel::EmbedEncoded(absl::Span<const std::ve
       }
     }
     result.num_tokens += static_cast<int64_t>(row.size());
+    result.row_tokens.push_back(static_cast<int64_t>(row.size()));
   }
   const int64_t budget =
       options.max_batch_tokens > 0 ? options.max_batch_tokens : s.max_batch_tokens;

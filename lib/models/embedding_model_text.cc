@@ -1,4 +1,5 @@
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -34,7 +35,10 @@ absl::StatusOr<Embeddings> EmbeddingModel::Embed(absl::Span<const std::string> t
     }
   }
   absl::StatusOr<Embeddings> embeddings = EmbedEncoded(batch.ids, options, skip);
-  if (embeddings.ok()) embeddings->num_truncated = batch.num_truncated;
+  if (embeddings.ok()) {
+    embeddings->num_truncated = batch.num_truncated;
+    embeddings->truncated_rows = std::move(batch.truncated_rows);
+  }
   return embeddings;
 }
 

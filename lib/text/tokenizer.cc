@@ -40,7 +40,10 @@ EncodedBatch Tokenizer::EncodeBatch(absl::Span<const std::string> texts,
       truncated[i] = cut;
     }
   });
-  batch.num_truncated = std::count(truncated.begin(), truncated.end(), 1);
+  for (size_t i = 0; i < truncated.size(); ++i) {
+    if (truncated[i]) batch.truncated_rows.push_back(static_cast<int64_t>(i));
+  }
+  batch.num_truncated = static_cast<int64_t>(batch.truncated_rows.size());
   return batch;
 }
 

@@ -68,6 +68,26 @@ class JobQueue {
   QueuedJob* Best(const std::string& model, int worker) const;
   QueuedJob* Oldest(const std::string& model, int worker) const;
 
+  // Calls `fn(job)` on `model`'s jobs that `worker` may take (pinned to it or to no one), by
+  // class and rank, until `fn` returns false.
+  template <typename Fn>
+  void ForEachByRank(const std::string& model, int worker, Fn fn) const {
+    auto it = models_.find(model);
+    if (it == models_.end()) return;
+    static const std::set<QueuedJob*, ByRank> kNone;
+    auto bucket = [&](int pin) -> const std::set<QueuedJob*, ByRank>& {
+      auto b = it->second.buckets.find(pin);
+      return b == it->second.buckets.end() ? kNone : b->second.by_rank;
+    };
+    const auto& shared = bucket(-1);
+    const auto& own = worker >= 0 ? bucket(worker) : kNone;
+    auto a = shared.begin(), b = own.begin();
+    while (a != shared.end() || b != own.end()) {
+      const bool take_a = b == own.end() || (a != shared.end() && ByRank()(*a, *b));
+      if (!fn(take_a ? *a++ : *b++)) return;
+    }
+  }
+
   // The oldest queued job whose seq is above `seq`.
   QueuedJob* FirstAfter(uint64_t seq) const;
   // The queued job with the earliest finite deadline.

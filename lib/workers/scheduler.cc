@@ -108,6 +108,8 @@ absl::Status Scheduler::AddModel(std::string id, std::shared_ptr<ModelBackend> b
                                                                 : backend->max_instances();
   model.max_concurrent =
       options.max_concurrent > 0 ? options.max_concurrent : settings_.max_concurrent_per_model;
+  model.max_batch_tokens =
+      options.max_batch_tokens > 0 ? options.max_batch_tokens : settings_.max_batch_tokens;
   if (options.fallback_model == id) {
     return absl::InvalidArgumentError(absl::StrCat(id, " cannot be its own fallback"));
   }
@@ -236,6 +238,7 @@ void Scheduler::Enqueue(QueuedJob* job) {
   SetJobState(job, JobState::kQueued);
   queue_.Push(job);
   WakeFor(*job);
+  if (job->task.joinable != nullptr) WakeJoining(*job);
 }
 
 void Scheduler::Requeue(QueuedJob* job, Endings& endings) {
@@ -280,8 +283,10 @@ void Scheduler::End(QueuedJob* job, JobState state, const absl::Status& status, 
   }
   memory_waiters_.erase(std::remove(memory_waiters_.begin(), memory_waiters_.end(), job),
                         memory_waiters_.end());
+  JobInfo info = InfoOf(*job);
   if (settings_.job_history > 0) {
-    ended_[job->id] = InfoOf(*job);
+    ended_[job->id] = info;
+    ended_[job->id].status = UnsharedCopy(info.status);
     ended_order_.push_back(job->id);
     while (static_cast<int>(ended_order_.size()) > settings_.job_history) {
       ended_.erase(ended_order_.front());
@@ -289,7 +294,7 @@ void Scheduler::End(QueuedJob* job, JobState state, const absl::Status& status, 
     }
   }
   if (!listeners_.empty()) {
-    Emit([info = InfoOf(*job)](WorkerPoolListener& l) { l.OnJobFinished(info); });
+    Emit([info = std::move(info)](WorkerPoolListener& l) { l.OnJobEnded(info); });
   }
   endings.push_back({std::move(job->task), UnsharedCopy(status), ran});
   live_.erase(job->id);
@@ -352,14 +357,20 @@ void Scheduler::RunDirect(JobId id) {
   // The job is this thread's until it ends: it is in no queue and cannot be cancelled running.
   absl::StatusOr<Held> instance = backend->AcquireAny(load_timeout_);
   absl::Status status = instance.status();
+  const absl::Time start = absl::Now();
   if (instance.ok()) {
     ModelCall call(job->model, devices_.front(), faults_, backend, counters, failures_.oom_split);
     status = (*job->task.run)((*instance)->get(), call);
   }
+  const absl::Duration duration = absl::Now() - start;
   instance = Held();
   Endings endings;
   {
     MutexLock lock(&mu_);
+    if (instance.ok()) {
+      const int64_t rows = job->task.joinable != nullptr ? job->task.joinable->rows() : 1;
+      EmitBatch(job->model, 0, -1, 1, rows, job->tokens, duration);
+    }
     End(job, status.ok() ? JobState::kSucceeded : JobState::kFailed, status, instance.ok(),
         endings);
   }

@@ -68,7 +68,9 @@ namespace modelpool::workers_internal {
 // Listener events and log lines are made under the lock and delivered once it is released, by
 // one thread at a time (`delivering_`), in order; a thread that finds another delivering leaves
 // its events to it. So no listener (and no log sink, which is the application's code) is ever
-// called with a pool lock held, and a listener may call the pool.
+// called with a pool lock held, and a listener may call the pool. Ended requests queue behind
+// the events in the same way: their callers get their results after the listeners have heard
+// of their ends, so that what listeners count never lags a result.
 class Scheduler final : private SchedulerView,
                         private ClockListener,
                         private MemoryGovernor::Listener {
@@ -118,7 +120,8 @@ class Scheduler final : private SchedulerView,
  private:
   using Held = std::unique_ptr<HeldInstance>;
 
-  // A request that ends once the lock is released: `publish` if it ran, else `fail(status)`.
+  // A request that ends once the lock is released: the listeners are told (`info`), then
+  // `publish` if it ran, else `fail(status)`.
   struct Ending {
     Task task;
     absl::Status status;
@@ -158,10 +161,11 @@ class Scheduler final : private SchedulerView,
     std::vector<bool> runs_on;
     std::vector<DeviceUse> use;
     ModelOptions options;
-    int max_instances = 0;   // 0: no limit
-    int max_concurrent = 0;  // 0: no limit
-    int preferred = -1;      // the device it prefers, -1 for none
-    ModelStats stats;        // the counters; the rest is filled by Stats()
+    int max_instances = 0;         // 0: no limit
+    int max_concurrent = 0;        // 0: no limit
+    int64_t max_batch_tokens = 0;  // what requests joined together may add up to
+    int preferred = -1;            // the device it prefers, -1 for none
+    ModelStats stats;              // the counters; the rest is filled by Stats()
     uint64_t round_robin = 0;
     std::shared_ptr<const RunFn> probe;  // null: never checked
     std::shared_ptr<CallCounters> counters = std::make_shared<CallCounters>();
@@ -189,8 +193,10 @@ class Scheduler final : private SchedulerView,
     std::string model;          // the model it serves or served last
     std::string held_model;     // the model it last held an instance of
     bool holding = false;
-    QueuedJob* job = nullptr;  // taken, loading or running
-    bool blocked = false;      // asleep, waiting for work
+    QueuedJob* job = nullptr;        // taken, loading or running
+    bool blocked = false;            // asleep, waiting for work
+    bool joining = false;            // waiting for requests to join the one it runs
+    std::vector<QueuedJob*> joined;  // running with `job`, joined to it
     bool wake_pending = false;
     std::deque<absl::Time> switches;  // within the last hour
     uint64_t switch_count = 0, completed = 0, errors = 0, hung = 0, threads = 1;
@@ -212,6 +218,12 @@ class Scheduler final : private SchedulerView,
     std::string model;
     bool probe = false;  // a circuit breaker's probe
     absl::Time started;
+    // A request's with others joined: the tasks of `job` and of those joined, in that order,
+    // held for as long as the call runs (it may outlive the requests, Note [Hung calls]).
+    std::vector<std::shared_ptr<JoinableTask>> joinables;
+    std::vector<std::shared_ptr<const RunFn>> runs;  // theirs, to run one alone
+    Device device;
+    int worker = -1;
   };
 
   // What outlives the scheduler for the threads it gave up on (Note [Hung calls]).
@@ -240,8 +252,23 @@ class Scheduler final : private SchedulerView,
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<Call> BeginRun(int w, QueuedJob* job, Endings& endings)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FinishRun(int w, const Call& call, const absl::Status& status, Endings& endings)
+  void FinishRun(int w, const Call& call, const JoinedRun& run, Endings& endings)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Joined requests (scheduler_join.cc): queued requests that join `batch` (its leader, the
+  // job `w` runs, first), waiting up to the batch window when none are queued.
+  void Join(int w, std::vector<QueuedJob*>& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the queued requests that may join `batch`, within `tokens` of `limit`; whether the
+  // batch is full.
+  bool TakeJoiners(int w, std::vector<QueuedJob*>& batch, int64_t& tokens, int64_t limit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Wakes the workers waiting for requests to join theirs, if `job` might.
+  void WakeJoining(const QueuedJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `call` on `instance`: its request alone, or the requests joined (through the model
+  // call's faults, splitting those that run out of memory); each request's status.
+  static JoinedRun RunCall(Call& call, void* instance);
+  // Tells the listeners of a call that ran `requests` with `rows` in `duration`.
+  void EmitBatch(const std::string& model, int slot, int worker, int requests, int64_t rows,
+                 int64_t tokens, absl::Duration duration) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseHeld(int w, Held& held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Unloads the held instance instead of handing it back: it may be broken.
   void DropHeld(int w, Held& held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -434,6 +461,7 @@ class Scheduler final : private SchedulerView,
   std::mt19937_64 random_ ABSL_GUARDED_BY(mu_);  // restart jitter
   std::vector<std::shared_ptr<WorkerPoolListener>> listeners_ ABSL_GUARDED_BY(mu_);
   std::vector<std::function<void(WorkerPoolListener&)>> events_ ABSL_GUARDED_BY(mu_);
+  Endings pending_endings_ ABSL_GUARDED_BY(mu_);  // ended, to publish after their events
   std::vector<std::pair<LogSeverity, std::string>> logs_ ABSL_GUARDED_BY(mu_);
   bool delivering_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t callback_errors_ ABSL_GUARDED_BY(mu_) = 0;

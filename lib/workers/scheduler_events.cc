@@ -58,19 +58,24 @@ void Scheduler::LogLater(LogSeverity severity, std::string message) {
 bool Scheduler::HasEvents() const { return !events_.empty() || !logs_.empty(); }
 
 void Scheduler::Deliver(Endings& endings) {
-  uint64_t threw = Flush(endings);
   mu_.Lock();
+  // Queued behind the events already emitted, so that listeners hear of a request's end before
+  // its caller gets the result (Note [Events]).
+  for (Ending& ending : endings) pending_endings_.push_back(std::move(ending));
+  endings.clear();
   if (delivering_) {  // the thread delivering takes these too
-    callback_errors_ += threw;
     mu_.Unlock();
     return;
   }
   delivering_ = true;
-  while (HasEvents()) {
+  uint64_t threw = 0;
+  while (HasEvents() || !pending_endings_.empty()) {
     std::vector<std::function<void(WorkerPoolListener&)>> events;
     events.swap(events_);
     std::vector<std::pair<LogSeverity, std::string>> logs;
     logs.swap(logs_);
+    Endings ended;
+    ended.swap(pending_endings_);
     const std::vector<std::shared_ptr<WorkerPoolListener>> listeners = listeners_;
     mu_.Unlock();
     for (const auto& [severity, message] : logs) {
@@ -89,6 +94,7 @@ void Scheduler::Deliver(Endings& endings) {
         }
       }
     }
+    threw += Flush(ended);
     mu_.Lock();
   }
   delivering_ = false;

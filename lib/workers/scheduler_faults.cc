@@ -98,6 +98,8 @@ bool Scheduler::RecordFailure(int w, const std::string& model, const absl::Statu
 void Scheduler::Abandon(int w, const absl::Status& status, Endings& endings) {
   WorkerSlot& s = W(w);
   QueuedJob* job = s.job;
+  std::vector<QueuedJob*> joined;
+  joined.swap(s.joined);
   const std::string model = job != nullptr ? job->model : s.checking;
   const int slot = s.slot;
   const bool probe = s.call_probe;
@@ -118,9 +120,10 @@ void Scheduler::Abandon(int w, const absl::Status& status, Endings& endings) {
   s.last_error = status.ToString();
   DeviceUse& use = M(model).use[slot];
   if (job != nullptr) {
-    --M(model).stats.running;
+    M(model).stats.running -= 1 + static_cast<int>(joined.size());
     ++M(model).stats.hung;
     End(job, JobState::kFailed, status, /*ran=*/false, endings);
+    for (QueuedJob* other : joined) End(other, JobState::kFailed, status, /*ran=*/false, endings);
   } else {
     use.checking = false;
     use.last_check = now;

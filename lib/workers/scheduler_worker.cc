@@ -57,7 +57,7 @@ void Scheduler::Serve(int w, uint64_t generation, std::shared_ptr<Lifeline> life
     if (!call) continue;
     mu_.Unlock();
     Deliver(endings);
-    const absl::Status status = (*call->run)(held->get(), call->model_call);
+    const JoinedRun run = RunCall(*call, held->get());
     if (!Reacquire(w, generation, *lifeline)) {
       // Given up on (Note [Hung calls]): the request has ended and another thread serves the
       // worker. The instance may be broken: unload it rather than hand it back.
@@ -67,9 +67,9 @@ void Scheduler::Serve(int w, uint64_t generation, std::shared_ptr<Lifeline> life
       return;
     }
     if (step.kind == Step::kCheck) {
-      FinishCheck(w, *call, status, held, endings);
+      FinishCheck(w, *call, run.statuses.front(), held, endings);
     } else {
-      FinishRun(w, *call, status, endings);
+      FinishRun(w, *call, run, endings);
     }
   }
   if (held != nullptr) ReleaseHeld(w, held);
@@ -241,49 +241,84 @@ std::optional<Scheduler::Call> Scheduler::BeginRun(int w, QueuedJob* job, Ending
   }
   memory_waiters_.erase(std::remove(memory_waiters_.begin(), memory_waiters_.end(), job),
                         memory_waiters_.end());
-  const absl::Time now = clock_->Now();
   W(w).job = job;
-  W(w).in_call = true;
-  W(w).call_started = now;
-  W(w).call_deadline = job->execution_timeout == absl::InfiniteDuration()
-                           ? absl::InfiniteFuture()
-                           : now + job->execution_timeout;
-  W(w).call_probe = use.breaker.Start();
-  WakeTimerFor(W(w).call_deadline);
   SetJobState(job, JobState::kRunning);
   SetState(w, WorkerState::kBusy, absl::StrCat("job ", job->id));
   ++M(model).stats.running;
-  return Call{job->task.run, MakeModelCall(model, slot), job, model, W(w).call_probe, now};
+  std::vector<QueuedJob*> batch = {job};
+  if (job->task.joinable != nullptr) Join(w, batch);
+  W(w).joined.assign(batch.begin() + 1, batch.end());
+  // A joined call is one call: it ends at the soonest of its requests' execution timeouts.
+  absl::Duration timeout = absl::InfiniteDuration();
+  for (const QueuedJob* joined : batch) timeout = std::min(timeout, joined->execution_timeout);
+  const absl::Time now = clock_->Now();
+  W(w).in_call = true;
+  W(w).call_started = now;
+  W(w).call_deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : now + timeout;
+  W(w).call_probe = use.breaker.Start();
+  WakeTimerFor(W(w).call_deadline);
+  Call call{job->task.run, MakeModelCall(model, slot), job, model, W(w).call_probe, now};
+  if (job->task.joinable != nullptr) {
+    for (const QueuedJob* joined : batch) {
+      call.joinables.push_back(joined->task.joinable);
+      call.runs.push_back(joined->task.run);
+    }
+  }
+  call.device = devices_[slot];
+  call.worker = W(w).id;
+  return call;
 }
 
-void Scheduler::FinishRun(int w, const Call& call, const absl::Status& status, Endings& endings) {
-  QueuedJob* job = call.job;
+void Scheduler::FinishRun(int w, const Call& call, const JoinedRun& run, Endings& endings) {
+  std::vector<QueuedJob*> batch = {call.job};
+  batch.insert(batch.end(), W(w).joined.begin(), W(w).joined.end());
+  W(w).joined.clear();
   const std::string& model = call.model;
   const int slot = W(w).slot;
-  --M(model).stats.running;
+  M(model).stats.running -= static_cast<int>(batch.size());
   const absl::Time now = clock_->Now();
   W(w).job = nullptr;
   W(w).in_call = false;
   W(w).call_deadline = absl::InfiniteFuture();
-  ++W(w).completed;
+  W(w).completed += batch.size();
   W(w).last_activity = now;
-  if (!status.ok()) {
-    ++W(w).errors;
-    W(w).last_error = status.ToString();
-  }
   M(model).use[slot].last_used = now;
   M(model).stats.last_used = now;
-  if (status.ok()) M(model).latency.Add(now - call.started, failures_.latency_window);
-  RecordOutcome(model, slot, call.probe, CountsAgainstModel(status), status, endings);
-  // An error a broken instance would give: check the instance before it serves again.
-  if (CountsAgainstModel(status) && M(model).probe != nullptr) W(w).check_held = true;
-  SetState(w, Resting());
-  if (IsOutOfMemory(status) && FallBack(job, status)) {
-    ++M(job->model).stats.submitted;
-    Enqueue(job);
-    return;
+  // The circuit breaker counts the call once: as failed when one of its requests failed in a
+  // way that counts against the model.
+  absl::Status outcome;
+  for (const absl::Status& status : run.statuses) {
+    if (status.ok()) continue;
+    ++W(w).errors;
+    W(w).last_error = status.ToString();
+    if (outcome.ok() || (CountsAgainstModel(status) && !CountsAgainstModel(outcome))) {
+      outcome = status;
+    }
   }
-  End(job, status.ok() ? JobState::kSucceeded : JobState::kFailed, status, /*ran=*/true, endings);
+  if (outcome.ok()) M(model).latency.Add(now - call.started, failures_.latency_window);
+  RecordOutcome(model, slot, call.probe, CountsAgainstModel(outcome), outcome, endings);
+  // An error a broken instance would give: check the instance before it serves again.
+  if (CountsAgainstModel(outcome) && M(model).probe != nullptr) W(w).check_held = true;
+  SetState(w, Resting());
+  int64_t rows = 0;
+  for (const auto& joinable : call.joinables) rows += joinable->rows();
+  int64_t tokens = run.tokens;
+  if (tokens < 0) {
+    tokens = 0;
+    for (const QueuedJob* job : batch) tokens += job->tokens;
+  }
+  EmitBatch(model, slot, call.worker, static_cast<int>(batch.size()),
+            call.joinables.empty() ? 1 : rows, tokens, now - call.started);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    QueuedJob* job = batch[i];
+    const absl::Status& status = run.statuses[i];
+    if (IsOutOfMemory(status) && FallBack(job, status)) {
+      ++M(job->model).stats.submitted;
+      Enqueue(job);
+      continue;
+    }
+    End(job, status.ok() ? JobState::kSucceeded : JobState::kFailed, status, run.ran[i], endings);
+  }
 }
 
 void Scheduler::ReleaseHeld(int w, Held& held) {

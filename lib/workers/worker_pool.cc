@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/managers/torch_devices.h"
+#include "lib/workers/joined_requests.h"
 #include "lib/workers/worker_pool_calls.h"
 #include "lib/workers/worker_pool_merging.h"
 #include "modelpool/base/status.h"
@@ -49,6 +50,12 @@ int64_t EstimateTokens(const std::vector<std::string>& texts) {
   return tokens;
 }
 
+int64_t EstimateTokens(const EmbedRequest& request) {
+  int64_t tokens = EstimateTokens(request.texts);
+  for (const auto& row : request.token_ids) tokens += static_cast<int64_t>(row.size());
+  return tokens;
+}
+
 std::vector<std::string> Gather(absl::Span<const std::string> texts,
                                 const std::vector<int64_t>& indices) {
   std::vector<std::string> gathered;
@@ -83,13 +90,30 @@ JobHandle<Embeddings> WorkerPool::EmbedJob(
     const std::string& model_id, std::shared_ptr<const EmbedRequest> request, SubmitOptions options,
     std::shared_ptr<workers_internal::Completions> completions, size_t index,
     std::function<void(const absl::StatusOr<Embeddings>&)> on_end) {
-  if (options.tokens == 0) options.tokens = EstimateTokens(request->texts);
-  return SubmitTracked<EmbeddingModel, Embeddings>(
-      model_id,
-      [request = std::move(request)](EmbeddingModel& model, workers_internal::ModelCall& call) {
-        return workers_internal::EmbedSplitting(model, *request, call);
-      },
-      options, std::move(completions), index, std::move(on_end));
+  if (options.tokens == 0) options.tokens = EstimateTokens(*request);
+  if (request->options.on_progress) {  // progress is a call's own: it runs alone
+    return SubmitTracked<EmbeddingModel, Embeddings>(
+        model_id,
+        [request = std::move(request)](EmbeddingModel& model, workers_internal::ModelCall& call) {
+          return workers_internal::EmbedSplitting(model, *request, call);
+        },
+        options, std::move(completions), index, std::move(on_end));
+  }
+  Joinable<EmbeddingModel, EmbedRequest, Embeddings> joinable;
+  joinable.key = workers_internal::JoinKey(*request);
+  joinable.rows = static_cast<int64_t>(request->texts.size() + request->token_ids.size());
+  joinable.request = *request;
+  joinable.run = &workers_internal::EmbedTogether;
+  joinable.tokens = [](const Embeddings& embeddings) { return embeddings.num_tokens; };
+  // Alone, a request of texts is split by rows when it runs out of memory.
+  CallFn<EmbeddingModel, Embeddings> alone;
+  if (request->token_ids.empty()) {
+    alone = [request](EmbeddingModel& model, workers_internal::ModelCall& call) {
+      return workers_internal::EmbedSplitting(model, *request, call);
+    };
+  }
+  return SubmitJoinableTracked(model_id, std::move(joinable), options, std::move(completions),
+                               index, std::move(on_end), std::move(alone));
 }
 
 JobHandle<std::vector<std::string>> WorkerPool::SummarizeJob(
@@ -97,12 +121,17 @@ JobHandle<std::vector<std::string>> WorkerPool::SummarizeJob(
     SubmitOptions options, std::shared_ptr<workers_internal::Completions> completions, size_t index,
     std::function<void(const absl::StatusOr<std::vector<std::string>>&)> on_end) {
   if (options.tokens == 0) options.tokens = EstimateTokens(request->texts);
-  return SubmitTracked<SummarizationModel, std::vector<std::string>>(
-      model_id,
-      [request = std::move(request)](SummarizationModel& model, workers_internal::ModelCall& call) {
+  Joinable<SummarizationModel, SummarizeRequest, std::vector<std::string>> joinable;
+  joinable.key = workers_internal::JoinKey(*request);
+  joinable.rows = static_cast<int64_t>(request->texts.size());
+  joinable.request = *request;
+  joinable.run = &workers_internal::SummarizeTogether;
+  CallFn<SummarizationModel, std::vector<std::string>> alone =
+      [request](SummarizationModel& model, workers_internal::ModelCall& call) {
         return workers_internal::SummarizeSplitting(model, *request, call);
-      },
-      options, std::move(completions), index, std::move(on_end));
+      };
+  return SubmitJoinableTracked(model_id, std::move(joinable), options, std::move(completions),
+                               index, std::move(on_end), std::move(alone));
 }
 
 namespace {
@@ -208,14 +237,18 @@ absl::StatusOr<Embeddings> WorkerPool::Embed(const std::string& model_id,
   const int64_t dimension = parts.empty() ? 0 : parts.front().dimension();
   out.tensor = at::empty({static_cast<int64_t>(corpus.size()), dimension}, at::kFloat);
   float* rows = out.tensor.data_ptr<float>();
+  out.row_tokens.assign(corpus.size(), 0);
   for (size_t g = 0; g < groups.size(); ++g) {
     out.num_tokens += parts[g].num_tokens;
     out.num_truncated += parts[g].num_truncated;
     for (size_t r = 0; r < groups[g].size(); ++r) {
       const absl::Span<const float> row = parts[g][static_cast<int64_t>(r)];
       std::memcpy(rows + groups[g][r] * dimension, row.data(), row.size() * sizeof(float));
+      if (r < parts[g].row_tokens.size()) out.row_tokens[groups[g][r]] = parts[g].row_tokens[r];
     }
+    for (const int64_t r : parts[g].truncated_rows) out.truncated_rows.push_back(groups[g][r]);
   }
+  std::sort(out.truncated_rows.begin(), out.truncated_rows.end());
   return out;
 }
 

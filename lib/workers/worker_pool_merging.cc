@@ -63,15 +63,19 @@ auto Tie(const GenerationOptions& o) {
                          Opt(o.prefix), o.max_input_tokens);
 }
 
+// What a request runs on: its texts, and for embeddings its rows of token ids.
+auto Rows(const EmbedRequest& r) { return std::tie(r.texts, r.token_ids); }
+auto Rows(const SummarizeRequest& r) { return std::tie(r.texts); }
+
 template <typename Request>
 size_t HashOf(const RequestKey<Request>& key) {
-  return absl::HashOf(key.model, key.request->texts, Tie(key.request->options), Tie(key.options));
+  return absl::HashOf(key.model, Rows(*key.request), Tie(key.request->options), Tie(key.options));
 }
 
 template <typename Request>
 bool Equal(const RequestKey<Request>& a, const RequestKey<Request>& b) {
   return a.model == b.model && Tie(a.options) == Tie(b.options) &&
-         Tie(a.request->options) == Tie(b.request->options) && a.request->texts == b.request->texts;
+         Tie(a.request->options) == Tie(b.request->options) && Rows(*a.request) == Rows(*b.request);
 }
 
 }  // namespace

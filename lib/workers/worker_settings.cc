@@ -18,6 +18,11 @@ namespace {
 // Keep-alive and aging are minutes or hours; ten years stands for "never" without overflowing.
 constexpr absl::Duration kLongest = absl::Hours(24 * 365 * 10);
 
+// A window longer than this would hold a request back for nothing.
+constexpr absl::Duration kLongestWindow = absl::Seconds(10);
+// Far above what one call on any device takes; keeps the token sums far from overflowing.
+constexpr int64_t kMostBatchTokens = int64_t{1} << 30;
+
 // A whole number from `min` to `max`.
 absl::StatusOr<int> IntVar(const std::string& name, const std::string& value, int64_t min,
                            int64_t max) {
@@ -82,6 +87,18 @@ absl::StatusOr<WorkerSettings> WorkerSettings::FromEnv(WorkerSettings base,
     }
   }
   MODELPOOL_ASSIGN_OR_RETURN(s.failures, FailureSettings::FromEnv(std::move(s.failures), env));
+  if (auto v = env("MODELPOOL_BATCH_WINDOW")) {
+    MODELPOOL_ASSIGN_OR_RETURN(s.batch_window,
+                               ParseDurationVar("MODELPOOL_BATCH_WINDOW", *v, kLongestWindow));
+    if (s.batch_window < absl::ZeroDuration()) {
+      return BadVariable("MODELPOOL_BATCH_WINDOW", *v, "a duration of 0 (off) or more");
+    }
+  }
+  if (auto v = env("MODELPOOL_MAX_BATCH_TOKENS")) {
+    MODELPOOL_ASSIGN_OR_RETURN(
+        s.max_batch_tokens, ParseNonNegative("MODELPOOL_MAX_BATCH_TOKENS", *v, kMostBatchTokens));
+    if (s.max_batch_tokens < 1) return BadVariable("MODELPOOL_MAX_BATCH_TOKENS", *v, "at least 1");
+  }
   if (absl::Status valid = s.Validate(); !valid.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("worker settings from MODELPOOL_* environment variables: ", valid.message()));
@@ -100,6 +117,11 @@ absl::Status WorkerSettings::Validate() const {
   }
   if (aging_bound <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("aging_bound must be positive");
+  }
+  if (batch_window < absl::ZeroDuration() || max_batch_tokens < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch_window is ", absl::FormatDuration(batch_window), " and max_batch_tokens ",
+        max_batch_tokens, ": the window cannot be negative and the limit must be at least 1"));
   }
   if (max_switches_per_hour < 0 || max_instances_per_model < 0 || max_concurrent_per_model < 0 ||
       job_history < 0) {

@@ -77,16 +77,19 @@ TEST_CASE("EncodeBatch gives Encode's ids in input order and counts truncations"
   const EncodedBatch batch = (*tokenizer)->EncodeBatch(texts, options);
   REQUIRE(batch.ids.size() == texts.size());
   int64_t truncated = 0, tokens = 0, longest = 0;
+  std::vector<int64_t> truncated_rows;
   bool same = true;
   for (size_t i = 0; i < texts.size(); ++i) {
     bool cut = false;
     same = same && batch.ids[i] == (*tokenizer)->Encode(texts[i], options, &cut);
     truncated += cut;
+    if (cut) truncated_rows.push_back(static_cast<int64_t>(i));
     tokens += batch.ids[i].size();
     longest = std::max<int64_t>(longest, batch.ids[i].size());
   }
   CHECK(same);
   CHECK(batch.num_truncated == truncated);
+  CHECK(batch.truncated_rows == truncated_rows);
   CHECK(truncated > 0);
   CHECK(batch.num_tokens() == tokens);
   CHECK(batch.max_length() == longest);

@@ -40,7 +40,7 @@ int Expected(int model, int value) { return 2 * value + 1000000 * model; }
 // Counts each job's end as the listeners hear it.
 class Endings : public WorkerPoolListener {
  public:
-  void OnJobFinished(const JobInfo& job) override {
+  void OnJobEnded(const JobInfo& job) override {
     std::lock_guard<std::mutex> lock(mu_);
     ++ends_[job.id];
   }

@@ -306,7 +306,7 @@ TEST_CASE("Listeners hear every event without a pool lock held; one that throws 
   struct Thrower : WorkerPoolListener {
     void OnModelLoaded(const ModelEvent&) override { throw std::runtime_error("loaded"); }
     void OnWorkerStateChanged(const WorkerStateChange&) override { throw 42; }
-    void OnJobFinished(const JobInfo&) override { throw std::runtime_error("finished"); }
+    void OnJobEnded(const JobInfo&) override { throw std::runtime_error("finished"); }
   };
   struct Counter : WorkerPoolListener {
     explicit Counter(GenericWorkerPool* pool) : pool(pool) {}
@@ -317,7 +317,7 @@ TEST_CASE("Listeners hear every event without a pool lock held; one that throws 
       if (c.from == c.to) ++bad_changes;
       ++changes;
     }
-    void OnJobFinished(const JobInfo& job) override {
+    void OnJobEnded(const JobInfo& job) override {
       // Calling the pool here would deadlock if a pool lock were held.
       if (pool->Poll(job.id).ok()) ++finished;
     }

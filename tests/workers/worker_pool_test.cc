@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <future>
 #include <memory>
@@ -48,11 +50,62 @@ float MaxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
   return (a - b).abs().max().item<float>();
 }
 
-std::unique_ptr<WorkerPool> MakePool(bool enabled) {
-  auto pool = WorkerPool::Create({.settings = CpuSettings(), .workers = Workers(enabled)});
+std::unique_ptr<WorkerPool> MakePool(bool enabled, int workers_per_device = 2) {
+  WorkerSettings workers = Workers(enabled);
+  workers.workers_per_device = workers_per_device;
+  auto pool = WorkerPool::Create({.settings = CpuSettings(), .workers = workers});
   REQUIRE(pool.ok());
   return *std::move(pool);
 }
+
+std::shared_ptr<SummarizationModelManager> Summarizer() {
+  auto manager = SummarizationModelManager::Create({.model_dir = kData + "/models/t5-tiny-relu",
+                                                    .max_batch_size = 4,
+                                                    .max_new_tokens = 16,
+                                                    .settings = CpuSettings()});
+  REQUIRE(manager.ok());
+  return std::shared_ptr<SummarizationModelManager>(*std::move(manager));
+}
+
+// Holds a pool's only worker, with an instance of `model_id`, until `Open()`, so that requests
+// queue behind it and join.
+template <typename T>
+class Gate {
+ public:
+  Gate(WorkerPool& pool, const std::string& model_id) {
+    std::shared_future<void> open = opens_;
+    held_ = pool.GenericWorkerPool::SubmitTask<T, int>(model_id, [open](T&) -> absl::StatusOr<int> {
+      open.wait();
+      return 0;
+    });
+    while (pool.Stats().models.empty() || pool.Stats().workers[0].state != WorkerState::kBusy) {
+      std::this_thread::yield();
+    }
+  }
+  ~Gate() { Open(); }
+  void Open() {
+    if (opened_) return;
+    opened_ = true;
+    gate_.set_value();
+    (void)held_.get();
+  }
+
+ private:
+  std::promise<void> gate_;
+  std::shared_future<void> opens_ = gate_.get_future().share();
+  std::future<absl::StatusOr<int>> held_;
+  bool opened_ = false;
+};
+
+// Counts the calls a pool makes and the requests in the largest.
+struct CallCounter : WorkerPoolListener {
+  void OnBatchRun(const BatchInfo& batch) override {
+    ++calls;
+    largest = std::max(largest.load(), batch.requests);
+  }
+  std::atomic<int> calls{0};
+  std::atomic<int> largest{0};
+};
 
 std::shared_ptr<EmbeddingModelManager> Embedder() {
   auto manager = EmbeddingModelManager::Create(
@@ -78,6 +131,9 @@ TEST_CASE("Embed over the workers gives the manager's vectors, in input order") 
     REQUIRE(spread->size() == 300);
     CHECK(MaxAbsDiff(spread->tensor, direct->tensor) < 1e-5);
     CHECK(spread->num_tokens == direct->num_tokens);
+    CHECK(spread->row_tokens == direct->row_tokens);
+    CHECK(spread->truncated_rows == direct->truncated_rows);
+    CHECK(spread->num_truncated == static_cast<int64_t>(spread->truncated_rows.size()));
     REQUIRE_FALSE(progress.empty());
     CHECK(progress.back() == 300);
   }
@@ -132,12 +188,7 @@ TEST_CASE("A stream of texts gives the same vectors as one call, in order") {
 }
 
 TEST_CASE("Summarize over the workers gives the manager's summaries, in input order") {
-  auto manager = SummarizationModelManager::Create({.model_dir = kData + "/models/t5-tiny-relu",
-                                                    .max_batch_size = 4,
-                                                    .max_new_tokens = 16,
-                                                    .settings = CpuSettings()});
-  REQUIRE(manager.ok());
-  std::shared_ptr<SummarizationModelManager> summarizer(*std::move(manager));
+  std::shared_ptr<SummarizationModelManager> summarizer = Summarizer();
   const std::vector<std::string> docs = Corpus(12);
   const GenerationOptions generation{.max_new_tokens = 12, .num_beams = 2};
   absl::StatusOr<std::vector<std::string>> direct = summarizer->Summarize(docs, generation);
@@ -232,6 +283,80 @@ TEST_CASE("The default deep check runs one text on each loaded instance") {
   const ModelStats stats = pool->Stats().models.at(0);
   CHECK(stats.checks == 1);
   CHECK(stats.checks_failed == 0);
+}
+
+TEST_CASE("Embedding requests joined together give each caller its own vectors and counts") {
+  const std::vector<std::string> corpus = Corpus(30);
+  std::string long_text;
+  for (int i = 0; i < 200; ++i) long_text += "river stone ";
+  auto embedder = Embedder();
+  auto pool = MakePool(true, /*workers_per_device=*/1);
+  REQUIRE(pool->RegisterModel<EmbeddingModel>("tiny", embedder).ok());
+  auto listener = std::make_shared<CallCounter>();
+  CallCounter& counter = *listener;
+  pool->AddListener(listener);
+  std::vector<std::future<absl::StatusOr<Embeddings>>> texts;
+  std::future<absl::StatusOr<Embeddings>> cut, ids, bad_ids;
+  {
+    Gate<EmbeddingModel> gate(*pool, "tiny");
+    for (const std::string& text : corpus)
+      texts.push_back(pool->Submit("tiny", EmbedRequest{.texts = {text}}));
+    cut = pool->Submit("tiny", EmbedRequest{.texts = {corpus[0], long_text}});
+    ids = pool->Submit("tiny", EmbedRequest{.token_ids = {{2, 17, 3}}});
+    bad_ids = pool->Submit("tiny", EmbedRequest{.token_ids = {{2, 1 << 30, 3}}});
+  }
+  for (size_t i = 0; i < corpus.size(); ++i) {
+    absl::StatusOr<Embeddings> got = texts[i].get();
+    absl::StatusOr<Embeddings> alone = embedder->Embed({corpus[i]});
+    REQUIRE(got.ok());
+    REQUIRE(alone.ok());
+    CHECK(got->size() == 1);
+    CHECK(MaxAbsDiff(got->tensor, alone->tensor) < 1e-5);
+    CHECK(got->num_tokens == alone->num_tokens);
+    CHECK(got->row_tokens == alone->row_tokens);
+    CHECK(got->truncated_rows == alone->truncated_rows);
+    CHECK(got->num_truncated == alone->num_truncated);
+  }
+  absl::StatusOr<Embeddings> truncated = cut.get();
+  REQUIRE(truncated.ok());
+  CHECK(truncated->truncated_rows == std::vector<int64_t>{1});
+  CHECK(truncated->num_truncated == 1);
+  // Ids join ids, and the bad row fails its own request only.
+  absl::StatusOr<Embeddings> from_ids = ids.get();
+  REQUIRE(from_ids.ok());
+  CHECK(from_ids->num_tokens == 3);
+  CHECK(bad_ids.get().status().code() == absl::StatusCode::kInvalidArgument);
+  // The gate, the joined texts, and the ids (the bad one then alone).
+  CHECK(counter.largest == static_cast<int>(corpus.size()) + 1);
+  CHECK(counter.calls <= 4);
+  pool->RemoveListener(listener.get());
+}
+
+TEST_CASE("Summarization requests joined together give the summaries of each alone") {
+  std::shared_ptr<SummarizationModelManager> summarizer = Summarizer();
+  const std::vector<std::string> docs = Corpus(6);
+  const GenerationOptions generation{.max_new_tokens = 8};
+  auto pool = MakePool(true, /*workers_per_device=*/1);
+  REQUIRE(pool->RegisterModel<SummarizationModel>("t5", summarizer).ok());
+  auto listener = std::make_shared<CallCounter>();
+  CallCounter& counter = *listener;
+  pool->AddListener(listener);
+  std::vector<std::future<absl::StatusOr<std::vector<std::string>>>> futures;
+  {
+    Gate<SummarizationModel> gate(*pool, "t5");
+    for (const std::string& doc : docs) {
+      futures.push_back(pool->Submit("t5", SummarizeRequest{{doc}, generation}));
+    }
+  }
+  for (size_t i = 0; i < docs.size(); ++i) {
+    absl::StatusOr<std::vector<std::string>> got = futures[i].get();
+    absl::StatusOr<std::vector<std::string>> alone = summarizer->Summarize({docs[i]}, generation);
+    REQUIRE(got.ok());
+    REQUIRE(alone.ok());
+    CHECK(*got == *alone);
+  }
+  CHECK(counter.largest == static_cast<int>(docs.size()));
+  pool->RemoveListener(listener.get());
 }
 
 }  // namespace

@@ -21,6 +21,10 @@ TEST_CASE("WorkerSettings::FromEnv keeps the defaults when nothing is set") {
   CHECK(s->policy == "modelpool");
   CHECK(s->keep_alive_gpu == absl::Minutes(5));
   CHECK(s->keep_alive_cpu > s->keep_alive_gpu);
+  CHECK(s->batch_window > absl::ZeroDuration());
+  CHECK(s->max_batch_tokens > 0);
+  CHECK(WorkerSettings::FromEnv({}, FakeEnv({{"MODELPOOL_BATCH_WINDOW", "0"}}))->batch_window ==
+        absl::ZeroDuration());
 }
 
 TEST_CASE("WorkerSettings::FromEnv reads every variable") {
@@ -35,7 +39,9 @@ TEST_CASE("WorkerSettings::FromEnv reads every variable") {
                                            {"MODELPOOL_MAX_SWITCHES_PER_HOUR", "30"},
                                            {"MODELPOOL_MAX_INSTANCES_PER_MODEL", "3"},
                                            {"MODELPOOL_MAX_CONCURRENT_PER_MODEL", "2"},
-                                           {"MODELPOOL_JOB_HISTORY", "50"}}));
+                                           {"MODELPOOL_JOB_HISTORY", "50"},
+                                           {"MODELPOOL_BATCH_WINDOW", "5ms"},
+                                           {"MODELPOOL_MAX_BATCH_TOKENS", "4096"}}));
   REQUIRE(s.ok());
   CHECK(s->workers_per_device == 2);
   CHECK(s->load_balancing == LoadBalancing::kRoundRobin);
@@ -48,6 +54,8 @@ TEST_CASE("WorkerSettings::FromEnv reads every variable") {
   CHECK(s->max_instances_per_model == 3);
   CHECK(s->max_concurrent_per_model == 2);
   CHECK(s->job_history == 50);
+  CHECK(s->batch_window == absl::Milliseconds(5));
+  CHECK(s->max_batch_tokens == 4096);
 }
 
 TEST_CASE("WorkerSettings::FromEnv names the variable of a bad value") {
@@ -62,6 +70,10 @@ TEST_CASE("WorkerSettings::FromEnv names the variable of a bad value") {
       {{"MODELPOOL_MAX_SWITCHES_PER_HOUR", "-3"}},
       {{"MODELPOOL_MAX_INSTANCES_PER_MODEL", "x"}},
       {{"MODELPOOL_JOB_HISTORY", "99999999999"}},
+      {{"MODELPOOL_BATCH_WINDOW", "-2ms"}},
+      {{"MODELPOOL_BATCH_WINDOW", "1h"}},
+      {{"MODELPOOL_MAX_BATCH_TOKENS", "0"}},
+      {{"MODELPOOL_MAX_BATCH_TOKENS", "many"}},
   };
   for (const auto& vars : bad) {
     const std::string name = vars.begin()->first;

@@ -46,6 +46,10 @@ struct Embeddings {
   int64_t num_tokens = 0;
   // Texts cut at the model's maximum length.
   int64_t num_truncated = 0;
+  // Per row, the ids the model read (they add up to `num_tokens`); and the rows whose texts
+  // were cut, in order (`num_truncated` of them).
+  std::vector<int64_t> row_tokens;
+  std::vector<int64_t> truncated_rows;
 
   int64_t size() const { return tensor.defined() ? tensor.size(0) : 0; }
   int64_t dimension() const { return tensor.defined() ? tensor.size(1) : 0; }

@@ -25,8 +25,9 @@ struct EncodeOptions {
 // The ids of a batch of texts, one unpadded row per text, in input order.
 struct EncodedBatch {
   std::vector<std::vector<int32_t>> ids;
-  // How many texts were cut at `max_length`.
+  // How many texts were cut at `max_length`, and which (their indices, in order).
   int64_t num_truncated = 0;
+  std::vector<int64_t> truncated_rows;
 
   int64_t num_tokens() const;
   int64_t max_length() const;

@@ -25,9 +25,11 @@
 #include "modelpool/pool/abstract_model_manager.h"
 #include "modelpool/workers/fault_injector.h"
 #include "modelpool/workers/health.h"
+#include "modelpool/workers/internal/joinable_task.h"
 #include "modelpool/workers/internal/model_backend.h"
 #include "modelpool/workers/internal/model_call.h"
 #include "modelpool/workers/job.h"
+#include "modelpool/workers/joinable.h"
 #include "modelpool/workers/worker_pool_listener.h"
 #include "modelpool/workers/worker_pool_stats.h"
 #include "modelpool/workers/worker_settings.h"
@@ -159,6 +161,18 @@ class GenericWorkerPool {
   JobHandle<R> SubmitJob(const std::string& model_id, std::function<absl::StatusOr<R>(T&)> fn,
                          const SubmitOptions& options = {}) {
     return SubmitTracked<T, R>(model_id, Whole<T, R>(model_id, std::move(fn)), options, nullptr, 0);
+  }
+
+  // GenericWorkerPool::SubmitJoinable()
+  //
+  // As `SubmitJob()`, for a request that may run in one call with other queued requests of
+  // `model_id` (see `Joinable` and `WorkerSettings::batch_window`); it fails as `SubmitJob()`
+  // does, and with what `joinable.run` returns for it.
+  template <typename T, typename Request, typename Result>
+  JobHandle<Result> SubmitJoinable(const std::string& model_id,
+                                   Joinable<T, Request, Result> joinable,
+                                   const SubmitOptions& options = {}) {
+    return SubmitJoinableTracked(model_id, std::move(joinable), options, nullptr, 0);
   }
 
   // GenericWorkerPool::SubmitTask()
@@ -350,6 +364,53 @@ class GenericWorkerPool {
     task.fail = [outcome, completions, index, on_end](absl::Status status) {
       if (on_end) on_end(status);
       outcome->promise.set_value(std::move(status));
+      if (completions != nullptr) completions->Done(index);
+    };
+    handle.id = Dispatch(model_id, typeid(T), std::move(task), options);
+    return handle;
+  }
+
+  // `SubmitJoinable()` that also reports the job's end as `index` to `completions` (when not
+  // null), and its result to `on_end` (when set) just before its caller gets it. A request that
+  // runs alone runs through `alone` when set (which may split it when it runs out of memory).
+  template <typename T, typename Request, typename Result>
+  JobHandle<Result> SubmitJoinableTracked(
+      const std::string& model_id, Joinable<T, Request, Result> joinable,
+      const SubmitOptions& options, std::shared_ptr<workers_internal::Completions> completions,
+      size_t index, std::function<void(const absl::StatusOr<Result>&)> on_end = nullptr,
+      CallFn<T, Result> alone = nullptr) {
+    auto joined = std::make_shared<workers_internal::TypedJoinableTask<T, Request, Result>>(
+        std::move(joinable));
+    auto promise = std::make_shared<std::promise<absl::StatusOr<Result>>>();
+    JobHandle<Result> handle;
+    handle.result = promise->get_future();
+    workers_internal::Task task;
+    task.joinable = joined;
+    task.run = std::make_shared<const workers_internal::RunFn>(
+        [joined, model_id, alone = std::move(alone)](void* instance,
+                                                     workers_internal::ModelCall& call) {
+          const std::string what = absl::StrCat("running a request on ", model_id);
+          if (alone) {
+            joined->result =
+                CallCatching(what, [&] { return alone(*static_cast<T*>(instance), call); });
+            return UnsharedCopy(joined->result.status());
+          }
+          workers_internal::JoinableTask* self = joined.get();
+          absl::Status status = call.RunWhole(what, [&] {
+            return joined->RunTogether(instance, absl::MakeConstSpan(&self, 1)).statuses.front();
+          });
+          // An injected fault stops the call before it sets the result.
+          if (!status.ok()) joined->result = UnsharedCopy(status);
+          return status;
+        });
+    task.publish = [joined, promise, completions, index, on_end] {
+      if (on_end) on_end(joined->result);
+      promise->set_value(std::move(joined->result));
+      if (completions != nullptr) completions->Done(index);
+    };
+    task.fail = [promise, completions, index, on_end](absl::Status status) {
+      if (on_end) on_end(status);
+      promise->set_value(std::move(status));
       if (completions != nullptr) completions->Done(index);
     };
     handle.id = Dispatch(model_id, typeid(T), std::move(task), options);

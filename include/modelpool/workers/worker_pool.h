@@ -19,13 +19,17 @@
 
 namespace modelpool {
 
-// One embedding request: texts in, one vector per text out.
+// One embedding request: texts in, one vector per text out. Or, instead of texts, rows of
+// token ids as `EmbeddingModel::EmbedIds()` takes them (giving both is `InvalidArgument`).
+// Requests of one model with equal options (and no `on_progress`) may run together (see
+// `WorkerSettings::batch_window`).
 struct EmbedRequest {
   std::vector<std::string> texts;
   EmbedOptions options;
+  std::vector<std::vector<int32_t>> token_ids;
 };
 
-// One summarization request.
+// One summarization request. Requests of one model with equal options may run together.
 struct SummarizeRequest {
   std::vector<std::string> texts;
   GenerationOptions options;

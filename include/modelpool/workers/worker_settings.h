@@ -1,6 +1,7 @@
 #ifndef MODELPOOL_WORKERS_WORKER_SETTINGS_H_
 #define MODELPOOL_WORKERS_WORKER_SETTINGS_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -61,6 +62,14 @@ struct WorkerSettings {
   int job_history = 10000;
   // Restarts, hung requests, health, circuit breakers, out-of-memory errors.
   FailureSettings failures;
+  // Requests joined together: a worker that takes a request that may join others (the
+  // `WorkerPool`'s embedding and summarization requests) runs queued requests of the same model
+  // and options with it, in one call, up to `max_batch_tokens` tokens (as the requests count
+  // them). A worker that finds none waiting waits up to `batch_window` (real time) for some to
+  // come; zero turns joining off. `MODELPOOL_BATCH_WINDOW` ("2ms", "0"),
+  // `MODELPOOL_MAX_BATCH_TOKENS`. See Note [Joined requests] in lib/workers/scheduler_join.cc.
+  absl::Duration batch_window = absl::Milliseconds(2);
+  int64_t max_batch_tokens = 16384;
 
   // WorkerSettings::FromEnv()
   //
@@ -86,9 +95,11 @@ struct ModelOptions {
   Device device;
   // Overrides the keep-alive of the device kind the instance is on.
   std::optional<absl::Duration> keep_alive;
-  // Override `max_instances_per_model` and `max_concurrent_per_model`; 0 keeps them.
+  // Override `max_instances_per_model`, `max_concurrent_per_model` and `max_batch_tokens`; 0
+  // keeps them.
   int max_instances = 0;
   int max_concurrent = 0;
+  int64_t max_batch_tokens = 0;
   // Another registered model of the same type (such as the same folder on the CPU) that takes a
   // request this model cannot run: one that fits none of its devices, or that runs out of device
   // memory even split to single rows. Empty: none.

@@ -15,6 +15,7 @@
 #include "modelpool/base/internal/mutex.h"
 #include "modelpool/devices/memory_governor.h"
 #include "modelpool/pool/abstract_model_manager.h"
+#include "modelpool/workers/internal/joinable_task.h"
 #include "modelpool/workers/internal/model_call.h"
 
 namespace modelpool::workers_internal {
@@ -126,10 +127,13 @@ using RunFn = std::function<absl::Status(void* instance, ModelCall& call)>;
 // then `publish` (after the pool has counted it, so counters never lag a result), or `fail`.
 // A `run` the pool gave up on (it hung) is left running, with `fail` called meanwhile: it
 // must not publish on its own, and it is shared so that it outlives the request's record.
+// A request that may run with others has a `joinable`, which a worker runs (joined or alone);
+// `run` then runs it alone where no worker does.
 struct Task {
   std::shared_ptr<const RunFn> run;
   std::function<void()> publish;
   std::function<void(absl::Status)> fail;
+  std::shared_ptr<JoinableTask> joinable;
 };
 
 // Completions
