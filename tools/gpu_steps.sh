@@ -10,6 +10,14 @@ out=${OUT:-$PWD/out}
 mkdir -p "$out"
 exec > >(tee -a "$out/gpu.log") 2>&1
 source .device/deps-env.sh .device/debs >/dev/null  # (without an argument it would take ours)
+# cpp-httplib's header needs OpenSSL's, zlib's and brotli's; their libraries are the machine's
+# own where it has them, so that its Python does not load Debian's older copies.
+for lib in libssl.so.3 libcrypto.so.3 libz.so.1 libbrotlicommon.so.1 libbrotlidec.so.1 libbrotlienc.so.1; do
+  own=$(ldconfig -p | awk -v l=$lib '$1 == l { print $NF; exit }')
+  [ -n "$own" ] && for name in $lib ${lib%.so.*}.so; do
+    ln -sf "$own" /tmp/deps/usr/lib/x86_64-linux-gnu/$name
+  done
+done
 build=/tmp/mp-build
 corpus=/tmp/corpus
 models=/tmp/models
@@ -204,6 +212,12 @@ step_bench_server() {
     grep -E "^modelpool_(requests_total|batch_requests_(sum|count)|tokens_total)"
   kill -TERM $pid && wait $pid
   echo "server exit status $?"
+}
+# A batch that really runs out of CUDA memory (the allocator capped at 3 GiB) comes back whole.
+step_oom_check() {
+  step_bert_large
+  $build/benchmarks/oom_split_check --model $models/bert-large --corpus $corpus/corpus.txt \
+    --texts 2048 --max-batch-tokens 262144 --memory-gib 3
 }
 # Each test case of the binaries that crash here, alone, then a backtrace of the binary.
 step_backtraces() {

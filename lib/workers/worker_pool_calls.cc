@@ -62,10 +62,16 @@ absl::StatusOr<Embeddings> EmbedSplitting(EmbeddingModel& model, const EmbedRequ
     if (parts.size() == 1) return std::move(parts.front());
     Embeddings joined;
     std::vector<at::Tensor> tensors;
+    int64_t first_row = 0;  // of the part, in the whole request
     for (const Embeddings& part : parts) {
       tensors.push_back(part.tensor);
       joined.num_tokens += part.num_tokens;
       joined.num_truncated += part.num_truncated;
+      joined.row_tokens.insert(joined.row_tokens.end(), part.row_tokens.begin(),
+                               part.row_tokens.end());
+      for (const int64_t row : part.truncated_rows)
+        joined.truncated_rows.push_back(first_row + row);
+      first_row += part.size();
     }
     joined.tensor = at::cat(tensors, 0);
     return joined;

@@ -248,9 +248,12 @@ TEST_CASE("Identical requests in flight run once and each caller gets its own co
 
 TEST_CASE("A batch that runs out of memory is split and retried; a text too big fails alone") {
   auto embedder = Embedder();
-  const std::vector<std::string> texts = Corpus(8);
+  std::vector<std::string> texts = Corpus(8);
+  texts[5].clear();  // cut at the model's maximum length: the split keeps its row number
+  for (int i = 0; i < 200; ++i) texts[5] += "river ";
   absl::StatusOr<Embeddings> direct = embedder->Embed(texts);
   REQUIRE(direct.ok());
+  REQUIRE(std::count(direct->truncated_rows.begin(), direct->truncated_rows.end(), 5) == 1);
   auto once = std::make_shared<FaultInjector>(
       std::vector<FaultRule>{{.kind = FaultKind::kOutOfMemory, .nth = 1}});
   auto pool = OneWorkerPool(once);
@@ -259,6 +262,9 @@ TEST_CASE("A batch that runs out of memory is split and retried; a text too big 
   REQUIRE(split.ok());
   REQUIRE(split->size() == 8);
   CHECK(MaxAbsDiff(split->tensor, direct->tensor) < 1e-5);
+  CHECK(split->num_tokens == direct->num_tokens);
+  CHECK(split->row_tokens == direct->row_tokens);
+  CHECK(split->truncated_rows == direct->truncated_rows);
   ModelStats stats = pool->Stats().models.at(0);
   CHECK(stats.out_of_memory == 1);
   CHECK(stats.split_retries == 1);
