@@ -9,6 +9,7 @@
 //
 // Prints one JSON object; exits 1 when no out-of-memory error happened, a row is missing, or a
 // vector differs from the reference (cosine below 0.999).
+#include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 

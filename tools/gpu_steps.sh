@@ -18,6 +18,8 @@ for lib in libssl.so.3 libcrypto.so.3 libz.so.1 libbrotlicommon.so.1 libbrotlide
     ln -sf "$own" /tmp/deps/usr/lib/x86_64-linux-gnu/$name
   done
 done
+# prometheus-cpp's CMake files check for civetweb's program, which only its server package has.
+[ -e /tmp/deps/usr/bin/civetweb ] || { mkdir -p /tmp/deps/usr/bin && touch /tmp/deps/usr/bin/civetweb; }
 build=/tmp/mp-build
 corpus=/tmp/corpus
 models=/tmp/models

@@ -30,6 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "examples/common/command_line.h"
+#include "examples/server/listen_backlog.h"
 #include "examples/server/requests.h"
 #include "examples/server/service.h"
 #include "modelpool/base/logging.h"
@@ -263,6 +264,11 @@ int main(int argc, char** argv) {
     bound = server.bind_to_port(host, static_cast<int>(port)) ? static_cast<int>(port) : -1;
   }
   if (bound <= 0) cli::Fail(absl::StrCat("cannot listen on ", host, ":", port));
+  if (modelpool::server::WidenListenBacklog(bound) == 0) {
+    modelpool::Log(modelpool::LogSeverity::kWarning,
+                   "the listen backlog stays at httplib's 5: clients connecting at once may "
+                   "be reset (Note [Listen backlog])");
+  }
 
   std::thread preload([&svc] {
     if (absl::Status loaded = svc.Preload(); !loaded.ok()) {

@@ -348,6 +348,37 @@ def check_load(server, clients, requests):
     print(f"{clients} clients x {requests} requests: {total / seconds:.0f} requests/s")
 
 
+def check_burst(server, clients=256):
+    """Clients that all connect at once are all answered (Note [Listen backlog]): every
+    connection is opened before any request is sent, as fast as one thread can."""
+    body = json.dumps({"model": "tiny", "input": "burst"}).encode()
+    request = (f"POST /v1/embeddings HTTP/1.1\r\nHost: {server.host}\r\n"
+               f"Authorization: Bearer {KEY}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+    sockets = []
+    for _ in range(clients):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex((server.host, server.port))
+        sockets.append(s)
+    failed = []
+    deadline = time.monotonic() + 60
+    for s in sockets:
+        try:
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            s.sendall(request)
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+            if not reply.startswith(b"HTTP/1.1 200"):
+                failed.append(reply[:60])
+        except OSError as error:
+            failed.append(repr(error))
+        finally:
+            s.close()
+    check(not failed, f"{len(failed)} of {clients} clients connecting at once failed: {failed[:3]}")
+
+
 def check_sigterm(server):
     results = []
 
@@ -419,6 +450,7 @@ def main():
             check_auth(server)
             check_hostile(server)
             check_load(server, args.clients, args.requests)
+            check_burst(server)
             check_sigterm(server)
         finally:
             if server.process.poll() is None:
