@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <initializer_list>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -72,6 +73,16 @@ struct Families {
   Family<Counter>& unloads;
   Family<Counter>& switches;
   Family<Gauge>& workers;
+  Family<Counter>& restarts;
+  Family<Counter>& hung;
+  Family<Counter>& out_of_memory;
+  Family<Counter>& split_retries;
+  Family<Counter>& merged;
+  Family<Counter>& fallbacks;
+  Family<Counter>& checks_failed;
+  Family<Gauge>& model_health;
+  Family<Gauge>& circuit_state;
+  Family<Counter>& circuit_openings;
 };
 
 // What `Refresh()` last read, so that counters grow by the stats' differences and gauges of
@@ -80,7 +91,7 @@ struct Gauges {
   absl::Mutex mu;
   std::map<std::pair<std::string, std::string>, Gauge*> loaded ABSL_GUARDED_BY(mu);
   std::map<std::pair<std::string, std::string>, Gauge*> workers ABSL_GUARDED_BY(mu);
-  std::map<std::tuple<Family<Counter>*, std::string>, uint64_t> counted ABSL_GUARDED_BY(mu);
+  std::map<std::pair<Family<Counter>*, prometheus::Labels>, uint64_t> counted ABSL_GUARDED_BY(mu);
 };
 
 }  // namespace metrics_internal
@@ -152,16 +163,42 @@ std::unique_ptr<Families> RegisterFamilies(prometheus::Registry& registry) {
       counter("modelpool_unloads_total", "Idle instances unloaded after their keep-alive"),
       counter("modelpool_switches_total", "Workers that switched to the model from another"),
       gauge("modelpool_workers", "Worker threads, by device and state"),
+      counter("modelpool_restarts_total", "Loads after a failure, by model"),
+      counter("modelpool_hung_requests_total", "Requests that ran past their execution timeout"),
+      counter("modelpool_out_of_memory_total", "Model calls that ran out of device memory"),
+      counter("modelpool_oom_split_retries_total",
+              "Parts of a batch retried after running out of memory"),
+      counter("modelpool_merged_requests_total", "Requests that joined an identical one"),
+      counter("modelpool_fallbacks_total", "Requests handed to the model's fallback model"),
+      counter("modelpool_health_checks_failed_total", "Deep checks of an instance that failed"),
+      gauge("modelpool_model_health",
+            "1 for the model's health level (healthy, degraded, "
+            "unhealthy), 0 for the others"),
+      gauge("modelpool_circuit_state",
+            "1 for the state of the model's circuit breaker on the "
+            "device (closed, open, half-open), 0 for the others"),
+      counter("modelpool_circuit_openings_total", "Times the circuit opened, by model and device"),
   });
 }
 
 // Counters follow the pool's stats, which only grow: each grows by what its stat grew since.
 void CountUpTo(metrics_internal::Gauges& g, prometheus::Family<prometheus::Counter>& family,
-               const std::string& model, uint64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(g.mu) {
-  uint64_t& seen = g.counted[{&family, model}];
-  prometheus::Counter& counter = family.Add({{"model", model}});
+               const prometheus::Labels& labels, uint64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(g.mu) {
+  uint64_t& seen = g.counted[{&family, labels}];
+  prometheus::Counter& counter = family.Add(labels);
   if (now > seen) counter.Increment(static_cast<double>(now - seen));
   seen = now;
+}
+
+// One gauge per state under `label`, 1 for `current` and 0 for the others, so that a state
+// left drops to 0.
+template <typename State, typename NameOf>
+void OneHot(prometheus::Family<prometheus::Gauge>& family, prometheus::Labels labels,
+            const char* label, std::initializer_list<State> states, State current, NameOf name_of) {
+  for (const State state : states) {
+    labels[label] = name_of(state);
+    family.Add(labels).Set(state == current ? 1 : 0);
+  }
 }
 
 // Seconds from `from` to `to`, or a negative number when either is unknown.
@@ -238,10 +275,27 @@ void PoolMetrics::Refresh() const {
     const prometheus::Labels labels{{"model", model.model_id}};
     families_->model_queued.Add(labels).Set(model.queued);
     families_->model_running.Add(labels).Set(model.running);
-    CountUpTo(g, families_->loads, model.model_id, model.loads);
-    CountUpTo(g, families_->evictions, model.model_id, model.evictions);
-    CountUpTo(g, families_->unloads, model.model_id, model.unloads);
-    CountUpTo(g, families_->switches, model.model_id, model.switches);
+    CountUpTo(g, families_->loads, labels, model.loads);
+    CountUpTo(g, families_->evictions, labels, model.evictions);
+    CountUpTo(g, families_->unloads, labels, model.unloads);
+    CountUpTo(g, families_->switches, labels, model.switches);
+    CountUpTo(g, families_->restarts, labels, model.restarts);
+    CountUpTo(g, families_->hung, labels, model.hung);
+    CountUpTo(g, families_->out_of_memory, labels, model.out_of_memory);
+    CountUpTo(g, families_->split_retries, labels, model.split_retries);
+    CountUpTo(g, families_->merged, labels, model.merged);
+    CountUpTo(g, families_->fallbacks, labels, model.fallbacks);
+    CountUpTo(g, families_->checks_failed, labels, model.checks_failed);
+    OneHot(families_->model_health, labels, "level",
+           {HealthLevel::kHealthy, HealthLevel::kDegraded, HealthLevel::kUnhealthy},
+           model.health.level, HealthLevelName);
+    for (const ModelStats::OnDevice& on : model.on_devices) {
+      const prometheus::Labels where{{"model", model.model_id}, {"device", on.device.ToString()}};
+      OneHot(families_->circuit_state, where, "state",
+             {CircuitState::kClosed, CircuitState::kOpen, CircuitState::kHalfOpen}, on.circuit,
+             CircuitStateName);
+      CountUpTo(g, families_->circuit_openings, where, on.circuit_openings);
+    }
     for (const ModelStats::Placement& placement : model.loaded) {
       const std::string device = placement.device.ToString();
       prometheus::Gauge*& gauge = g.loaded[{model.model_id, device}];

@@ -19,15 +19,17 @@ using ::modelpool::testing::FakeModelManager;
 using ::modelpool::testing::FakeRequest;
 
 struct Setup {
-  Setup() {
+  // `breaker_failures`: failures in a row that open the model's circuit (0: never).
+  explicit Setup(int breaker_failures = 0) {
     inventory = FakeModelManager::Inventory(1);
     manager = FakeModelManager::Create({.gpus = 1}, inventory);
     REQUIRE(manager != nullptr);
     WorkerSettings workers;
     workers.workers_per_device = 2;
     // The fake model's failures are the model's own; they must not open its circuit here.
-    workers.failures.breaker_failures = 0;
+    workers.failures.breaker_failures = breaker_failures;
     workers.failures.breaker_error_rate = 0;
+    workers.failures.breaker_cooldown = absl::Hours(1);
     auto created = GenericWorkerPool::Create(
         {.settings = Settings{}, .workers = workers, .inventory = inventory});
     REQUIRE(created.ok());
@@ -105,6 +107,36 @@ TEST_CASE("Requests are counted by model and outcome, with their latencies and t
     workers += std::max(0.0, Sample(families, "modelpool_workers", {{"state", state}}));
   }
   CHECK(workers == 2);
+}
+
+TEST_CASE("A model's circuit, health and failures are in the metrics") {
+  Setup s(/*breaker_failures=*/2);
+  auto metrics = PoolMetrics::Create(*s.pool);
+  REQUIRE(metrics.ok());
+  const std::map<std::string, std::string> fake{{"model", "fake"}};
+  const std::map<std::string, std::string> on_gpu{{"model", "fake"}, {"device", "cuda:0"}};
+  auto with = [](std::map<std::string, std::string> labels, const char* key, const char* value) {
+    labels[key] = value;
+    return labels;
+  };
+  REQUIRE(s.Submit({.value = 1}).get().ok());
+  std::vector<prometheus::MetricFamily> families = (*metrics)->Collect();
+  CHECK(Sample(families, "modelpool_circuit_state", with(on_gpu, "state", "closed")) == 1);
+  CHECK(Sample(families, "modelpool_circuit_state", with(on_gpu, "state", "open")) == 0);
+  CHECK(Sample(families, "modelpool_circuit_openings_total", on_gpu) == 0);
+  CHECK(Sample(families, "modelpool_model_health", with(fake, "level", "healthy")) == 1);
+  CHECK(Sample(families, "modelpool_restarts_total", fake) == 0);
+
+  // Two failures in a row open the circuit of the only device: the model is unhealthy.
+  for (int i = 0; i < 2; ++i) CHECK_FALSE(s.Submit({.throw_error = true}).get().ok());
+  families = (*metrics)->Collect();
+  CHECK(Sample(families, "modelpool_circuit_state", with(on_gpu, "state", "closed")) == 0);
+  CHECK(Sample(families, "modelpool_circuit_state", with(on_gpu, "state", "open")) == 1);
+  CHECK(Sample(families, "modelpool_circuit_openings_total", on_gpu) == 1);
+  CHECK(Sample(families, "modelpool_model_health", with(fake, "level", "healthy")) == 0);
+  CHECK(Sample(families, "modelpool_model_health", with(fake, "level", "unhealthy")) == 1);
+  // Counted once however often it is scraped.
+  CHECK(Sample((*metrics)->Collect(), "modelpool_circuit_openings_total", on_gpu) == 1);
 }
 
 TEST_CASE("The text exposition holds every family, and counters do not count twice") {

@@ -37,7 +37,11 @@ class Forwarder;
 //   modelpool_queue_depth, modelpool_model_queued{model}, modelpool_model_running{model},
 //   modelpool_loaded_instances{model,device}, modelpool_memory_{budget,used,free}_bytes{device},
 //   modelpool_device_free_bytes{device} (GPUs only), modelpool_{loads,evictions,unloads,
-//   switches}_total{model}, modelpool_workers{device,state}.
+//   switches}_total{model}, modelpool_workers{device,state}; failures:
+//   modelpool_{restarts,hung_requests,out_of_memory,oom_split_retries,merged_requests,
+//   fallbacks,health_checks_failed}_total{model}, modelpool_model_health{model,level},
+//   modelpool_circuit_state{model,device,state} (1 for the current level or state, 0 for the
+//   others), modelpool_circuit_openings_total{model,device}.
 //
 // The application either serves `TextExposition()` itself, or registers this object as a
 // `prometheus::Collectable` with its own exposer (prometheus-cpp's pull library), or takes
