@@ -5,18 +5,15 @@
 //   embed_profile --model DIR --corpus corpus.txt [--dtype float16] [--max-batch-tokens 16384]
 //                 [--docs 4000] [--trace trace.json]
 
-#include <torch/csrc/autograd/profiler_kineto.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
 #include "benchmarks/corpus.h"
+#include "benchmarks/kernel_profile.h"
 #include "examples/common/command_line.h"
 #include "modelpool/managers/embedding_model_manager.h"
 
@@ -54,41 +51,15 @@ int main(int argc, char** argv) {
   if (!lease.ok()) Fail(lease.status());
   if (auto out = (*lease)->Embed(texts); !out.ok()) Fail(out.status());  // warm-up
 
-  namespace prof = torch::autograd::profiler;
-  using torch::profiler::impl::ActivityType;
-  const prof::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
-  const std::set<ActivityType> activities = {ActivityType::CPU, ActivityType::CUDA};
-  prof::prepareProfiler(config, activities);
-  prof::enableProfiler(config, activities);
-  const auto start = std::chrono::steady_clock::now();
-  auto out = (*lease)->Embed(texts);
-  const double wall_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::unique_ptr<prof::ProfilerResult> result = prof::disableProfiler();
+  absl::StatusOr<modelpool::Embeddings> out;
+  const modelpool::bench::KernelProfile profile =
+      modelpool::bench::ProfileKernels([&] { out = (*lease)->Embed(texts); }, trace);
   if (!out.ok()) Fail(out.status());
-
-  std::map<std::string, std::pair<double, int>> by_kernel;  // seconds, launches
-  double kernel_s = 0;
-  for (const auto& event : result->events()) {
-    if (event.deviceType() != c10::DeviceType::CUDA) continue;
-    const double s = static_cast<double>(event.durationNs()) * 1e-9;
-    kernel_s += s;
-    auto& [seconds, count] = by_kernel[event.name().substr(0, 90)];
-    seconds += s;
-    ++count;
-  }
-  std::vector<std::pair<double, std::string>> ranked;
-  for (const auto& [name, entry] : by_kernel) ranked.emplace_back(entry.first, name);
-  std::sort(ranked.rbegin(), ranked.rend());
   absl::PrintF(
       "{\"what\": \"embed_profile\", \"docs\": %d, \"tokens\": %d, \"wall_s\": %.4f, "
       "\"kernel_s\": %.4f, \"kernel_share\": %.3f, \"tok_per_s\": %.0f}\n",
-      texts.size(), out->num_tokens, wall_s, kernel_s, kernel_s / wall_s, out->num_tokens / wall_s);
-  for (size_t i = 0; i < std::min<size_t>(ranked.size(), 15); ++i) {
-    const auto& [seconds, name] = ranked[i];
-    absl::PrintF("%6.1f%% %8.2f ms %6d x  %s\n", 100 * seconds / kernel_s, seconds * 1e3,
-                 by_kernel[name].second, name);
-  }
-  if (!trace.empty()) result->save(trace);
+      texts.size(), out->num_tokens, profile.wall_s, profile.kernel_s,
+      profile.kernel_s / profile.wall_s, out->num_tokens / profile.wall_s);
+  modelpool::bench::PrintTopKernels(profile);
   return 0;
 }

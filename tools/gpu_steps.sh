@@ -134,6 +134,18 @@ step_profile_embed() {
   MODELPOOL_FUSED_KERNELS=0 $build/benchmarks/embed_profile --model $models/bert-large \
     --corpus $corpus/corpus.txt
 }
+# Where a summarization batch's time goes (t5-large, 32 texts, 64 new tokens): eager decoder
+# steps against steps in a CUDA graph, greedy and 4 beams.
+step_profile_generate() {
+  step_t5_large
+  for steps in eager graph; do
+    for beams in 1 4; do
+      echo "MODELPOOL_DECODER_STEPS=$steps, $beams beams"
+      MODELPOOL_DECODER_STEPS=$steps $build/benchmarks/generate_profile --model $models/t5-large \
+        --corpus $corpus/corpus.txt --beams $beams 2>&1 | grep -v '^\[20' | head -16
+    done
+  done
+}
 # In-process scaling on one GPU: one worker, then two workers on the same GPU.
 step_workers_one_gpu() {
   step_bert_large

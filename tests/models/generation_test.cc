@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "ATen/ATen.h"
+#include "lib/models/generation/static_steps.h"
+#include "tests/testing/generation_reference.h"
 
 // Last: libtorch's glog defines CHECK too, and Catch's must win.
 #include <catch2/catch.hpp>
@@ -38,8 +40,15 @@ class MarkovDecoder : public StepDecoder {
     return logits;
   }
   void Reorder(const at::Tensor& parents, int64_t length) override { ++reorders; }
+  bool CanStepAt(int64_t positions) const override { return positions <= static_positions; }
+  at::Tensor StepAt(const at::Tensor& tokens, const at::Tensor& position) override {
+    ++static_steps;
+    return Step(tokens, position.item<int64_t>());
+  }
 
   int reorders = 0;
+  int64_t static_positions = 0;  // none: CanStepAt is false
+  int static_steps = 0;
 
  private:
   Probabilities after_;
@@ -171,6 +180,33 @@ TEST_CASE("A forced first token and a forced last token override the model's cho
     options.forced_eos_token_ids = {1};
     const auto ended = GenerateIds(decoder, 1, options, c10::kCPU);
     CHECK(ended == std::vector<Ids>{{4, 4, 4, 1}});
+  }
+}
+
+TEST_CASE("Static steps are chosen where asked and possible, and give the eager steps' ids") {
+  MarkovDecoder decoder(kGreedyTable);
+  CHECK(ChooseDecoderSteps(decoder, c10::kCPU, 8) == DecoderSteps::kEager);  // the CPU's default
+  {
+    const testing::DecoderStepsForTest use("static");
+    CHECK(ChooseDecoderSteps(decoder, c10::kCPU, 8) == DecoderSteps::kEager);  // cannot
+    decoder.static_positions = 8;
+    CHECK(ChooseDecoderSteps(decoder, c10::kCPU, 8) == DecoderSteps::kStatic);
+    CHECK(ChooseDecoderSteps(decoder, c10::kCPU, 9) == DecoderSteps::kEager);  // too many
+  }
+  {
+    const testing::DecoderStepsForTest use("graph");  // no graphs on the CPU
+    CHECK(ChooseDecoderSteps(decoder, c10::kCPU, 8) == DecoderSteps::kStatic);
+  }
+  for (int64_t beams : {1, 2}) {
+    INFO("beams " << beams);
+    SearchOptions options = Options(8);
+    options.num_beams = beams;
+    const auto eager = GenerateIds(decoder, 2, options, c10::kCPU);
+    StaticSteps steps(decoder, 2 * beams, c10::kCPU, /*graph=*/false);
+    decoder.static_steps = 0;
+    const auto from_static = GenerateIds(steps, 2, options, c10::kCPU);
+    CHECK(from_static == eager);
+    CHECK(decoder.static_steps > 0);
   }
 }
 

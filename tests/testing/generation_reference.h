@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "ATen/ATen.h"
@@ -13,6 +15,18 @@
 #include "nlohmann/json.hpp"
 
 namespace modelpool::testing {
+
+// Sets MODELPOOL_DECODER_STEPS (eager, static or graph) while it lives: the decoder steps
+// of generation (Note [Decoder steps in a CUDA graph]). Not thread-safe, as setenv is not.
+class DecoderStepsForTest {
+ public:
+  explicit DecoderStepsForTest(const std::string& steps) {
+    setenv("MODELPOOL_DECODER_STEPS", steps.c_str(), /*overwrite=*/1);
+  }
+  ~DecoderStepsForTest() { unsetenv("MODELPOOL_DECODER_STEPS"); }
+  DecoderStepsForTest(const DecoderStepsForTest&) = delete;
+  DecoderStepsForTest& operator=(const DecoderStepsForTest&) = delete;
+};
 
 // generate()'s keyword arguments (or a case's options) as GenerationOptions.
 inline GenerationOptions OptionsOf(const nlohmann::json& o) {

@@ -316,18 +316,36 @@ void BartModel::StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor
 
 at::Tensor BartModel::Step(const at::Tensor& tokens, int64_t position) {
   caches_.Reserve(position + 1);
+  return Decode(Embed(tokens, w_.decoder_embedding, w_.decoder_positions, position, 1),
+                [&](int64_t layer, const at::Tensor& qkv, double scaling) {
+                  return caches_.SelfAttention(layer, qkv, position, scaling, at::Tensor());
+                });
+}
+
+at::Tensor BartModel::StepAt(const at::Tensor& tokens, const at::Tensor& position) {
+  at::Tensor h = at::embedding(w_.decoder_embedding, tokens);
+  if (config_.scale_embedding) h = h * std::sqrt(static_cast<double>(config_.d_model));
+  h = h + w_.decoder_positions.index_select(0, position + BartConfig::kPositionOffset);
+  const at::Tensor mask = caches_.KeyMask(position);
+  return Decode(h, [&](int64_t layer, const at::Tensor& qkv, double scaling) {
+    return caches_.SelfAttentionAt(layer, qkv, position, scaling, mask);
+  });
+}
+
+at::Tensor BartModel::Decode(
+    at::Tensor h,
+    const std::function<at::Tensor(int64_t, const at::Tensor&, double)>& self_attention) {
   const int64_t rows = caches_.rows();
   const int64_t heads = config_.decoder_attention_heads;
   const int64_t head_dim = config_.d_model / heads;
   const double scaling = std::pow(static_cast<double>(head_dim), -0.5);
-  at::Tensor h = Norm(Embed(tokens, w_.decoder_embedding, w_.decoder_positions, position, 1),
-                      w_.decoder_embedding_norm);  // [rows, d_model]
+  h = Norm(h, w_.decoder_embedding_norm);  // [rows, d_model]
   for (size_t i = 0; i < w_.decoder.size(); ++i) {
     const BartWeights::DecoderLayer& layer = w_.decoder[i];
     const int64_t l = static_cast<int64_t>(i);
     const at::Tensor qkv =
         at::linear(h, layer.self_qkv.weight, layer.self_qkv.bias).view({rows, 3, heads, head_dim});
-    const at::Tensor attention = caches_.SelfAttention(l, qkv, position, scaling, at::Tensor());
+    const at::Tensor attention = self_attention(l, qkv, scaling);
     h = Norm(h + at::linear(attention, layer.self_out.weight, layer.self_out.bias),
              layer.self_norm);
     const at::Tensor q = at::linear(h, layer.cross_q.weight, layer.cross_q.bias);

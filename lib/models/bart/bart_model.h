@@ -2,6 +2,7 @@
 #define MODELPOOL_LIB_MODELS_BART_BART_MODEL_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -94,6 +95,8 @@ class BartModel : public EncoderDecoder {
                      int64_t num_beams) override;
   at::Tensor Step(const at::Tensor& tokens, int64_t position) override;
   void Reorder(const at::Tensor& parents, int64_t length) override;
+  bool CanStepAt(int64_t positions) const override { return positions <= caches_.capacity(); }
+  at::Tensor StepAt(const at::Tensor& tokens, const at::Tensor& position) override;
 
   const SummarizerLimits& limits() const override { return limits_; }
   c10::Device device() const override { return device_; }
@@ -103,6 +106,11 @@ class BartModel : public EncoderDecoder {
   // fc2(activation(fc1(x))).
   at::Tensor Feed(const at::Tensor& x, const BartWeights::Linear& fc1,
                   const BartWeights::Linear& fc2) const;
+  // The decoder layers and the head on the embedded tokens `h`, with `self_attention(layer,
+  // qkv, scaling)` for each layer's self-attention: the logits, float32 [rows, vocab].
+  at::Tensor Decode(
+      at::Tensor h,
+      const std::function<at::Tensor(int64_t, const at::Tensor&, double)>& self_attention);
   // Token embeddings (scaled when the config says so) plus the positions from `first`.
   at::Tensor Embed(const at::Tensor& ids, const at::Tensor& table, const at::Tensor& positions,
                    int64_t first, int64_t count) const;

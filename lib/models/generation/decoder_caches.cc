@@ -31,6 +31,7 @@ DecoderCaches::DecoderCaches(int64_t layers, int64_t heads, int64_t head_dim,
                                     : limits.max_new_tokens);
   cross_ = at::empty({layers, 2, limits.max_batch_size, heads, limits.max_input_tokens, head_dim},
                      options);
+  positions_ = at::arange(self_.size(4), options.dtype(at::kLong));
 }
 
 int64_t DecoderCaches::Bytes(int64_t layers, int64_t heads, int64_t head_dim,
@@ -59,6 +60,7 @@ void DecoderCaches::Reserve(int64_t positions) {
   }
   if (held > 0) grown.narrow(4, 0, held).copy_(self_);
   self_ = std::move(grown);
+  positions_ = at::arange(capacity, self_.options().dtype(at::kLong));
 }
 
 void DecoderCaches::Start(const at::Tensor& attention_mask, int64_t beams) {
@@ -66,6 +68,9 @@ void DecoderCaches::Start(const at::Tensor& attention_mask, int64_t beams) {
   input_length_ = attention_mask.size(1);
   beams_ = beams;
   const at::TensorOptions options = self_.options();
+  // Static steps attend over every position, the masked ones too: their weights are 0, and
+  // 0 times a finite value is 0, so what was never written must be finite.
+  self_.narrow(2, 0, batch_ * beams_).zero_();
   cross_mask_ = at::where(attention_mask.logical_not().view({batch_, 1, 1, input_length_}),
                           at::scalar_tensor(LowestOf(self_.scalar_type()), options),
                           at::scalar_tensor(0.0, options));
@@ -89,6 +94,24 @@ at::Tensor DecoderCaches::SelfAttention(int64_t layer, const at::Tensor& qkv, in
   if (scale != 1.0) scores = scores * scale;
   if (bias.defined()) scores = scores + bias;
   return at::matmul(at::softmax(scores, -1), past[1]).view({rows, heads_ * head_dim_});
+}
+
+at::Tensor DecoderCaches::SelfAttentionAt(int64_t layer, const at::Tensor& qkv,
+                                          const at::Tensor& position, double scale,
+                                          const at::Tensor& bias) const {
+  const int64_t rows = batch_ * beams_;
+  at::Tensor cache = self_[layer].narrow(1, 0, rows);  // [2, rows, heads, T, head_dim]
+  cache.index_copy_(3, position, qkv.narrow(1, 1, 2).transpose(0, 1).unsqueeze(3));
+  at::Tensor scores = at::matmul(qkv.select(1, 0).unsqueeze(2), cache[0].transpose(2, 3));
+  if (scale != 1.0) scores = scores * scale;
+  return at::matmul(at::softmax(scores + bias, -1), cache[1]).view({rows, heads_ * head_dim_});
+}
+
+at::Tensor DecoderCaches::KeyMask(const at::Tensor& position) const {
+  return positions_.gt(position)
+      .to(self_.scalar_type())
+      .mul_(LowestOf(self_.scalar_type()))
+      .view({1, 1, 1, capacity()});
 }
 
 at::Tensor DecoderCaches::CrossAttention(int64_t layer, const at::Tensor& queries,

@@ -41,6 +41,17 @@ class DecoderCaches {
   // position + 1]). Returns [rows, heads * head_dim].
   at::Tensor SelfAttention(int64_t layer, const at::Tensor& qkv, int64_t position, double scale,
                            const at::Tensor& bias) const;
+  // The same at the position held in `position` (int64 [1] on the device), over every position
+  // the cache holds (`capacity()`): `bias` must include `KeyMask(position)`, which leaves out
+  // the positions past it.
+  at::Tensor SelfAttentionAt(int64_t layer, const at::Tensor& qkv, const at::Tensor& position,
+                             double scale, const at::Tensor& bias) const;
+  // [1, 1, 1, capacity()] in the caches' dtype: 0 up to `position`, the lowest value past it.
+  at::Tensor KeyMask(const at::Tensor& position) const;
+  // 0, 1, ... capacity() - 1 (int64, on the device).
+  const at::Tensor& positions() const { return positions_; }
+  // Positions the self-attention cache holds now.
+  int64_t capacity() const { return self_.size(4); }
   // Cross-attention of `queries` ([rows, heads * head_dim]) in `layer`, scores scaled by
   // `scale`, padding masked. Returns [rows, heads * head_dim].
   at::Tensor CrossAttention(int64_t layer, const at::Tensor& queries, double scale) const;
@@ -57,8 +68,9 @@ class DecoderCaches {
   const int64_t heads_;
   const int64_t head_dim_;
   const SummarizerLimits limits_;
-  at::Tensor self_;   // [layers, 2 (k, v), max_rows, heads, positions held, head_dim]
-  at::Tensor cross_;  // [layers, 2 (k, v), max_batch, heads, max_input_tokens, head_dim]
+  at::Tensor self_;       // [layers, 2 (k, v), max_rows, heads, positions held, head_dim]
+  at::Tensor cross_;      // [layers, 2 (k, v), max_batch, heads, max_input_tokens, head_dim]
+  at::Tensor positions_;  // see positions()
 
   // The batch being decoded.
   int64_t batch_ = 0;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "c10/core/InferenceMode.h"
 #include "c10/core/StreamGuard.h"
+#include "lib/models/generation/static_steps.h"
 #include "lib/models/torch_status.h"
 #include "modelpool/base/status.h"
 
@@ -188,7 +189,15 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> EncoderDecoderSummarizer::Gene
         OnStream(stream_, "generating", [&]() -> absl::StatusOr<std::vector<std::vector<int32_t>>> {
           const auto [ids, mask] = Pad(rows);
           model_->StartDecoding(model_->Encode(ids, mask), mask, search.num_beams);
-          return GenerateIds(*model_, static_cast<int64_t>(rows.size()), search, model_->device());
+          const auto batch = static_cast<int64_t>(rows.size());
+          const DecoderSteps steps =
+              ChooseDecoderSteps(*model_, model_->device(), search.max_new_tokens);
+          if (steps == DecoderSteps::kEager) {
+            return GenerateIds(*model_, batch, search, model_->device());
+          }
+          StaticSteps decoder(*model_, batch * search.num_beams, model_->device(),
+                              steps == DecoderSteps::kGraph);
+          return GenerateIds(decoder, batch, search, model_->device());
         }));
     for (std::vector<int32_t>& row : generated) out.push_back(std::move(row));
   }

@@ -226,6 +226,10 @@ std::vector<std::vector<int32_t>> Beam(StepDecoder& decoder, int64_t batch, cons
 
 }  // namespace
 
+at::Tensor StepDecoder::StepAt(const at::Tensor& tokens, const at::Tensor& position) {
+  TORCH_CHECK(false, "this decoder has no static steps");
+}
+
 std::vector<std::vector<int32_t>> GenerateIds(StepDecoder& decoder, int64_t batch,
                                               const SearchOptions& options, c10::Device device) {
   if (batch == 0 || options.max_new_tokens == 0) {

@@ -26,6 +26,14 @@ class StepDecoder {
   // Row i continues from row `parents[i]` (int64 [rows], on the device): the cached
   // positions [0, length) are reordered to match.
   virtual void Reorder(const at::Tensor& parents, int64_t length) = 0;
+
+  // Static steps (Note [Decoder steps in a CUDA graph]): whether `StepAt` serves positions
+  // [0, positions) of the batch being decoded.
+  virtual bool CanStepAt(int64_t positions) const { return false; }
+  // `Step` at the position held in `position` (int64 [1], on the device), with no shape, host
+  // value or allocation that depends on it, so that one capture replays for every position.
+  // Only where `CanStepAt`.
+  virtual at::Tensor StepAt(const at::Tensor& tokens, const at::Tensor& position);
 };
 
 // Generation settings with every default resolved and validated.

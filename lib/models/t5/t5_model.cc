@@ -363,19 +363,35 @@ void T5Model::StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor& 
 
 at::Tensor T5Model::Step(const at::Tensor& tokens, int64_t position) {
   caches_.Reserve(position + 1);
-  const int64_t rows = caches_.rows();
-  at::Tensor h = at::embedding(w_.embedding, tokens);  // [rows, d_model]
   // The last position + 1 entries of the last position's bias row (see self_bias_).
   const at::Tensor self_bias =
       self_bias_.narrow(3, limits_.max_new_tokens - position - 1, position + 1);
+  // T5 folds 1/sqrt(d_kv) into its weights: no scaling.
+  return Decode(at::embedding(w_.embedding, tokens), [&](int64_t layer, const at::Tensor& qkv) {
+    return caches_.SelfAttention(layer, qkv, position, /*scale=*/1.0, self_bias);
+  });
+}
+
+at::Tensor T5Model::StepAt(const at::Tensor& tokens, const at::Tensor& position) {
+  // Key j of the query at p takes entry j - p + last of the last position's bias row (see
+  // self_bias_); keys past p are masked, and their index clamped to stay in the row.
+  const int64_t last = limits_.max_new_tokens - 1;
+  const at::Tensor entries = (caches_.positions() - position + last).clamp_max(last);
+  const at::Tensor self_bias = self_bias_.index_select(3, entries) + caches_.KeyMask(position);
+  return Decode(at::embedding(w_.embedding, tokens), [&](int64_t layer, const at::Tensor& qkv) {
+    return caches_.SelfAttentionAt(layer, qkv, position, /*scale=*/1.0, self_bias);
+  });
+}
+
+at::Tensor T5Model::Decode(
+    at::Tensor h, const std::function<at::Tensor(int64_t, const at::Tensor&)>& self_attention) {
+  const int64_t rows = caches_.rows();
   for (size_t i = 0; i < w_.decoder.size(); ++i) {
     const T5Weights::DecoderLayer& layer = w_.decoder[i];
     const int64_t l = static_cast<int64_t>(i);
-    // T5 folds 1/sqrt(d_kv) into its weights: no scaling.
     const at::Tensor qkv = at::linear(RmsNorm(h, layer.self_norm), layer.self_qkv)
                                .view({rows, 3, config_.num_heads, config_.d_kv});
-    h = h +
-        at::linear(caches_.SelfAttention(l, qkv, position, /*scale=*/1.0, self_bias), layer.self_o);
+    h = h + at::linear(self_attention(l, qkv), layer.self_o);
     const at::Tensor q = at::linear(RmsNorm(h, layer.cross_norm), layer.cross_q);
     h = h + at::linear(caches_.CrossAttention(l, q, /*scale=*/1.0), layer.cross_o);
     h = h + Feed(RmsNorm(h, layer.ff_norm), layer.ff);

@@ -2,6 +2,7 @@
 #define MODELPOOL_LIB_MODELS_T5_T5_MODEL_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,6 +95,8 @@ class T5Model : public EncoderDecoder {
                      int64_t num_beams) override;
   at::Tensor Step(const at::Tensor& tokens, int64_t position) override;
   void Reorder(const at::Tensor& parents, int64_t length) override;
+  bool CanStepAt(int64_t positions) const override { return positions <= caches_.capacity(); }
+  at::Tensor StepAt(const at::Tensor& tokens, const at::Tensor& position) override;
 
   const SummarizerLimits& limits() const override { return limits_; }
   c10::Device device() const override { return device_; }
@@ -101,6 +104,10 @@ class T5Model : public EncoderDecoder {
  private:
   at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight) const;
   at::Tensor Feed(const at::Tensor& x, const T5Weights::FeedForward& ff) const;
+  // The decoder layers and the head on the embedded tokens `h`, with `self_attention(layer,
+  // qkv)` for each layer's self-attention: the logits, float32 [rows, vocab].
+  at::Tensor Decode(at::Tensor h,
+                    const std::function<at::Tensor(int64_t, const at::Tensor&)>& self_attention);
   // Attention over `q`, `k`, `v` ([batch, heads, length, d_kv]) with the additive `bias`
   // ([batch, heads, length, length]). Note [T5 attention kernels].
   at::Tensor EncoderAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
