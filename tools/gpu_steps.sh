@@ -223,7 +223,7 @@ step_bench_server() {
       --seconds 30 --warmup 5
   done
   python3 -c "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1] + '/metrics').read().decode())" "$url" |
-    grep -E "^modelpool_(requests_total|batch_requests_(sum|count)|tokens_total)"
+    grep -E "^modelpool_(requests_total|batch_requests_(sum|count)|tokens_total|queue_wait_seconds_(sum|count)|compute_seconds_(sum|count))"
   kill -TERM $pid && wait $pid
   echo "server exit status $?"
 }
