@@ -45,19 +45,20 @@ def check(condition, message):
 class Server:
     """Starts modelpool-server on a free port and stops it with SIGTERM."""
 
-    def __init__(self, program, models, extra=()):
+    def __init__(self, program, models, extra=(), env=None, wait_ready=True):
         args = [program, "--port", "0", "--api-key", KEY, "--read-timeout", "2s",
                 "--write-timeout", "5s", "--threads", "16", "--drain-timeout", "10s"]
         for name, folder in models.items():
             args += ["--model", f"{name}={folder}"]
         self.process = subprocess.Popen(list(args) + list(extra), stdout=subprocess.PIPE,
-                                        stderr=sys.stderr, text=True)
+                                        stderr=sys.stderr, text=True,
+                                        env=dict(os.environ, **(env or {})))
         line = self.process.stdout.readline()
         check(line.startswith("listening on http://"), f"the server said {line!r}")
         self.host, port = line.strip()[len("listening on http://"):].rsplit(":", 1)
         self.port = int(port)
         deadline = time.monotonic() + 60
-        while self.request("GET", "/ready")[0] != 200:
+        while wait_ready and self.request("GET", "/ready")[0] != 200:
             check(time.monotonic() < deadline, "the server was not ready within 60 s")
             check(self.process.poll() is None, "the server exited while loading")
             time.sleep(0.05)
@@ -379,6 +380,55 @@ def check_burst(server, clients=256):
     check(not failed, f"{len(failed)} of {clients} clients connecting at once failed: {failed[:3]}")
 
 
+def check_retry_after(server, method, path, body, status):
+    got, data, response = server.request(method, path, body)
+    check(got == status, f"{method} {path}: status {got}, not {status}: {data[:200]!r}")
+    check(response.getheader("Retry-After") == "1", f"{method} {path}: no Retry-After with {got}")
+    check("error" in json.loads(data), f"{method} {path}: not an OpenAI error: {data[:200]!r}")
+
+
+def check_overloaded(args, tiny):
+    """A full queue answers 429 with Retry-After, and the requests it took are answered."""
+    server = Server(args.server, {"tiny": tiny}, extra=["--max-queued", "1"],
+                    env={"MODELPOOL_FAULTS": "stall:p=1,for=1s"})  # every call takes 1 s
+    try:
+        statuses = []
+
+        def request():
+            got, _, response = server.request("POST", "/v1/embeddings",
+                                              {"model": "tiny", "input": "a slow call"})
+            statuses.append((got, response.getheader("Retry-After")))
+
+        threads = [threading.Thread(target=request) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = sorted(code for code, _ in statuses)
+        check(set(codes) <= {200, 429} and 200 in codes and 429 in codes,
+              f"6 requests against a queue of 1: {codes}")
+        check(all(after == "1" for code, after in statuses if code == 429),
+              f"429 without Retry-After: {statuses}")
+        server.stop()
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+
+
+def check_not_ready(args, tiny):
+    """Until its models load the server answers 503 with Retry-After; /health stays 200."""
+    server = Server(args.server, {"tiny": tiny}, env={"MODELPOOL_FAULTS": "load:p=1"},
+                    wait_ready=False)  # the model never loads
+    try:
+        check_retry_after(server, "GET", "/ready", None, 503)
+        check_retry_after(server, "POST", "/v1/embeddings", {"model": "tiny", "input": "x"}, 503)
+        server.json("GET", "/health")
+        server.stop()
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+
+
 def check_sigterm(server):
     results = []
 
@@ -455,6 +505,8 @@ def main():
         finally:
             if server.process.poll() is None:
                 server.process.kill()
+        check_overloaded(args, tiny)
+        check_not_ready(args, tiny)
     print("modelpool-server passed")
 
 
