@@ -105,13 +105,11 @@ JobHandle<Embeddings> WorkerPool::EmbedJob(
   joinable.request = *request;
   joinable.run = &workers_internal::EmbedTogether;
   joinable.tokens = [](const Embeddings& embeddings) { return embeddings.num_tokens; };
-  // Alone, a request of texts is split by rows when it runs out of memory.
-  CallFn<EmbeddingModel, Embeddings> alone;
-  if (request->token_ids.empty()) {
-    alone = [request](EmbeddingModel& model, workers_internal::ModelCall& call) {
-      return workers_internal::EmbedSplitting(model, *request, call);
-    };
-  }
+  // Alone, a request is split by rows when it runs out of memory.
+  CallFn<EmbeddingModel, Embeddings> alone = [request](EmbeddingModel& model,
+                                                       workers_internal::ModelCall& call) {
+    return workers_internal::EmbedSplitting(model, *request, call);
+  };
   return SubmitJoinableTracked(model_id, std::move(joinable), options, std::move(completions),
                                index, std::move(on_end), std::move(alone));
 }

@@ -47,17 +47,24 @@ std::vector<Piece<Out>> Split(int64_t rows, ModelCall& call,
 
 absl::StatusOr<Embeddings> EmbedSplitting(EmbeddingModel& model, const EmbedRequest& request,
                                           ModelCall& call) {
+  if (!request.texts.empty() && !request.token_ids.empty()) {
+    return absl::InvalidArgumentError("an embedding request has texts and token ids: give one");
+  }
+  // Rows of texts, or of ids already tokenized.
   const absl::Span<const std::string> texts(request.texts);
-  const auto rows = static_cast<int64_t>(texts.size());
-  if (rows == 0) return call.Run("embedding", [&] { return model.Embed(texts, request.options); });
-  std::vector<Piece<Embeddings>> pieces =
-      Split<Embeddings>(rows, call, [&](int64_t begin, int64_t end) {
-        return call.Run("embedding", [&] {
-          return model.Embed(
-              texts.subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)),
-              request.options);
-        });
-      });
+  const absl::Span<const std::vector<int32_t>> ids(request.token_ids);
+  const bool of_ids = !ids.empty();
+  const auto rows = static_cast<int64_t>(of_ids ? ids.size() : texts.size());
+  auto embed = [&](int64_t begin, int64_t end) {
+    const auto first = static_cast<size_t>(begin);
+    const auto count = static_cast<size_t>(end - begin);
+    return call.Run("embedding", [&] {
+      return of_ids ? model.EmbedIds(ids.subspan(first, count), request.options)
+                    : model.Embed(texts.subspan(first, count), request.options);
+    });
+  };
+  if (rows == 0) return embed(0, 0);
+  std::vector<Piece<Embeddings>> pieces = Split<Embeddings>(rows, call, embed);
   return Joined<Embeddings>(std::move(pieces), rows, call, [](std::vector<Embeddings> parts) {
     if (parts.size() == 1) return std::move(parts.front());
     Embeddings joined;

@@ -269,6 +269,29 @@ TEST_CASE("A batch that runs out of memory is split and retried; a text too big 
   CHECK(stats.out_of_memory == 1);
   CHECK(stats.split_retries == 1);
 
+  // A request of ids is split the same way.
+  const std::vector<std::vector<int32_t>> ids = {{2, 40, 41, 3}, {2, 50, 3}, {2, 60, 61, 62, 3}};
+  absl::StatusOr<Embeddings> direct_ids;
+  {
+    auto lease = embedder->Acquire(absl::Seconds(10));
+    REQUIRE(lease.ok());
+    direct_ids = (*lease)->EmbedIds(ids);
+  }
+  REQUIRE(direct_ids.ok());
+  // Twice: a retry of the whole request alone would fail again.
+  auto ids_twice = std::make_shared<FaultInjector>(
+      std::vector<FaultRule>{{.kind = FaultKind::kOutOfMemory, .nth = 1},
+                             {.kind = FaultKind::kOutOfMemory, .nth = 2}});
+  auto ids_pool = OneWorkerPool(ids_twice);
+  REQUIRE(ids_pool->RegisterModel<EmbeddingModel>("tiny", embedder).ok());
+  absl::StatusOr<Embeddings> split_ids =
+      ids_pool->Submit("tiny", EmbedRequest{.token_ids = ids}).get();
+  REQUIRE(split_ids.ok());
+  REQUIRE(split_ids->size() == 3);
+  CHECK(MaxAbsDiff(split_ids->tensor, direct_ids->tensor) < 1e-5);
+  CHECK(split_ids->row_tokens == direct_ids->row_tokens);
+  CHECK(ids_pool->Stats().models.at(0).split_retries >= 2);
+
   auto always = std::make_shared<FaultInjector>(
       std::vector<FaultRule>{{.kind = FaultKind::kOutOfMemory, .probability = 1}});
   auto failing = OneWorkerPool(always);
