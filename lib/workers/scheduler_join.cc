@@ -106,6 +106,7 @@ JoinedRun RunJoined(ModelCall& call, void* instance, absl::Span<JoinableTask* co
   if (tasks.size() == 1) {
     run.statuses.push_back((*runs.front())(instance, call));
     run.ran.push_back(true);
+    run.tokens = tasks.front()->ResultTokens();
     return run;
   }
   const absl::Status status = call.Run("running joined requests", [&]() -> absl::Status {

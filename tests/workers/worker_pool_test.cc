@@ -11,6 +11,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
+#include "modelpool/workers/worker_pool_listener.h"
+#include "tests/testing/eventually.h"
+
 // After libtorch's headers, whose logging defines a CHECK macro too.
 #include <catch2/catch.hpp>
 
@@ -246,6 +250,32 @@ TEST_CASE("Identical requests in flight run once and each caller gets its own co
   CHECK(stats.submitted == 4);  // the gate, a, alone, other
 }
 
+TEST_CASE("A request run alone reports the tokens its result counted, not the estimate") {
+  struct Recorder : WorkerPoolListener {
+    void OnBatchRun(const BatchInfo& batch) override {
+      absl::MutexLock lock(&mu);
+      tokens.push_back(batch.tokens);
+    }
+    std::vector<int64_t> Tokens() {
+      absl::MutexLock lock(&mu);
+      return tokens;
+    }
+    absl::Mutex mu;
+    std::vector<int64_t> tokens ABSL_GUARDED_BY(mu);
+  };
+  auto pool = OneWorkerPool();
+  REQUIRE(pool->RegisterModel<EmbeddingModel>("tiny", Embedder()).ok());
+  auto recorder = std::make_shared<Recorder>();
+  pool->AddListener(recorder);
+  absl::StatusOr<Embeddings> out =
+      pool->Submit("tiny", EmbedRequest{Corpus(3), {}}, {.tokens = 1}).get();
+  REQUIRE(out.ok());
+  REQUIRE(out->num_tokens > 1);
+  CHECK(testing::Eventually([&] { return !recorder->Tokens().empty(); }));
+  pool->RemoveListener(recorder.get());
+  CHECK(recorder->Tokens() == std::vector<int64_t>{out->num_tokens});
+}
+
 TEST_CASE("A batch that runs out of memory is split and retried; a text too big fails alone") {
   auto embedder = Embedder();
   std::vector<std::string> texts = Corpus(8);
@@ -279,9 +309,8 @@ TEST_CASE("A batch that runs out of memory is split and retried; a text too big 
   }
   REQUIRE(direct_ids.ok());
   // Twice: a retry of the whole request alone would fail again.
-  auto ids_twice = std::make_shared<FaultInjector>(
-      std::vector<FaultRule>{{.kind = FaultKind::kOutOfMemory, .nth = 1},
-                             {.kind = FaultKind::kOutOfMemory, .nth = 2}});
+  auto ids_twice = std::make_shared<FaultInjector>(std::vector<FaultRule>{
+      {.kind = FaultKind::kOutOfMemory, .nth = 1}, {.kind = FaultKind::kOutOfMemory, .nth = 2}});
   auto ids_pool = OneWorkerPool(ids_twice);
   REQUIRE(ids_pool->RegisterModel<EmbeddingModel>("tiny", embedder).ok());
   absl::StatusOr<Embeddings> split_ids =

@@ -39,6 +39,9 @@ class JoinableTask {
   // Runs `tasks` (all of this one's type and key, this one among them) as one call on
   // `instance`; each task keeps its own result.
   virtual JoinedRun RunTogether(void* instance, absl::Span<JoinableTask* const> tasks) = 0;
+  // Tokens its result says it processed (0 for a failure) once it has run; -1 when its
+  // results do not say.
+  virtual int64_t ResultTokens() const = 0;
 };
 
 template <typename T, typename Request, typename Result>
@@ -78,6 +81,11 @@ class TypedJoinableTask final : public JoinableTask {
         run.tokens += joinable_.tokens(*typed[i]->result);
     }
     return run;
+  }
+
+  int64_t ResultTokens() const override {
+    if (!joinable_.tokens) return -1;
+    return result.ok() ? joinable_.tokens(*result) : 0;
   }
 
   // The request's result once it has run; what its `Task::publish` hands on.
