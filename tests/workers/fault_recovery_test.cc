@@ -13,6 +13,7 @@
 #include "modelpool/workers/generic_worker_pool.h"
 #include "tests/testing/eventually.h"
 #include "tests/workers/fake_model.h"
+#include "tests/workers/fault_world.h"
 
 namespace modelpool {
 namespace {
@@ -21,79 +22,11 @@ using ::modelpool::testing::Eventually;
 using ::modelpool::testing::FakeModel;
 using ::modelpool::testing::FakeModelManager;
 using ::modelpool::testing::FakeRequest;
-using Result = std::future<absl::StatusOr<int>>;
-
-// A pool of one worker per fake GPU, with `faults` and `failures`, on `clock` (null: the real
-// one).
-struct World {
-  World(int gpus, FailureSettings failures, std::shared_ptr<FaultInjector> faults = nullptr,
-        Clock* clock = nullptr, HealthProbe<FakeModel> probe = nullptr) {
-    FakeModelManager::Options options;
-    options.gpus = gpus;
-    inventory = FakeModelManager::Inventory(gpus);
-    manager = FakeModelManager::Create(options, inventory);
-    REQUIRE(manager != nullptr);
-    WorkerSettings workers;
-    workers.workers_per_device = 1;
-    workers.failures = failures;
-    auto created = GenericWorkerPool::Create({.settings = Settings{},
-                                              .workers = workers,
-                                              .inventory = inventory,
-                                              .clock = clock,
-                                              .shutdown_drain_timeout = absl::Seconds(5),
-                                              .faults = std::move(faults)});
-    REQUIRE(created.ok());
-    pool = *std::move(created);
-    REQUIRE(pool->RegisterModel<FakeModel>("fake", manager, {}, std::move(probe)).ok());
-  }
-  // A gate left shut would keep its call, and so a thread, waiting.
-  ~World() {
-    if (!opened) gate.set_value();
-  }
-
-  Result Submit(FakeRequest request, SubmitOptions options = {}) {
-    return pool->SubmitTask<FakeModel, int>(
-        "fake", [request](FakeModel& m) { return m.Run(request); }, options);
-  }
-  // A request that runs until `Open()`.
-  Result SubmitGate(SubmitOptions options = {}) {
-    return pool->SubmitTask<FakeModel, int>(
-        "fake",
-        [open = opens](FakeModel&) -> absl::StatusOr<int> {
-          open.wait();
-          return 7;
-        },
-        options);
-  }
-  void Open() {
-    opened = true;
-    gate.set_value();
-  }
-  ModelStats Model() const { return pool->Stats().models.at(0); }
-
-  std::shared_ptr<FakeDeviceInventory> inventory;
-  std::shared_ptr<FakeModelManager> manager;
-  std::unique_ptr<GenericWorkerPool> pool;
-  std::promise<void> gate;
-  std::shared_future<void> opens = gate.get_future().share();
-  bool opened = false;
-};
-
-bool Ready(Result& r) { return r.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
-
-absl::StatusOr<int> Get(Result& result) {
-  if (result.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-    return absl::DeadlineExceededError("the test waited 30 s for a result");
-  }
-  return result.get();
-}
-
-FailureSettings NoBreakers() {
-  FailureSettings s;
-  s.breaker_failures = 0;
-  s.breaker_error_rate = 0;
-  return s;
-}
+using ::modelpool::testing::Get;
+using ::modelpool::testing::NoBreakers;
+using ::modelpool::testing::Ready;
+using ::modelpool::testing::Result;
+using ::modelpool::testing::World;
 
 TEST_CASE("A failed load is restarted after a backoff that doubles, on the pool's clock") {
   FakeClock clock;
@@ -266,6 +199,52 @@ TEST_CASE("A request that runs out of memory is retried after the cache is freed
   Result never = v.Submit({.value = 3});
   CHECK(Get(never).status().code() == absl::StatusCode::kResourceExhausted);
   CHECK(v.Model().on_devices[0].circuit == CircuitState::kClosed);
+}
+
+TEST_CASE("A request that runs out of memory even split goes to the model's fallback, once") {
+  auto faults = std::make_shared<FaultInjector>(std::vector<FaultRule>{
+      {.kind = FaultKind::kOutOfMemory, .model = "primary", .probability = 1}});
+  World w(1, NoBreakers(), faults);
+  // The same model registered twice, as an application registers a folder on the GPU with its
+  // CPU copy as the fallback.
+  auto primary = FakeModelManager::Create({.gpus = 1}, w.inventory);
+  auto backup = FakeModelManager::Create({.gpus = 1}, w.inventory);
+  REQUIRE(primary != nullptr);
+  REQUIRE(backup != nullptr);
+  REQUIRE(w.pool->RegisterModel<FakeModel>("primary", primary, {.fallback_model = "backup"}).ok());
+  REQUIRE(w.pool->RegisterModel<FakeModel>("backup", backup).ok());
+  CHECK(w.pool->RegisterModel<FakeModel>("self", backup, {.fallback_model = "self"}).code() ==
+        absl::StatusCode::kInvalidArgument);
+  auto submit = [&](const std::string& model) {
+    return w.pool->SubmitTask<FakeModel, int>(model,
+                                              [](FakeModel& m) { return m.Run({.value = 4}); });
+  };
+  Result moved = submit("primary");
+  absl::StatusOr<int> result = Get(moved);
+  REQUIRE(result.ok());
+  CHECK(*result == 8);
+  auto stats_of = [&](const std::string& model) {
+    for (const ModelStats& m : w.pool->Stats().models) {
+      if (m.model_id == model) return m;
+    }
+    FAIL("no stats for " << model);
+    return ModelStats{};
+  };
+  CHECK(stats_of("primary").fallbacks == 1);
+  CHECK(stats_of("primary").out_of_memory >= 1);
+  CHECK(stats_of("backup").succeeded == 1);
+
+  // A fallback that runs out of memory too is not handed on again: the request fails.
+  auto everywhere = std::make_shared<FaultInjector>(
+      std::vector<FaultRule>{{.kind = FaultKind::kOutOfMemory, .probability = 1}});
+  World v(1, NoBreakers(), everywhere);
+  auto a = FakeModelManager::Create({.gpus = 1}, v.inventory);
+  auto b = FakeModelManager::Create({.gpus = 1}, v.inventory);
+  REQUIRE(v.pool->RegisterModel<FakeModel>("a", a, {.fallback_model = "b"}).ok());
+  REQUIRE(v.pool->RegisterModel<FakeModel>("b", b, {.fallback_model = "a"}).ok());
+  Result nowhere =
+      v.pool->SubmitTask<FakeModel, int>("a", [](FakeModel& m) { return m.Run({.value = 1}); });
+  CHECK(Get(nowhere).status().code() == absl::StatusCode::kResourceExhausted);
 }
 
 TEST_CASE("An instance that fails its deep check is dropped and reloaded") {
