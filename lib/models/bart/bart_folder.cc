@@ -34,26 +34,14 @@ absl::StatusOr<std::shared_ptr<const BartFolder>> BartFolder::Read(const std::st
 
 absl::StatusOr<std::shared_ptr<const SummarizerFolder>> BartFolder::Open(
     const std::string& model_dir, const std::string& name) {
-  MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const BartFolder> folder, Read(model_dir, name));
-  if (folder->spec().tokenizer == nullptr) {
-    return absl::NotFoundError(absl::StrCat(
-        model_dir, " has no tokenizer (tokenizer.json, or vocab.json and merges.txt)"));
-  }
-  return std::shared_ptr<const SummarizerFolder>(std::move(folder));
+  return WithTokenizer(Read(model_dir, name), model_dir,
+                       "tokenizer.json, or vocab.json and merges.txt");
 }
 
 // BART was trained in float32 and published in float32 or float16; its post-LayerNorm blocks
 // keep activations in range, so every compute type runs (transformers clamps the encoder's
 // float16 activations, and so does BartModel).
 absl::Status BartFolder::CheckDType(DType) const { return absl::OkStatus(); }
-
-DType BartFolder::DefaultDType(const Device& device) const {
-  return device.is_cuda() ? DType::kBFloat16 : DType::kFloat32;
-}
-
-int64_t BartFolder::WeightBytes(DType dtype) const {
-  return BartWeights::Bytes(files_.config, ToTorchType(dtype));
-}
 
 SummarizerLimits BartFolder::WithinPositions(const SummarizerLimits& limits) const {
   // Inputs and outputs cannot be longer than the positions the model has: the instance's
@@ -77,13 +65,6 @@ int64_t BartFolder::InstanceBytes(DType dtype, const SummarizerLimits& asked) co
       2 * tokens * c.encoder_ffn_dim * element;
   return SaturatedBytes(workspace + static_cast<double>(ScoresBytes(limits)) +
                         static_cast<double>(BartModel::CacheBytes(c, ToTorchType(dtype), limits)));
-}
-
-absl::StatusOr<std::shared_ptr<const BartWeights>> BartFolder::LoadWeights(
-    c10::Device device, at::ScalarType dtype) const {
-  return LoadShared<BartWeights>(weights_, device, dtype, [&] {
-    return BartWeights::Load(files_.config, *checkpoint_, device, dtype);
-  });
 }
 
 absl::StatusOr<std::unique_ptr<EncoderDecoder>> BartFolder::MakeModel(

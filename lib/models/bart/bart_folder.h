@@ -10,9 +10,7 @@
 #include "c10/core/ScalarType.h"
 #include "lib/models/bart/bart_config.h"
 #include "lib/models/bart/bart_model.h"
-#include "lib/models/formats/safetensors.h"
 #include "lib/models/generation/encoder_decoder_folder.h"
-#include "lib/models/shared_per_device.h"
 
 namespace modelpool {
 
@@ -22,7 +20,7 @@ namespace modelpool {
 // and shared by every instance: its configuration and generation defaults, the memory-mapped
 // weights (checked against the configuration), the tokenizer, and the weights on each device,
 // loaded by the first instance there. Thread-safe.
-class BartFolder : public EncoderDecoderFolder {
+class BartFolder : public ArchitectureFolder<BartFiles, BartWeights> {
  public:
   // Reads config.json, the generation settings and the weights' headers of `model_dir`,
   // checks every weight the config calls for, and loads the tokenizer when the folder has one.
@@ -34,15 +32,7 @@ class BartFolder : public EncoderDecoderFolder {
                                                                       const std::string& name);
 
   absl::Status CheckDType(DType dtype) const override;
-  DType DefaultDType(const Device& device) const override;
-  int64_t WeightBytes(DType dtype) const override;
   int64_t InstanceBytes(DType dtype, const SummarizerLimits& limits) const override;
-
-  // The weights on `device` in `dtype`, shared by the instances there while any holds them.
-  absl::StatusOr<std::shared_ptr<const BartWeights>> LoadWeights(c10::Device device,
-                                                                 at::ScalarType dtype) const;
-
-  const BartFiles& files() const { return files_; }
 
  protected:
   // The instance's input and new tokens stop at max_position_embeddings, below `limits`.
@@ -53,10 +43,6 @@ class BartFolder : public EncoderDecoderFolder {
   BartFolder() = default;
   // `limits` with the input and new tokens at most max_position_embeddings.
   SummarizerLimits WithinPositions(const SummarizerLimits& limits) const;
-
-  BartFiles files_;
-  std::unique_ptr<SafetensorsCheckpoint> checkpoint_;
-  mutable SharedPerDevice<BartWeights> weights_;
 };
 
 }  // namespace modelpool

@@ -7,15 +7,18 @@
 #include <string>
 
 #include "ATen/Tensor.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "c10/core/Device.h"
 #include "c10/core/ScalarType.h"
 #include "c10/core/impl/VirtualGuardImpl.h"
+#include "lib/models/formats/safetensors.h"
 #include "lib/models/generation/encoder_decoder.h"
 #include "lib/models/generation/encoder_decoder_summarizer.h"
 #include "lib/models/shared_per_device.h"
 #include "lib/models/summarizer_folder.h"
+#include "modelpool/models/torch_types.h"
 
 namespace modelpool {
 
@@ -73,6 +76,52 @@ absl::StatusOr<std::shared_ptr<const Weights>> LoadShared(
                      return weights;
                    });
 }
+
+// ArchitectureFolder
+//
+// The part of an encoder-decoder folder that depends on its architecture only through types:
+// `Files` (what `Read<Arch>Files` returns: `config` among them) and `Weights` (with static
+// `Bytes(config, dtype)` and `Load(config, checkpoint, device, dtype)`). Holds the files, the
+// memory-mapped checkpoint and the weights on each device, loaded by the first instance there.
+template <typename Files, typename Weights>
+class ArchitectureFolder : public EncoderDecoderFolder {
+ public:
+  // bfloat16 on a GPU, float32 on the CPU.
+  DType DefaultDType(const Device& device) const override {
+    return device.is_cuda() ? DType::kBFloat16 : DType::kFloat32;
+  }
+  int64_t WeightBytes(DType dtype) const override {
+    return Weights::Bytes(files_.config, ToTorchType(dtype));
+  }
+
+  // The weights on `device` in `dtype`, shared by the instances there while any holds them.
+  absl::StatusOr<std::shared_ptr<const Weights>> LoadWeights(c10::Device device,
+                                                             at::ScalarType dtype) const {
+    return LoadShared<Weights>(weights_, device, dtype, [&] {
+      return Weights::Load(files_.config, *checkpoint_, device, dtype);
+    });
+  }
+
+  const Files& files() const { return files_; }
+
+ protected:
+  // `folder` as a `SummarizerFolder`, or `NotFound` naming `tokenizer_files` when it has no
+  // tokenizer: what the registry's `Open` needs.
+  static absl::StatusOr<std::shared_ptr<const SummarizerFolder>> WithTokenizer(
+      absl::StatusOr<std::shared_ptr<const EncoderDecoderFolder>> folder,
+      const std::string& model_dir, const char* tokenizer_files) {
+    if (!folder.ok()) return folder.status();
+    if ((*folder)->spec().tokenizer == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat(model_dir, " has no tokenizer (", tokenizer_files, ")"));
+    }
+    return std::shared_ptr<const SummarizerFolder>(*std::move(folder));
+  }
+
+  Files files_;
+  std::unique_ptr<SafetensorsCheckpoint> checkpoint_;
+  mutable SharedPerDevice<Weights> weights_;
+};
 
 }  // namespace modelpool
 

@@ -39,12 +39,7 @@ absl::StatusOr<std::shared_ptr<const T5Folder>> T5Folder::Read(const std::string
 
 absl::StatusOr<std::shared_ptr<const SummarizerFolder>> T5Folder::Open(const std::string& model_dir,
                                                                        const std::string& name) {
-  MODELPOOL_ASSIGN_OR_RETURN(std::shared_ptr<const T5Folder> folder, Read(model_dir, name));
-  if (folder->spec().tokenizer == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat(model_dir, " has no tokenizer (spiece.model or tokenizer.json)"));
-  }
-  return std::shared_ptr<const SummarizerFolder>(std::move(folder));
+  return WithTokenizer(Read(model_dir, name), model_dir, "spiece.model or tokenizer.json");
 }
 
 absl::Status T5Folder::CheckDType(DType dtype) const {
@@ -54,14 +49,6 @@ absl::Status T5Folder::CheckDType(DType dtype) const {
         "or float32)");
   }
   return absl::OkStatus();
-}
-
-DType T5Folder::DefaultDType(const Device& device) const {
-  return device.is_cuda() ? DType::kBFloat16 : DType::kFloat32;
-}
-
-int64_t T5Folder::WeightBytes(DType dtype) const {
-  return T5Weights::Bytes(files_.config, ToTorchType(dtype));
 }
 
 int64_t T5Folder::InstanceBytes(DType dtype, const SummarizerLimits& limits) const {
@@ -75,13 +62,6 @@ int64_t T5Folder::InstanceBytes(DType dtype, const SummarizerLimits& limits) con
       {SaturatingProduct({3, tokens, c.num_heads, limits.max_input_tokens, element}),
        SaturatingProduct({2, tokens, c.gated ? 2 : 1, c.d_ff, element}), ScoresBytes(limits)});
   return SaturatingAdd(T5Model::CacheBytes(c, ToTorchType(dtype), limits), workspace);
-}
-
-absl::StatusOr<std::shared_ptr<const T5Weights>> T5Folder::LoadWeights(c10::Device device,
-                                                                       at::ScalarType dtype) const {
-  return LoadShared<T5Weights>(weights_, device, dtype, [&] {
-    return T5Weights::Load(files_.config, *checkpoint_, device, dtype);
-  });
 }
 
 absl::StatusOr<std::unique_ptr<EncoderDecoder>> T5Folder::MakeModel(

@@ -8,9 +8,7 @@
 #include "absl/status/statusor.h"
 #include "c10/core/Device.h"
 #include "c10/core/ScalarType.h"
-#include "lib/models/formats/safetensors.h"
 #include "lib/models/generation/encoder_decoder_folder.h"
-#include "lib/models/shared_per_device.h"
 #include "lib/models/t5/t5_config.h"
 #include "lib/models/t5/t5_model.h"
 
@@ -21,7 +19,7 @@ namespace modelpool {
 // A T5 model folder, read once and shared by every instance: its configuration and generation
 // defaults, the memory-mapped weights (checked against the configuration), the tokenizer, and
 // the weights on each device, loaded by the first instance there. Thread-safe.
-class T5Folder : public EncoderDecoderFolder {
+class T5Folder : public ArchitectureFolder<T5Files, T5Weights> {
  public:
   // Reads config.json, the generation settings and the weights' headers of `model_dir`,
   // checks every weight the config calls for, and loads the tokenizer when the folder has one.
@@ -33,15 +31,7 @@ class T5Folder : public EncoderDecoderFolder {
                                                                       const std::string& name);
 
   absl::Status CheckDType(DType dtype) const override;
-  DType DefaultDType(const Device& device) const override;
-  int64_t WeightBytes(DType dtype) const override;
   int64_t InstanceBytes(DType dtype, const SummarizerLimits& limits) const override;
-
-  // The weights on `device` in `dtype`, shared by the instances there while any holds them.
-  absl::StatusOr<std::shared_ptr<const T5Weights>> LoadWeights(c10::Device device,
-                                                               at::ScalarType dtype) const;
-
-  const T5Files& files() const { return files_; }
 
  protected:
   absl::StatusOr<std::unique_ptr<EncoderDecoder>> MakeModel(
@@ -49,10 +39,6 @@ class T5Folder : public EncoderDecoderFolder {
 
  private:
   T5Folder() = default;
-
-  T5Files files_;
-  std::unique_ptr<SafetensorsCheckpoint> checkpoint_;
-  mutable SharedPerDevice<T5Weights> weights_;
 };
 
 }  // namespace modelpool
