@@ -6,6 +6,7 @@
 
 #include "ATen/ATen.h"
 #include "absl/strings/str_cat.h"
+#include "lib/models/cuda_capture_lock.h"
 #include "modelpool/base/logging.h"
 
 #ifdef MODELPOOL_TORCH_CUDA
@@ -31,7 +32,9 @@ namespace modelpool {
 // eagerly, which also warms up cuBLAS on the stream, as capture needs. The batch's shapes (rows,
 // input length) are fixed from StartDecoding on, and the caches never move on a GPU. Beam
 // bookkeeping and cache reorders run outside the graph. A capture that fails is logged and the
-// batch goes on with eager static steps.
+// batch goes on with static steps, and no later batch of the process tries again: a capture
+// that fails can leave the allocator counting it as under way (Note [CUDA graph captures and
+// the allocator's cache]).
 
 DecoderSteps ChooseDecoderSteps(const StepDecoder& decoder, c10::Device device,
                                 int64_t max_new_tokens) {
@@ -53,6 +56,13 @@ DecoderSteps ChooseDecoderSteps(const StepDecoder& decoder, c10::Device device,
 }
 
 #ifdef MODELPOOL_TORCH_CUDA
+namespace {
+
+// Set by the first capture that fails; from then on every batch runs static steps.
+std::atomic<bool> captures_failed{false};
+
+}  // namespace
+
 struct StaticSteps::Graph {
   at::cuda::CUDAGraph graph;
   at::Tensor logits;  // written by each replay
@@ -77,33 +87,40 @@ at::Tensor StaticSteps::Step(const at::Tensor& tokens, int64_t position) {
     graph_->graph.replay();
     return graph_->logits;
   }
-  if (graph_wanted_ && !graph_failed_ && position > 0) {
+  if (graph_wanted_ && position > 0 && !captures_failed.load()) {
     auto captured = std::make_unique<Graph>();
-    bool capturing = false;
-    try {
-      // Thread-local: other workers keep launching on their own streams meanwhile.
-      captured->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
-      capturing = true;
-      captured->logits = decoder_.StepAt(tokens_, position_);
-      capturing = false;
-      captured->graph.capture_end();
-      graph_ = std::move(captured);
-      graph_->graph.replay();
-      return graph_->logits;
-    } catch (const c10::Error& e) {
-      graph_failed_ = true;
+    std::string failure;
+    {
+      absl::ReaderMutexLock no_cache_release(&CudaCaptureLock());
+      bool capturing = false;
+      try {
+        // Thread-local: other workers keep launching on their own streams meanwhile.
+        captured->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+        capturing = true;
+        captured->logits = decoder_.StepAt(tokens_, position_);
+        capturing = false;
+        captured->graph.capture_end();
+      } catch (const c10::Error& e) {
+        failure = e.what_without_backtrace();
+      } catch (const std::exception& e) {
+        failure = e.what();
+      }
       if (capturing) {
         try {
           captured->graph.capture_end();  // the stream must leave capture mode
-        } catch (const c10::Error&) {
+        } catch (const std::exception&) {
         }
       }
-      static std::atomic<bool> logged{false};
-      if (!logged.exchange(true)) {
-        Log(LogSeverity::kWarning,
-            absl::StrCat("decoder steps run without a CUDA graph: capture failed: ",
-                         e.what_without_backtrace()));
-      }
+    }
+    if (failure.empty()) {
+      graph_ = std::move(captured);
+      graph_->graph.replay();
+      return graph_->logits;
+    }
+    if (!captures_failed.exchange(true)) {
+      Log(LogSeverity::kError,
+          absl::StrCat("decoder steps run without CUDA graphs from now on: a capture failed: ",
+                       failure));
     }
   }
 #endif

@@ -37,7 +37,6 @@ class StaticSteps final : public StepDecoder {
 
   StepDecoder& decoder_;
   const bool graph_wanted_;
-  bool graph_failed_ = false;
   // The step's inputs at fixed addresses, written before each step.
   at::Tensor tokens_;    // int64 [rows]
   at::Tensor position_;  // int64 [1]
