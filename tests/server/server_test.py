@@ -46,8 +46,10 @@ class Server:
     """Starts modelpool-server on a free port and stops it with SIGTERM."""
 
     def __init__(self, program, models, extra=(), env=None, wait_ready=True):
+        # One keep-alive connection holds one HTTP thread: 80 cover check_load's 64 clients,
+        # which would otherwise wait for one another's 200 requests (and time out when slow).
         args = [program, "--port", "0", "--api-key", KEY, "--read-timeout", "2s",
-                "--write-timeout", "5s", "--threads", "16", "--drain-timeout", "10s"]
+                "--write-timeout", "5s", "--threads", "80", "--drain-timeout", "10s"]
         for name, folder in models.items():
             args += ["--model", f"{name}={folder}"]
         self.process = subprocess.Popen(list(args) + list(extra), stdout=subprocess.PIPE,
