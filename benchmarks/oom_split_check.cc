@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   texts.resize(std::min<size_t>(
       texts.size(), static_cast<size_t>(modelpool::cli::InRange(FLAGS_texts, 1, 1 << 20))));
   const double memory_gib = absl::GetFlag(FLAGS_memory_gib);
-  if (!(memory_gib > 0)) Fail("--memory-gib must be positive");
+  if (!(memory_gib > 0) || memory_gib > 1 << 20) Fail("--memory-gib must lie in (0, 1048576]");
 
   modelpool::Settings settings;
   settings.devices = {modelpool::Device::Cuda(0)};
@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
   const uint64_t oom_before = StatsOf((*pool)->Stats()).out_of_memory;
 
   const double total = static_cast<double>(at::cuda::getDeviceProperties(0)->totalGlobalMem);
+  if (memory_gib * (1 << 30) >= total) Fail("--memory-gib must be below the GPU's memory");
   c10::cuda::CUDACachingAllocator::emptyCache();
   c10::cuda::CUDACachingAllocator::setMemoryFraction(memory_gib * (1 << 30) / total, 0);
   absl::StatusOr<modelpool::Embeddings> capped = embed();

@@ -185,17 +185,26 @@ TEST_CASE("A forced first token and a forced last token override the model's cho
 
 TEST_CASE("Static steps are chosen where asked and possible, and give the eager steps' ids") {
   MarkovDecoder decoder(kGreedyTable);
-  CHECK(ChooseDecoderSteps(decoder, c10::kCPU, 8) == DecoderSteps::kEager);  // the CPU's default
+  CHECK(*ChooseDecoderSteps(decoder, c10::kCPU, 8) == DecoderSteps::kEager);  // the CPU's default
   {
     const testing::DecoderStepsForTest use("static");
-    CHECK(ChooseDecoderSteps(decoder, c10::kCPU, 8) == DecoderSteps::kEager);  // cannot
+    CHECK(*ChooseDecoderSteps(decoder, c10::kCPU, 8) == DecoderSteps::kEager);  // cannot
     decoder.static_positions = 8;
-    CHECK(ChooseDecoderSteps(decoder, c10::kCPU, 8) == DecoderSteps::kStatic);
-    CHECK(ChooseDecoderSteps(decoder, c10::kCPU, 9) == DecoderSteps::kEager);  // too many
+    CHECK(*ChooseDecoderSteps(decoder, c10::kCPU, 8) == DecoderSteps::kStatic);
+    CHECK(*ChooseDecoderSteps(decoder, c10::kCPU, 9) == DecoderSteps::kEager);  // too many
   }
   {
     const testing::DecoderStepsForTest use("graph");  // no graphs on the CPU
-    CHECK(ChooseDecoderSteps(decoder, c10::kCPU, 8) == DecoderSteps::kStatic);
+    CHECK(*ChooseDecoderSteps(decoder, c10::kCPU, 8) == DecoderSteps::kStatic);
+  }
+  {
+    const testing::DecoderStepsForTest use(std::string(1000, 'x'));  // neither: an error
+    const absl::StatusOr<DecoderSteps> refused = ChooseDecoderSteps(decoder, c10::kCPU, 8);
+    CHECK(refused.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(
+        std::string(refused.status().message()),
+        Catch::Contains("MODELPOOL_DECODER_STEPS") && Catch::Contains("eager, static or graph"));
+    CHECK(refused.status().message().size() < 200);
   }
   for (int64_t beams : {1, 2}) {
     INFO("beams " << beams);

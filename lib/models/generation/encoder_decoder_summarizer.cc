@@ -190,8 +190,9 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> EncoderDecoderSummarizer::Gene
           const auto [ids, mask] = Pad(rows);
           model_->StartDecoding(model_->Encode(ids, mask), mask, search.num_beams);
           const auto batch = static_cast<int64_t>(rows.size());
-          const DecoderSteps steps =
-              ChooseDecoderSteps(*model_, model_->device(), search.max_new_tokens);
+          MODELPOOL_ASSIGN_OR_RETURN(
+              const DecoderSteps steps,
+              ChooseDecoderSteps(*model_, model_->device(), search.max_new_tokens));
           if (steps == DecoderSteps::kEager) {
             return GenerateIds(*model_, batch, search, model_->device());
           }

@@ -36,14 +36,18 @@ namespace modelpool {
 // that fails can leave the allocator counting it as under way (Note [CUDA graph captures and
 // the allocator's cache]).
 
-DecoderSteps ChooseDecoderSteps(const StepDecoder& decoder, c10::Device device,
-                                int64_t max_new_tokens) {
+absl::StatusOr<DecoderSteps> ChooseDecoderSteps(const StepDecoder& decoder, c10::Device device,
+                                                int64_t max_new_tokens) {
   DecoderSteps steps = device.is_cuda() ? DecoderSteps::kGraph : DecoderSteps::kEager;
   if (const char* env = std::getenv("MODELPOOL_DECODER_STEPS"); env != nullptr) {
     const std::string value(env);
     if (value == "eager") steps = DecoderSteps::kEager;
     if (value == "static") steps = DecoderSteps::kStatic;
     if (value == "graph") steps = DecoderSteps::kGraph;
+    if (value != "eager" && value != "static" && value != "graph") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "MODELPOOL_DECODER_STEPS is \"", value.substr(0, 64), "\": eager, static or graph"));
+    }
   }
 #ifndef MODELPOOL_TORCH_CUDA
   if (steps == DecoderSteps::kGraph) steps = DecoderSteps::kStatic;

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "ATen/Tensor.h"
+#include "absl/status/statusor.h"
 #include "lib/models/generation/generation.h"
 
 namespace modelpool {
@@ -16,9 +17,10 @@ enum class DecoderSteps { kEager, kStatic, kGraph };
 
 // The steps for a batch on `device` with `max_new_tokens` new tokens: `MODELPOOL_DECODER_STEPS`
 // (eager, static or graph) when set, else graph on CUDA and eager elsewhere; eager where
-// `decoder` has no static steps for that many positions.
-DecoderSteps ChooseDecoderSteps(const StepDecoder& decoder, c10::Device device,
-                                int64_t max_new_tokens);
+// `decoder` has no static steps for that many positions. `InvalidArgument` naming the variable
+// for any other value.
+absl::StatusOr<DecoderSteps> ChooseDecoderSteps(const StepDecoder& decoder, c10::Device device,
+                                                int64_t max_new_tokens);
 
 // StaticSteps
 //
