@@ -214,16 +214,11 @@ TEST_CASE("Under 16 submitting threads every rule holds and every job ends exact
     CHECK(started - queued <= kAging + ahead + critical * each + ticks.Within(queued, started));
   }
 
-  // Idle models unload after their keep-alive, and give their memory back. A worker hands its
-  // instance back on the pool's clock after its last call, which a loaded machine may finish
-  // after the first advance: the clock moves on while any instance is still loaded.
+  // Idle models unload after their keep-alive, and give their memory back.
   w.clock.Advance(absl::Minutes(11));
   REQUIRE(Eventually([&] {
     for (const ModelStats& m : w.pool->Stats().models) {
-      if (!m.loaded.empty()) {
-        w.clock.Advance(absl::Minutes(1));
-        return false;
-      }
+      if (!m.loaded.empty()) return false;
     }
     return true;
   }));
