@@ -403,23 +403,24 @@ def check_retry_after(server, method, path, body, status):
 def check_overloaded(args, tiny):
     """A full queue answers 429 with Retry-After, and the requests it took are answered."""
     server = Server(args.server, {"tiny": tiny}, extra=["--max-queued", "1"],
-                    env={"MODELPOOL_FAULTS": "stall:p=1,for=1s"})  # every call takes 1 s
+                    env={"MODELPOOL_FAULTS": "stall:p=1,for=3s"})  # every call takes 3 s
     try:
         statuses = []
 
-        def request():
+        def request(index):
+            # Texts of their own: identical requests in flight would merge into one job.
             got, _, response = server.request("POST", "/v1/embeddings",
-                                              {"model": "tiny", "input": "a slow call"})
+                                              {"model": "tiny", "input": f"a slow call {index}"})
             statuses.append((got, response.getheader("Retry-After")))
 
-        threads = [threading.Thread(target=request) for _ in range(6)]
+        threads = [threading.Thread(target=request, args=(i,)) for i in range(8)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         codes = sorted(code for code, _ in statuses)
         check(set(codes) <= {200, 429} and 200 in codes and 429 in codes,
-              f"6 requests against a queue of 1: {codes}")
+              f"8 requests against a queue of 1: {codes}")
         check(all(after == "1" for code, after in statuses if code == 429),
               f"429 without Retry-After: {statuses}")
         server.stop()
