@@ -136,16 +136,19 @@ step_profile_embed() {
 }
 # Where a summarization batch's time goes (t5-large, 32 texts, 64 new tokens): eager decoder
 # steps against steps in a CUDA graph, greedy and 4 beams.
-step_profile_generate() {
-  step_t5_large
-  for steps in eager graph; do
+profile_generate() {  # MODEL STEPS...
+  local model=$1
+  shift
+  for steps in "$@"; do
     for beams in 1 4; do
-      echo "MODELPOOL_DECODER_STEPS=$steps, $beams beams"
-      MODELPOOL_DECODER_STEPS=$steps $build/benchmarks/generate_profile --model $models/t5-large \
-        --corpus $corpus/corpus.txt --beams $beams 2>&1 | grep -v '^\[20' | head -16
+      echo "$model: MODELPOOL_DECODER_STEPS=$steps, $beams beams"
+      MODELPOOL_DECODER_STEPS=$steps $build/benchmarks/generate_profile --model $models/$model \
+        --corpus $corpus/corpus.txt --beams $beams 2>&1 | grep -v '^\[20' | head -24
     done
   done
 }
+step_profile_generate() { step_t5_large && profile_generate t5-large eager graph; }
+step_profile_generate_bart() { step_corpus && step_bart_large_cnn && profile_generate bart-large-cnn graph; }
 # In-process scaling on one GPU: one worker, then two workers on the same GPU.
 step_workers_one_gpu() {
   step_bert_large
