@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/models/attention_bias.h"
 #include "lib/models/formats/weights.h"
+#include "lib/models/fused_ops.h"
 #include "modelpool/base/status.h"
 #include "torch/version.h"
 
@@ -203,6 +204,7 @@ BartModel::BartModel(const BartConfig& config, std::shared_ptr<const BartWeights
       limits_(limits),
       weights_(std::move(weights)),
       w_(*weights_),
+      fused_(CanFuseEpilogues(device, dtype, config.d_model)),
       caches_(config.decoder_layers, config.decoder_attention_heads,
               config.d_model / config.decoder_attention_heads, limits,
               at::TensorOptions().dtype(dtype).device(device)) {
@@ -224,10 +226,23 @@ at::Tensor BartModel::Norm(const at::Tensor& x, const BartWeights::LayerNorm& no
   return at::layer_norm(x, {config_.d_model}, norm.weight, norm.bias, BartConfig::kLayerNormEps);
 }
 
+at::Tensor BartModel::AddNorm(at::Tensor y, const at::Tensor& residual,
+                              const BartWeights::LayerNorm& norm) const {
+  if (fused_) {
+    return AddLayerNorm(std::move(y), residual, norm.weight, norm.bias, BartConfig::kLayerNormEps);
+  }
+  return Norm(y + residual, norm);
+}
+
 at::Tensor BartModel::Feed(const at::Tensor& x, const BartWeights::Linear& fc1,
                            const BartWeights::Linear& fc2) const {
+  const BartActivation act = config_.activation;
+  if (fused_ && act != BartActivation::kSilu) {
+    return at::linear(LinearActivation(x, fc1.weight, fc1.bias, act != BartActivation::kRelu),
+                      fc2.weight, fc2.bias);
+  }
   at::Tensor h = at::linear(x, fc1.weight, fc1.bias);
-  switch (config_.activation) {
+  switch (act) {
     case BartActivation::kGelu:
       h = at::gelu(h);
       break;
@@ -255,8 +270,8 @@ at::Tensor BartModel::Embed(const at::Tensor& ids, const at::Tensor& table,
 // As T5's encoder (Note [T5 attention kernels]): on CUDA with PyTorch 2, the memory-efficient
 // kernel with the padding as an additive bias, never through scaled_dot_product_attention's
 // dispatcher; elsewhere matrix products and softmax, scaled after the product as
-// transformers' eager attention does. The decoder, one query per row and step, stays on
-// matrix products.
+// transformers' eager attention does. The decoder's attention is the caches' (Note [Decoder
+// attention kernels]).
 at::Tensor BartModel::EncoderAttention(const at::Tensor& q, const at::Tensor& k,
                                        const at::Tensor& v, const at::Tensor& bias) const {
   const int64_t head_dim = q.size(-1);
@@ -294,8 +309,8 @@ at::Tensor BartModel::Encode(const at::Tensor& input_ids, const at::Tensor& atte
                                .permute({2, 0, 3, 1, 4});
     const at::Tensor attention =
         EncoderAttention(qkv[0], qkv[1], qkv[2], bias).transpose(1, 2).reshape({batch, length, d});
-    h = Norm(h + at::linear(attention, layer.out.weight, layer.out.bias), layer.self_norm);
-    h = Norm(h + Feed(h, layer.fc1, layer.fc2), layer.final_norm);
+    h = AddNorm(at::linear(attention, layer.out.weight, layer.out.bias), h, layer.self_norm);
+    h = AddNorm(Feed(h, layer.fc1, layer.fc2), h, layer.final_norm);
     if (dtype_ == at::kHalf) {
       // As transformers: keep float16 activations finite.
       const double limit = static_cast<double>(std::numeric_limits<c10::Half>::max()) - 1000;
@@ -326,9 +341,9 @@ at::Tensor BartModel::StepAt(const at::Tensor& tokens, const at::Tensor& positio
   at::Tensor h = at::embedding(w_.decoder_embedding, tokens);
   if (config_.scale_embedding) h = h * std::sqrt(static_cast<double>(config_.d_model));
   h = h + w_.decoder_positions.index_select(0, position + BartConfig::kPositionOffset);
-  const at::Tensor mask = caches_.KeyMask(position);
+  const DecoderCaches::StepKeys keys = caches_.KeysAt(position);
   return Decode(h, [&](int64_t layer, const at::Tensor& qkv, double scaling) {
-    return caches_.SelfAttentionAt(layer, qkv, position, scaling, mask);
+    return caches_.SelfAttentionAt(layer, qkv, keys, scaling, at::Tensor());
   });
 }
 
@@ -346,13 +361,13 @@ at::Tensor BartModel::Decode(
     const at::Tensor qkv =
         at::linear(h, layer.self_qkv.weight, layer.self_qkv.bias).view({rows, 3, heads, head_dim});
     const at::Tensor attention = self_attention(l, qkv, scaling);
-    h = Norm(h + at::linear(attention, layer.self_out.weight, layer.self_out.bias),
-             layer.self_norm);
+    h = AddNorm(at::linear(attention, layer.self_out.weight, layer.self_out.bias), h,
+                layer.self_norm);
     const at::Tensor q = at::linear(h, layer.cross_q.weight, layer.cross_q.bias);
-    h = Norm(h + at::linear(caches_.CrossAttention(l, q, scaling), layer.cross_out.weight,
-                            layer.cross_out.bias),
-             layer.cross_norm);
-    h = Norm(h + Feed(h, layer.fc1, layer.fc2), layer.final_norm);
+    h = AddNorm(at::linear(caches_.CrossAttention(l, q, scaling), layer.cross_out.weight,
+                           layer.cross_out.bias),
+                h, layer.cross_norm);
+    h = AddNorm(Feed(h, layer.fc1, layer.fc2), h, layer.final_norm);
   }
   at::Tensor logits = at::linear(h, w_.lm_head);
   if (w_.final_logits_bias.defined()) logits = logits + w_.final_logits_bias;

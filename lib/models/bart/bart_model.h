@@ -103,6 +103,9 @@ class BartModel : public EncoderDecoder {
 
  private:
   at::Tensor Norm(const at::Tensor& x, const BartWeights::LayerNorm& norm) const;
+  // Norm(y + residual), over `y` where the kernels are fused.
+  at::Tensor AddNorm(at::Tensor y, const at::Tensor& residual,
+                     const BartWeights::LayerNorm& norm) const;
   // fc2(activation(fc1(x))).
   at::Tensor Feed(const at::Tensor& x, const BartWeights::Linear& fc1,
                   const BartWeights::Linear& fc2) const;
@@ -125,6 +128,7 @@ class BartModel : public EncoderDecoder {
   const SummarizerLimits limits_;
   const std::shared_ptr<const BartWeights> weights_;
   const BartWeights& w_;
+  const bool fused_;  // Note [Fused epilogues]
 
   DecoderCaches caches_;  // Note [Decoder caches]
 };

@@ -25,18 +25,13 @@
 #include "absl/strings/str_cat.h"
 #include "lib/base/saturating.h"
 #include "lib/models/formats/weights.h"
+#include "lib/models/fused_ops.h"
 #include "modelpool/base/status.h"
 
 #if TORCH_VERSION_MAJOR >= 2
-#include <ATen/ops/_addmm_activation.h>
 #include <ATen/ops/_efficient_attention_forward.h>
 #include <ATen/ops/_flash_attention_forward.h>
 #include <ATen/ops/_scaled_dot_product_efficient_attention.h>
-#endif
-#ifdef MODELPOOL_CUDA_KERNELS
-#include <ATen/cuda/CUDAContext.h>
-
-#include "lib/models/kernels/residual_layer_norm.h"
 #endif
 
 namespace modelpool {
@@ -75,26 +70,6 @@ AttentionKernel ChooseAttention(c10::Device device, c10::ScalarType dtype, int64
   }
 #endif
   return AttentionKernel::kMath;
-}
-
-// Note [Fused BERT epilogues]
-// On CUDA in half precision, the work between the matrix products rides along with them:
-// the intermediate projection's bias and GELU (or ReLU) run in cuBLASLt's epilogue
-// (at::_addmm_activation; its GELU is the tanh form, within half precision's rounding of
-// the exact one), and each residual add with its LayerNorm is one kernel of our own (Note
-// [Residual LayerNorm kernel]). The projections' biases are fused by at::linear already.
-// MODELPOOL_FUSED_KERNELS=0 turns both off, to compare or to fall back.
-bool CanFuse(c10::Device device, c10::ScalarType dtype, const BertConfig& config) {
-#if defined(MODELPOOL_CUDA_KERNELS) && TORCH_VERSION_MAJOR >= 2
-  static const bool allowed = [] {
-    const char* value = std::getenv("MODELPOOL_FUSED_KERNELS");
-    return value == nullptr || std::string(value) != "0";
-  }();
-  const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
-  return device.is_cuda() && half && allowed && kernels::CanResidualLayerNorm(config.hidden_size);
-#else
-  return false;
-#endif
 }
 
 const char* KernelName(AttentionKernel kernel) {
@@ -168,7 +143,7 @@ class BertEncoder : public Encoder {
 
   const BertConfig config_;
   const AttentionKernel kernel_;
-  const bool fused_;  // Note [Fused BERT epilogues]
+  const bool fused_;  // Note [Fused epilogues]
 };
 
 at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
@@ -221,35 +196,20 @@ at::Tensor BertEncoder::Positions(const PackedRows& batch) const {
 }
 
 at::Tensor BertEncoder::Intermediate(const at::Tensor& x, const Layer& layer) const {
-#if TORCH_VERSION_MAJOR >= 2
-  if (fused_) {
-    const BertActivation act = config_.hidden_act;
-    if (act == BertActivation::kGelu || act == BertActivation::kGeluTanh ||
-        act == BertActivation::kRelu) {
-      return at::_addmm_activation(layer.intermediate_bias, x, layer.intermediate_weight.t(),
-                                   /*beta=*/1, /*alpha=*/1,
-                                   /*use_gelu=*/act != BertActivation::kRelu);
-    }
+  const BertActivation act = config_.hidden_act;
+  if (fused_ && (act == BertActivation::kGelu || act == BertActivation::kGeluTanh ||
+                 act == BertActivation::kRelu)) {
+    return LinearActivation(x, layer.intermediate_weight, layer.intermediate_bias,
+                            /*gelu=*/act != BertActivation::kRelu);
   }
-#endif
   return Activation(at::linear(x, layer.intermediate_weight, layer.intermediate_bias));
 }
 
 at::Tensor BertEncoder::AddNorm(at::Tensor y, const at::Tensor& residual, const at::Tensor& weight,
                                 const at::Tensor& bias) const {
-  const int64_t hidden = config_.hidden_size;
-#ifdef MODELPOOL_CUDA_KERNELS
-  if (fused_) {
-    const int error = kernels::ResidualLayerNorm(
-        y.scalar_type() == at::kHalf ? kernels::HalfType::kFloat16 : kernels::HalfType::kBFloat16,
-        y.const_data_ptr(), residual.const_data_ptr(), weight.const_data_ptr(),
-        bias.const_data_ptr(), y.data_ptr(), y.size(0), hidden,
-        static_cast<float>(config_.layer_norm_eps), at::cuda::getCurrentCUDAStream().stream());
-    TORCH_CHECK(error == 0, "the residual LayerNorm kernel failed to launch: CUDA error ", error);
-    return y;
-  }
-#endif
-  return at::layer_norm(y.add_(residual), {hidden}, weight, bias, config_.layer_norm_eps);
+  if (fused_) return AddLayerNorm(std::move(y), residual, weight, bias, config_.layer_norm_eps);
+  return at::layer_norm(y.add_(residual), {config_.hidden_size}, weight, bias,
+                        config_.layer_norm_eps);
 }
 
 at::Tensor BertEncoder::Attention(const at::Tensor& qkv, const PackedRows& batch,
@@ -424,8 +384,9 @@ std::shared_ptr<const Encoder> BertArchitecture::Load(const SafetensorsCheckpoin
                                                       c10::Device device,
                                                       c10::ScalarType dtype) const {
   TORCH_CHECK(!stored_names_.empty(), "BertArchitecture::Load before Bind");
-  auto encoder = std::make_shared<BertEncoder>(
-      config_, ChooseAttention(device, dtype, config_.head_dim()), CanFuse(device, dtype, config_));
+  auto encoder =
+      std::make_shared<BertEncoder>(config_, ChooseAttention(device, dtype, config_.head_dim()),
+                                    CanFuseEpilogues(device, dtype, config_.hidden_size));
   const c10::Device host(c10::DeviceType::CPU);
   auto read = [&](const std::string& name, c10::ScalarType type, c10::Device where) {
     absl::StatusOr<at::Tensor> tensor = ReadTensor(checkpoint, stored_names_.at(name), type, where);

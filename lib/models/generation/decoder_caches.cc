@@ -1,12 +1,82 @@
 #include "lib/models/generation/decoder_caches.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "ATen/ATen.h"
 #include "lib/models/attention_bias.h"
 
+#if TORCH_VERSION_MAJOR >= 2
+#include <ATen/ops/_flash_attention_forward.h>
+#endif
+
 namespace modelpool {
+namespace {
+
+// Note [Decoder attention kernels]
+// A step's attention, one query per row (or the beams of a text), is a handful of small
+// kernels on matrix products: two products, the scaling, the mask and the softmax, and the
+// copies that lay their operands out. On CUDA with PyTorch 2, in float16 or bfloat16, with
+// head sizes flash attention takes, it is one flash-attention kernel over the caches where
+// they lie instead. Its variable-length form reads row b's keys from the token its cumulative
+// start names and only as many as `seqused_k` says. A cache of one layer is [rows, heads,
+// positions, head_dim]; seen as [tokens, heads, head_dim] with a token stride of head_dim and a
+// head stride of positions * head_dim (FlashOverCache), row r's keys start at token
+// r * heads * positions. So:
+// - cross-attention: the beams of text b are its queries (starts b * beams), its keys the
+//   first length_b positions, the encoder input being padded on the right;
+// - self-attention: each row's query over positions [0, position], with seqused_k =
+//   position + 1 computed on the device, so that a CUDA graph replays it at every position.
+// The keys past what is used are never read, not masked: no lowest-value bias. T5's
+// self-attention, which adds its relative position bias, stays on matrix products, as does
+// everything on the CPU, in float32 and with libtorch 1.13. MODELPOOL_DECODER_ATTENTION=matmul
+// turns the kernel off, to compare.
+bool UseFlash(const at::TensorOptions& options, int64_t head_dim) {
+#if TORCH_VERSION_MAJOR >= 2
+  static const bool allowed = [] {
+    const char* value = std::getenv("MODELPOOL_DECODER_ATTENTION");
+    return value == nullptr || std::string(value) != "matmul";
+  }();
+  const c10::ScalarType dtype = options.dtype().toScalarType();
+  const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
+  return allowed && options.device().is_cuda() && half && head_dim % 8 == 0 && head_dim <= 256;
+#else
+  return false;
+#endif
+}
+
+#if TORCH_VERSION_MAJOR >= 2
+// Flash attention of `queries` ([query tokens, heads, head_dim]) over the keys and values of
+// one layer ([rows, heads, positions, head_dim] each, contiguous), row b's queries from
+// query_starts[b], its keys the first keys_used[b] positions of row b.
+at::Tensor FlashOverCache(const at::Tensor& queries, const at::Tensor& keys,
+                          const at::Tensor& values, const at::Tensor& query_starts,
+                          int64_t max_queries, const at::Tensor& key_starts,
+                          const at::Tensor& keys_used, int64_t max_keys, double scale) {
+  auto as_tokens = [](const at::Tensor& cache) {
+    TORCH_CHECK(cache.is_contiguous(), "decoder cache not contiguous");
+    const int64_t rows = cache.size(0), heads = cache.size(1), positions = cache.size(2);
+    const int64_t head_dim = cache.size(3);
+    // The last token of the last row's last head ends the storage.
+    return cache.as_strided({rows * heads * positions - (heads - 1) * positions, heads, head_dim},
+                            {head_dim, positions * head_dim, 1}, cache.storage_offset());
+  };
+  return std::get<0>(at::_flash_attention_forward(
+      queries, as_tokens(keys), as_tokens(values), query_starts, key_starts, max_queries, max_keys,
+      /*dropout_p=*/0.0, /*is_causal=*/false, /*return_debug_mask=*/false, scale,
+      /*window_size_left=*/std::nullopt, /*window_size_right=*/std::nullopt, keys_used));
+}
+#endif
+
+// 0, step, 2 * step, ... count * step as int32 on `device`.
+at::Tensor Starts(int64_t count, int64_t step, c10::Device device) {
+  return at::arange(count + 1, at::TensorOptions().dtype(at::kInt).device(device)).mul_(step);
+}
+
+}  // namespace
 
 // Note [Decoder caches]
 //
@@ -25,7 +95,7 @@ namespace modelpool {
 //   touch them.
 DecoderCaches::DecoderCaches(int64_t layers, int64_t heads, int64_t head_dim,
                              const SummarizerLimits& limits, const at::TensorOptions& options)
-    : heads_(heads), head_dim_(head_dim), limits_(limits) {
+    : heads_(heads), head_dim_(head_dim), limits_(limits), flash_(UseFlash(options, head_dim)) {
   self_ = at::empty({layers, 2, limits.max_rows(), heads, 0, head_dim}, options);
   Reserve(options.device().is_cpu() ? std::min<int64_t>(kFirstPositions, limits.max_new_tokens)
                                     : limits.max_new_tokens);
@@ -74,6 +144,14 @@ void DecoderCaches::Start(const at::Tensor& attention_mask, int64_t beams) {
   cross_mask_ = at::where(attention_mask.logical_not().view({batch_, 1, 1, input_length_}),
                           at::scalar_tensor(LowestOf(self_.scalar_type()), options),
                           at::scalar_tensor(0.0, options));
+  if (flash_) {
+    const c10::Device device = self_.device();
+    cross_lengths_ = attention_mask.sum(1, /*keepdim=*/false, at::kInt);
+    cross_query_starts_ = Starts(batch_, beams_, device);
+    cross_key_starts_ = Starts(batch_, heads_ * cross_.size(4), device);
+    self_query_starts_ = Starts(batch_ * beams_, 1, device);
+    self_key_starts_ = Starts(batch_ * beams_, heads_ * capacity(), device);
+  }
 }
 
 void DecoderCaches::SetCross(int64_t layer, const at::Tensor& keys_values) {
@@ -96,26 +174,48 @@ at::Tensor DecoderCaches::SelfAttention(int64_t layer, const at::Tensor& qkv, in
   return at::matmul(at::softmax(scores, -1), past[1]).view({rows, heads_ * head_dim_});
 }
 
+DecoderCaches::StepKeys DecoderCaches::KeysAt(const at::Tensor& position) const {
+  StepKeys keys;
+  keys.position = position;
+  keys.mask = positions_.gt(position)
+                  .to(self_.scalar_type())
+                  .mul_(LowestOf(self_.scalar_type()))
+                  .view({1, 1, 1, capacity()});
+  if (flash_) keys.used = position.add(1).to(at::kInt).expand({batch_ * beams_}).contiguous();
+  return keys;
+}
+
 at::Tensor DecoderCaches::SelfAttentionAt(int64_t layer, const at::Tensor& qkv,
-                                          const at::Tensor& position, double scale,
+                                          const StepKeys& keys, double scale,
                                           const at::Tensor& bias) const {
   const int64_t rows = batch_ * beams_;
   at::Tensor cache = self_[layer].narrow(1, 0, rows);  // [2, rows, heads, T, head_dim]
-  cache.index_copy_(3, position, qkv.narrow(1, 1, 2).transpose(0, 1).unsqueeze(3));
+  cache.index_copy_(3, keys.position, qkv.narrow(1, 1, 2).transpose(0, 1).unsqueeze(3));
+#if TORCH_VERSION_MAJOR >= 2
+  if (flash_ && !bias.defined()) {
+    TORCH_CHECK(self_key_starts_.defined() && keys.used.defined(), "decoding has not started");
+    return FlashOverCache(qkv.select(1, 0), cache[0], cache[1], self_query_starts_, 1,
+                          self_key_starts_, keys.used, capacity(), scale)
+        .view({rows, heads_ * head_dim_});
+  }
+#endif
   at::Tensor scores = at::matmul(qkv.select(1, 0).unsqueeze(2), cache[0].transpose(2, 3));
   if (scale != 1.0) scores = scores * scale;
-  return at::matmul(at::softmax(scores + bias, -1), cache[1]).view({rows, heads_ * head_dim_});
-}
-
-at::Tensor DecoderCaches::KeyMask(const at::Tensor& position) const {
-  return positions_.gt(position)
-      .to(self_.scalar_type())
-      .mul_(LowestOf(self_.scalar_type()))
-      .view({1, 1, 1, capacity()});
+  return at::matmul(at::softmax(scores + (bias.defined() ? bias : keys.mask), -1), cache[1])
+      .view({rows, heads_ * head_dim_});
 }
 
 at::Tensor DecoderCaches::CrossAttention(int64_t layer, const at::Tensor& queries,
                                          double scale) const {
+#if TORCH_VERSION_MAJOR >= 2
+  if (flash_) {
+    const at::Tensor cross = cross_[layer].narrow(1, 0, batch_);  // [2, batch, heads, max, dim]
+    return FlashOverCache(queries.view({batch_ * beams_, heads_, head_dim_}), cross[0], cross[1],
+                          cross_query_starts_, beams_, cross_key_starts_, cross_lengths_,
+                          input_length_, scale)
+        .view({batch_ * beams_, heads_ * head_dim_});
+  }
+#endif
   const at::Tensor cross = cross_[layer].narrow(1, 0, batch_).narrow(3, 0, input_length_);
   // The beams of a text query its keys together: [batch, heads, beams, head_dim].
   const at::Tensor q = queries.view({batch_, beams_, heads_, head_dim_}).permute({0, 2, 1, 3});

@@ -29,7 +29,7 @@ class DecoderCaches {
   void Reserve(int64_t positions);
 
   // Starts decoding a batch of `attention_mask.size(0)` texts with `beams` rows each, whose
-  // encoder input is `attention_mask` (bool [batch, input_length]).
+  // encoder input is `attention_mask` (bool [batch, input_length], right-padded).
   void Start(const at::Tensor& attention_mask, int64_t beams);
   // Layer `layer`'s cross-attention keys and values for the batch: [batch, input_length,
   // 2 * heads * head_dim], keys first.
@@ -41,13 +41,18 @@ class DecoderCaches {
   // position + 1]). Returns [rows, heads * head_dim].
   at::Tensor SelfAttention(int64_t layer, const at::Tensor& qkv, int64_t position, double scale,
                            const at::Tensor& bias) const;
-  // The same at the position held in `position` (int64 [1] on the device), over every position
-  // the cache holds (`capacity()`): `bias` must include `KeyMask(position)`, which leaves out
-  // the positions past it.
-  at::Tensor SelfAttentionAt(int64_t layer, const at::Tensor& qkv, const at::Tensor& position,
+  // What the self-attention of every layer needs of a step's position, computed once a step.
+  struct StepKeys {
+    at::Tensor position;  // int64 [1] on the device
+    at::Tensor mask;      // [1, 1, 1, capacity()], the caches' dtype: 0 up to position, then lowest
+    at::Tensor used;      // int32 [rows]: position + 1; defined where flash attention runs
+  };
+  StepKeys KeysAt(const at::Tensor& position) const;
+  // The same as SelfAttention at `keys.position`, with no host value: over every position the
+  // cache holds (`capacity()`). Without `bias`, the positions past it are left out
+  // (Note [Decoder attention kernels]); a `bias` must include `keys.mask`, which masks them.
+  at::Tensor SelfAttentionAt(int64_t layer, const at::Tensor& qkv, const StepKeys& keys,
                              double scale, const at::Tensor& bias) const;
-  // [1, 1, 1, capacity()] in the caches' dtype: 0 up to `position`, the lowest value past it.
-  at::Tensor KeyMask(const at::Tensor& position) const;
   // 0, 1, ... capacity() - 1 (int64, on the device).
   const at::Tensor& positions() const { return positions_; }
   // Positions the self-attention cache holds now.
@@ -71,12 +76,17 @@ class DecoderCaches {
   at::Tensor self_;       // [layers, 2 (k, v), max_rows, heads, positions held, head_dim]
   at::Tensor cross_;      // [layers, 2 (k, v), max_batch, heads, max_input_tokens, head_dim]
   at::Tensor positions_;  // see positions()
+  const bool flash_;      // Note [Decoder attention kernels]
 
   // The batch being decoded.
   int64_t batch_ = 0;
   int64_t beams_ = 0;
   int64_t input_length_ = 0;
   at::Tensor cross_mask_;  // [batch, 1, 1, input_length]: 0, or the lowest value at padding
+  // Where flash attention runs, the int32 cumulative starts of the rows' queries and keys in
+  // the caches seen as tokens, and each text's input length.
+  at::Tensor cross_query_starts_, cross_key_starts_, cross_lengths_;
+  at::Tensor self_query_starts_, self_key_starts_;
 };
 
 }  // namespace modelpool

@@ -25,7 +25,8 @@ namespace modelpool {
 //   index_copy_;
 // - self-attention runs over every position the caches hold (max_new_tokens on a GPU), those
 //   past the current one masked to the lowest value (their weight is exactly 0; the caches are
-//   zeroed per batch so that the masked values are finite);
+//   zeroed per batch so that the masked values are finite), or not read at all where flash
+//   attention takes the number of keys from the device (Note [Decoder attention kernels]);
 // - T5's relative position bias is gathered from its one row by position arithmetic on the
 //   device, and BART's learned positions by index_select.
 // The graph is captured per batch, at its second step: the first runs the same static step

@@ -310,7 +310,8 @@ at::Tensor T5Model::Feed(const at::Tensor& x, const T5Weights::FeedForward& ff) 
 // memory-efficient kernel, which takes an additive bias and never writes the scores out;
 // elsewhere on matrix products and softmax. Never through scaled_dot_product_attention's
 // dispatcher, whose cuDNN backend takes a process-wide lock on every launch. The decoder's
-// attention, one query per row and step, stays on matrix products.
+// attention is the caches' (Note [Decoder attention kernels]): its self-attention, which has
+// the relative position bias, on matrix products.
 at::Tensor T5Model::EncoderAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                      const at::Tensor& bias) const {
 #if TORCH_VERSION_MAJOR >= 2
@@ -377,9 +378,10 @@ at::Tensor T5Model::StepAt(const at::Tensor& tokens, const at::Tensor& position)
   // self_bias_); keys past p are masked, and their index clamped to stay in the row.
   const int64_t last = limits_.max_new_tokens - 1;
   const at::Tensor entries = (caches_.positions() - position + last).clamp_max(last);
-  const at::Tensor self_bias = self_bias_.index_select(3, entries) + caches_.KeyMask(position);
+  const DecoderCaches::StepKeys keys = caches_.KeysAt(position);
+  const at::Tensor self_bias = self_bias_.index_select(3, entries) + keys.mask;
   return Decode(at::embedding(w_.embedding, tokens), [&](int64_t layer, const at::Tensor& qkv) {
-    return caches_.SelfAttentionAt(layer, qkv, position, /*scale=*/1.0, self_bias);
+    return caches_.SelfAttentionAt(layer, qkv, keys, /*scale=*/1.0, self_bias);
   });
 }
 

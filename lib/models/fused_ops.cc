@@ -1,0 +1,63 @@
+#include "lib/models/fused_ops.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "ATen/ATen.h"
+
+#if TORCH_VERSION_MAJOR >= 2
+#include <ATen/ops/_addmm_activation.h>
+#endif
+#ifdef MODELPOOL_CUDA_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+
+#include "lib/models/kernels/residual_layer_norm.h"
+#endif
+
+namespace modelpool {
+
+bool CanFuseEpilogues(c10::Device device, c10::ScalarType dtype, int64_t width) {
+#if defined(MODELPOOL_CUDA_KERNELS) && TORCH_VERSION_MAJOR >= 2
+  static const bool allowed = [] {
+    const char* value = std::getenv("MODELPOOL_FUSED_KERNELS");
+    return value == nullptr || std::string(value) != "0";
+  }();
+  const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
+  return device.is_cuda() && half && allowed && kernels::CanResidualLayerNorm(width);
+#else
+  return false;
+#endif
+}
+
+at::Tensor LinearActivation(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                            bool gelu) {
+#if TORCH_VERSION_MAJOR >= 2
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = weight.size(0);
+  return at::_addmm_activation(bias, x.reshape({-1, x.size(-1)}), weight.t(), /*beta=*/1,
+                               /*alpha=*/1, gelu)
+      .view(shape);
+#else
+  TORCH_CHECK(false, "fused epilogues need PyTorch 2");
+#endif
+}
+
+at::Tensor AddLayerNorm(at::Tensor y, const at::Tensor& residual, const at::Tensor& weight,
+                        const at::Tensor& bias, double eps) {
+#ifdef MODELPOOL_CUDA_KERNELS
+  TORCH_CHECK(y.is_contiguous() && residual.is_contiguous() && y.sizes() == residual.sizes(),
+              "the residual LayerNorm kernel takes two contiguous tensors of one shape");
+  const int64_t width = y.size(-1);
+  const int error = kernels::ResidualLayerNorm(
+      y.scalar_type() == at::kHalf ? kernels::HalfType::kFloat16 : kernels::HalfType::kBFloat16,
+      y.const_data_ptr(), residual.const_data_ptr(), weight.const_data_ptr(),
+      bias.const_data_ptr(), y.data_ptr(), y.numel() / width, width, static_cast<float>(eps),
+      at::cuda::getCurrentCUDAStream().stream());
+  TORCH_CHECK(error == 0, "the residual LayerNorm kernel failed to launch: CUDA error ", error);
+  return y;
+#else
+  TORCH_CHECK(false, "the residual LayerNorm kernel was not built");
+#endif
+}
+
+}  // namespace modelpool

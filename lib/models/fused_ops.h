@@ -1,0 +1,37 @@
+#ifndef MODELPOOL_LIB_MODELS_FUSED_OPS_H_
+#define MODELPOOL_LIB_MODELS_FUSED_OPS_H_
+
+#include <cstdint>
+
+#include "ATen/Tensor.h"
+#include "c10/core/Device.h"
+#include "c10/core/ScalarType.h"
+
+namespace modelpool {
+
+// Note [Fused epilogues]
+// On CUDA in half precision, the work between the matrix products of a transformer layer rides
+// along with them: an intermediate projection's bias and GELU (or ReLU) run in cuBLASLt's
+// epilogue (at::_addmm_activation; its GELU is the tanh form, within half precision's rounding
+// of the exact one), and each residual add with its LayerNorm is one kernel of our own (Note
+// [Residual LayerNorm kernel]). Projections' biases are fused by at::linear already. The
+// encoders and decoders that use them ask CanFuseEpilogues once, at load.
+// MODELPOOL_FUSED_KERNELS=0 turns both off, to compare or to fall back.
+
+// Whether the fused forms run for activations of `width` features in `dtype` on `device`:
+// CUDA, float16 or bfloat16, PyTorch 2, our kernels built, and a width the kernel takes.
+bool CanFuseEpilogues(c10::Device device, c10::ScalarType dtype, int64_t width);
+
+// activation(x · weightᵀ + bias) in one cuBLASLt call, `x` [..., in], `weight` [out, in],
+// `bias` [out]; `gelu` false is ReLU. Only where CanFuseEpilogues.
+at::Tensor LinearActivation(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                            bool gelu);
+
+// LayerNorm(y + residual) · weight + bias over the last dimension, written over `y`, in one
+// kernel; `y` and `residual` contiguous, of the same shape. Only where CanFuseEpilogues.
+at::Tensor AddLayerNorm(at::Tensor y, const at::Tensor& residual, const at::Tensor& weight,
+                        const at::Tensor& bias, double eps);
+
+}  // namespace modelpool
+
+#endif  // MODELPOOL_LIB_MODELS_FUSED_OPS_H_
