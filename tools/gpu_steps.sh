@@ -97,6 +97,20 @@ step_parity_generate_bart() {
   python3 tools/reference_generate_ids.py $models/bart-large-cnn $corpus/corpus.txt /tmp/ref_bart_bf16.json --dtype bfloat16 --docs 64 &&
     $build/benchmarks/generate_parity --model $models/bart-large-cnn --reference /tmp/ref_bart_bf16.json --dtype bfloat16
 }
+# Parity of both models with the decoder's kernels as chosen, then with attention on matrix
+# products and with the fused epilogues off (Note [Decoder attention kernels], [Fused epilogues]).
+step_parity_ablate() {
+  step_parity_generate_bart
+  for env in MODELPOOL_DECODER_ATTENTION=matmul MODELPOOL_FUSED_KERNELS=0; do
+    echo "bart-large-cnn, $env"
+    env $env $build/benchmarks/generate_parity --model $models/bart-large-cnn \
+      --reference /tmp/ref_bart_bf16.json --dtype bfloat16
+  done
+  step_parity_generate
+  echo "t5-large, MODELPOOL_DECODER_ATTENTION=matmul"
+  MODELPOOL_DECODER_ATTENTION=matmul $build/benchmarks/generate_parity --model $models/t5-large \
+    --reference /tmp/ref_bf16.json --dtype bfloat16
+}
 step_parity_embed() { $build/benchmarks/embed_parity; }
 step_bert_large() {
   step_corpus
@@ -148,6 +162,14 @@ profile_generate() {  # MODEL STEPS...
   done
 }
 step_profile_generate() { step_t5_large && profile_generate t5-large eager graph; }
+# The Chrome trace of the bart-large-cnn-shaped model's batch with 4 beams, for the ATen op that
+# launched each kernel (tools/trace_ops.py), into $OUT.
+step_trace_generate_bart() {
+  step_corpus && step_bart_large_cnn || return 1
+  $build/benchmarks/generate_profile --model $models/bart-large-cnn --corpus $corpus/corpus.txt \
+    --beams 4 --trace /tmp/bart_trace.json 2>&1 | grep -v '^\[20' | head -3
+  gzip -c /tmp/bart_trace.json >"$out/bart_trace.json.gz"
+}
 step_profile_generate_bart() { step_corpus && step_bart_large_cnn && profile_generate bart-large-cnn graph; }
 # In-process scaling on one GPU: one worker, then two workers on the same GPU.
 step_workers_one_gpu() {

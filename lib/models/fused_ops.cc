@@ -50,8 +50,8 @@ at::Tensor AddLayerNorm(at::Tensor y, const at::Tensor& residual, const at::Tens
   const int64_t width = y.size(-1);
   const int error = kernels::ResidualLayerNorm(
       y.scalar_type() == at::kHalf ? kernels::HalfType::kFloat16 : kernels::HalfType::kBFloat16,
-      y.const_data_ptr(), residual.const_data_ptr(), weight.const_data_ptr(),
-      bias.const_data_ptr(), y.data_ptr(), y.numel() / width, width, static_cast<float>(eps),
+      y.const_data_ptr(), residual.const_data_ptr(), weight.const_data_ptr(), bias.const_data_ptr(),
+      y.data_ptr(), y.numel() / width, width, static_cast<float>(eps),
       at::cuda::getCurrentCUDAStream().stream());
   TORCH_CHECK(error == 0, "the residual LayerNorm kernel failed to launch: CUDA error ", error);
   return y;

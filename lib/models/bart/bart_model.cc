@@ -66,6 +66,24 @@ bool SameStored(const SafetensorsCheckpoint& checkpoint, const std::string& a,
   return bx.size() == by.size() && std::memcmp(bx.data(), by.data(), bx.size()) == 0;
 }
 
+// Note [Aligned output head]
+// An odd vocabulary (bart-large's 50265, RoBERTa's) makes the logits' rows start at addresses
+// that are not 16-byte aligned, and cuBLAS then falls back to an unaligned kernel about ten
+// times slower than its own (measured: 143 µs a step for 32 rows on an H200, a tenth of the
+// step). On a GPU the head therefore gets zero rows up to a multiple of 8, and the logits are
+// the first `vocab` columns of its product. Embeddings tied to the head become a view of its
+// first rows, so that nothing is stored twice.
+void AlignHead(int64_t vocab, BartWeights& w) {
+  const int64_t rows = (vocab + 7) / 8 * 8;
+  if (rows == vocab) return;
+  at::Tensor head = at::zeros({rows, w.lm_head.size(1)}, w.lm_head.options());
+  head.narrow(0, 0, vocab).copy_(w.lm_head);
+  const at::Tensor tied = head.narrow(0, 0, vocab);
+  if (w.encoder_embedding.is_same(w.lm_head)) w.encoder_embedding = tied;
+  if (w.decoder_embedding.is_same(w.lm_head)) w.decoder_embedding = tied;
+  w.lm_head = std::move(head);
+}
+
 // Reads every weight of `config` into `out`, or with `out` null only checks them.
 absl::Status ReadWeights(const BartConfig& config, const SafetensorsCheckpoint& checkpoint,
                          c10::Device device, at::ScalarType dtype, BartWeights* out) {
@@ -170,6 +188,7 @@ absl::Status ReadWeights(const BartConfig& config, const SafetensorsCheckpoint& 
     MODELPOOL_ASSIGN_OR_RETURN(layer.final_norm, norm(l + "final_layer_norm"));
     w.decoder.push_back(std::move(layer));
   }
+  if (!check_only && device.is_cuda()) AlignHead(config.vocab_size, w);
   return absl::OkStatus();
 }
 
@@ -189,7 +208,8 @@ absl::Status BartWeights::Check(const BartConfig& config, const SafetensorsCheck
 
 int64_t BartWeights::Bytes(const BartConfig& c, at::ScalarType dtype) {
   const int64_t d = c.d_model;
-  int64_t params = c.vocab_size * d * (c.tie_word_embeddings ? 1 : 2) + c.vocab_size;
+  // Note [Aligned output head]: up to 7 more rows.
+  int64_t params = (c.vocab_size + 7) * d * (c.tie_word_embeddings ? 1 : 2) + c.vocab_size;
   params += 2 * ((c.max_position_embeddings + BartConfig::kPositionOffset) * d + 2 * d);
   params += c.encoder_layers * (4 * d * d + 2 * d * c.encoder_ffn_dim + c.encoder_ffn_dim + 9 * d);
   params += c.decoder_layers * (8 * d * d + 2 * d * c.decoder_ffn_dim + c.decoder_ffn_dim + 15 * d);
@@ -369,7 +389,8 @@ at::Tensor BartModel::Decode(
                 h, layer.cross_norm);
     h = AddNorm(Feed(h, layer.fc1, layer.fc2), h, layer.final_norm);
   }
-  at::Tensor logits = at::linear(h, w_.lm_head);
+  at::Tensor logits =
+      at::linear(h, w_.lm_head).narrow(1, 0, config_.vocab_size);  // Note [Aligned output head]
   if (w_.final_logits_bias.defined()) logits = logits + w_.final_logits_bias;
   return logits.to(at::kFloat);
 }

@@ -62,7 +62,9 @@ struct BartWeights {
 
   at::Tensor encoder_embedding;  // [vocab, d_model]
   at::Tensor decoder_embedding;  // the encoder's, when the checkpoint shares them
-  at::Tensor lm_head;            // [vocab, d_model]; the decoder's embedding when tied
+  // [vocab, d_model], the decoder's embedding when tied; on a GPU, rows up to a multiple of 8
+  // (Note [Aligned output head]).
+  at::Tensor lm_head;
   at::Tensor final_logits_bias;  // [vocab], or undefined when the checkpoint has none
   at::Tensor encoder_positions;  // [max_position_embeddings + 2, d_model]
   at::Tensor decoder_positions;
