@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "lib/models/attention_bias.h"
+#include "lib/models/flash_attention.h"
 #include "lib/models/formats/weights.h"
 #include "lib/models/fused_ops.h"
 #include "modelpool/base/status.h"
@@ -287,48 +288,71 @@ at::Tensor BartModel::Embed(const at::Tensor& ids, const at::Tensor& table,
 }
 
 // Note [BART attention kernels]
-// As T5's encoder (Note [T5 attention kernels]): on CUDA with PyTorch 2, the memory-efficient
-// kernel with the padding as an additive bias, never through scaled_dot_product_attention's
-// dispatcher; elsewhere matrix products and softmax, scaled after the product as
-// transformers' eager attention does. The decoder's attention is the caches' (Note [Decoder
-// attention kernels]).
-at::Tensor BartModel::EncoderAttention(const at::Tensor& q, const at::Tensor& k,
-                                       const at::Tensor& v, const at::Tensor& bias) const {
-  const int64_t head_dim = q.size(-1);
+// The encoder's attention is chosen here, never left to scaled_dot_product_attention's
+// dispatcher, whose cuDNN backend takes a process-wide lock on every launch:
+// - flash attention where it runs (CanFlashAttention): its variable-length form over the
+//   projections as they lie, each text's keys its first `length` tokens (the input is padded on
+//   the right), so that padding is never read;
+// - else on CUDA with PyTorch 2, the memory-efficient kernel with the padding as an additive
+//   bias;
+// - elsewhere matrix products and softmax, scaled after the product as transformers' eager
+//   attention does.
+// The decoder's attention is the caches' (Note [Decoder attention kernels]).
+BartModel::EncoderPadding BartModel::PaddingOf(const at::Tensor& attention_mask) const {
+  const int64_t batch = attention_mask.size(0);
+  const int64_t length = attention_mask.size(1);
+  EncoderPadding padding;
+  if (CanFlashAttention(device_, dtype_, config_.d_model / config_.encoder_attention_heads)) {
+    padding.starts = EvenStarts(batch, length, device_);
+    padding.lengths = attention_mask.sum(1, /*keepdim=*/false, at::kInt);
+    return padding;
+  }
+  const int64_t aligned = (length + 7) / 8 * 8;
+  padding.bias =
+      at::zeros({batch, 1, 1, aligned}, at::TensorOptions().dtype(dtype_).device(device_))
+          .narrow(3, 0, length)
+          .masked_fill_(attention_mask.logical_not().view({batch, 1, 1, length}), LowestOf(dtype_));
+  return padding;
+}
+
+at::Tensor BartModel::EncoderAttention(const at::Tensor& qkv, const EncoderPadding& padding) const {
+  const int64_t batch = qkv.size(0), length = qkv.size(1);
+  const int64_t d = config_.d_model, heads = config_.encoder_attention_heads;
+  const int64_t head_dim = d / heads;
   const double scaling = std::pow(static_cast<double>(head_dim), -0.5);
+  if (padding.starts.defined()) {
+    const at::Tensor tokens = qkv.view({batch * length, 3, heads, head_dim});
+    return FlashAttention(tokens.select(1, 0), tokens.select(1, 1), tokens.select(1, 2),
+                          padding.starts, length, padding.starts, length, scaling, padding.lengths)
+        .view({batch, length, d});
+  }
+  const at::Tensor split = qkv.view({batch, length, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});
+  const at::Tensor q = split[0], k = split[1], v = split[2];
+  at::Tensor context;
 #if TORCH_VERSION_MAJOR >= 2
   const int64_t per_16_bytes = 16 / static_cast<int64_t>(c10::elementSize(dtype_));
   if (device_.is_cuda() && head_dim % per_16_bytes == 0) {
-    const at::Tensor full_bias = bias.expand({q.size(0), q.size(1), q.size(2), k.size(2)});
-    return std::get<0>(at::_scaled_dot_product_efficient_attention(
+    const at::Tensor full_bias = padding.bias.expand({batch, heads, length, length});
+    context = std::get<0>(at::_scaled_dot_product_efficient_attention(
         q, k, v, full_bias, /*compute_log_sumexp=*/false, /*dropout_p=*/0.0, /*is_causal=*/false,
         scaling));
   }
 #endif
-  return at::matmul(at::softmax(at::matmul(q, k.transpose(-1, -2)) * scaling + bias, -1), v);
+  if (!context.defined()) {
+    context =
+        at::matmul(at::softmax(at::matmul(q, k.transpose(-1, -2)) * scaling + padding.bias, -1), v);
+  }
+  return context.transpose(1, 2).reshape({batch, length, d});
 }
 
 at::Tensor BartModel::Encode(const at::Tensor& input_ids, const at::Tensor& attention_mask) {
-  const int64_t batch = input_ids.size(0);
   const int64_t length = input_ids.size(1);
-  const int64_t d = config_.d_model;
-  const int64_t heads = config_.encoder_attention_heads;
-  const at::TensorOptions options = at::TensorOptions().dtype(dtype_).device(device_);
   at::Tensor h = Norm(Embed(input_ids, w_.encoder_embedding, w_.encoder_positions, 0, length),
                       w_.encoder_embedding_norm);
-  // The padding bias of every layer, its rows 16-byte aligned as the memory-efficient kernel
-  // needs them.
-  const int64_t aligned = (length + 7) / 8 * 8;
-  const at::Tensor bias =
-      at::zeros({batch, 1, 1, aligned}, options)
-          .narrow(3, 0, length)
-          .masked_fill_(attention_mask.logical_not().view({batch, 1, 1, length}), LowestOf(dtype_));
+  const EncoderPadding padding = PaddingOf(attention_mask);
   for (const BartWeights::EncoderLayer& layer : w_.encoder) {
-    const at::Tensor qkv = at::linear(h, layer.qkv.weight, layer.qkv.bias)
-                               .view({batch, length, 3, heads, d / heads})
-                               .permute({2, 0, 3, 1, 4});
     const at::Tensor attention =
-        EncoderAttention(qkv[0], qkv[1], qkv[2], bias).transpose(1, 2).reshape({batch, length, d});
+        EncoderAttention(at::linear(h, layer.qkv.weight, layer.qkv.bias), padding);
     h = AddNorm(at::linear(attention, layer.out.weight, layer.out.bias), h, layer.self_norm);
     h = AddNorm(Feed(h, layer.fc1, layer.fc2), h, layer.final_norm);
     if (dtype_ == at::kHalf) {

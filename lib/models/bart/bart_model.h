@@ -119,10 +119,17 @@ class BartModel : public EncoderDecoder {
   // Token embeddings (scaled when the config says so) plus the positions from `first`.
   at::Tensor Embed(const at::Tensor& ids, const at::Tensor& table, const at::Tensor& positions,
                    int64_t first, int64_t count) const;
-  // Attention over `q`, `k`, `v` ([batch, heads, length, head_dim]) with the additive padding
-  // `bias` ([batch, 1, 1, length], its rows 16-byte aligned).
-  at::Tensor EncoderAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                              const at::Tensor& bias) const;
+  // What every encoder layer needs to leave the padding out (Note [BART attention kernels]):
+  // the rows' starts and lengths (int32) for flash attention, else an additive bias ([batch, 1,
+  // 1, length], its rows 16-byte aligned).
+  struct EncoderPadding {
+    at::Tensor starts, lengths;
+    at::Tensor bias;
+  };
+  EncoderPadding PaddingOf(const at::Tensor& attention_mask) const;
+  // The encoder's self-attention over `qkv` ([batch, length, 3 * d_model], the projections'
+  // output): [batch, length, d_model].
+  at::Tensor EncoderAttention(const at::Tensor& qkv, const EncoderPadding& padding) const;
 
   const BartConfig config_;
   const c10::Device device_;

@@ -24,13 +24,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/base/saturating.h"
+#include "lib/models/flash_attention.h"
 #include "lib/models/formats/weights.h"
 #include "lib/models/fused_ops.h"
 #include "modelpool/base/status.h"
 
 #if TORCH_VERSION_MAJOR >= 2
 #include <ATen/ops/_efficient_attention_forward.h>
-#include <ATen/ops/_flash_attention_forward.h>
 #include <ATen/ops/_scaled_dot_product_efficient_attention.h>
 #endif
 
@@ -57,8 +57,7 @@ enum class AttentionKernel { kFlashVarlen, kEfficientVarlen, kEfficientPadded, k
 AttentionKernel ChooseAttention(c10::Device device, c10::ScalarType dtype, int64_t head_dim) {
 #if TORCH_VERSION_MAJOR >= 2
   if (device.is_cuda()) {
-    const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
-    if (half && head_dim % 8 == 0 && head_dim <= 256) {
+    if (CanFlashAttention(device, dtype, head_dim)) {
       static const bool efficient = [] {
         const char* value = std::getenv("MODELPOOL_BERT_ATTENTION");
         return value != nullptr && std::string(value) == "efficient";
@@ -221,10 +220,8 @@ at::Tensor BertEncoder::Attention(const at::Tensor& qkv, const PackedRows& batch
   if (kernel_ == AttentionKernel::kFlashVarlen) {
     const at::Tensor packed = qkv.view({batch.tokens, 3, heads, head_dim});
     const at::Tensor starts = batch.starts.to(at::kInt);
-    return std::get<0>(at::_flash_attention_forward(
-                           packed.select(1, 0), packed.select(1, 1), packed.select(1, 2), starts,
-                           starts, batch.max_length, batch.max_length, /*dropout_p=*/0.0,
-                           /*is_causal=*/false, /*return_debug_mask=*/false, scale))
+    return FlashAttention(packed.select(1, 0), packed.select(1, 1), packed.select(1, 2), starts,
+                          batch.max_length, starts, batch.max_length, scale)
         .view({batch.tokens, hidden});
   }
   if (kernel_ == AttentionKernel::kEfficientVarlen) {

@@ -2,16 +2,12 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <optional>
 #include <string>
 #include <utility>
 
 #include "ATen/ATen.h"
 #include "lib/models/attention_bias.h"
-
-#if TORCH_VERSION_MAJOR >= 2
-#include <ATen/ops/_flash_attention_forward.h>
-#endif
+#include "lib/models/flash_attention.h"
 
 namespace modelpool {
 namespace {
@@ -35,20 +31,13 @@ namespace {
 // everything on the CPU, in float32 and with libtorch 1.13. MODELPOOL_DECODER_ATTENTION=matmul
 // turns the kernel off, to compare.
 bool UseFlash(const at::TensorOptions& options, int64_t head_dim) {
-#if TORCH_VERSION_MAJOR >= 2
   static const bool allowed = [] {
     const char* value = std::getenv("MODELPOOL_DECODER_ATTENTION");
     return value == nullptr || std::string(value) != "matmul";
   }();
-  const c10::ScalarType dtype = options.dtype().toScalarType();
-  const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
-  return allowed && options.device().is_cuda() && half && head_dim % 8 == 0 && head_dim <= 256;
-#else
-  return false;
-#endif
+  return allowed && CanFlashAttention(options.device(), options.dtype().toScalarType(), head_dim);
 }
 
-#if TORCH_VERSION_MAJOR >= 2
 // Flash attention of `queries` ([query tokens, heads, head_dim]) over the keys and values of
 // one layer ([rows, heads, positions, head_dim] each, contiguous), row b's queries from
 // query_starts[b], its keys the first keys_used[b] positions of row b.
@@ -64,16 +53,8 @@ at::Tensor FlashOverCache(const at::Tensor& queries, const at::Tensor& keys,
     return cache.as_strided({rows * heads * positions - (heads - 1) * positions, heads, head_dim},
                             {head_dim, positions * head_dim, 1}, cache.storage_offset());
   };
-  return std::get<0>(at::_flash_attention_forward(
-      queries, as_tokens(keys), as_tokens(values), query_starts, key_starts, max_queries, max_keys,
-      /*dropout_p=*/0.0, /*is_causal=*/false, /*return_debug_mask=*/false, scale,
-      /*window_size_left=*/std::nullopt, /*window_size_right=*/std::nullopt, keys_used));
-}
-#endif
-
-// 0, step, 2 * step, ... count * step as int32 on `device`.
-at::Tensor Starts(int64_t count, int64_t step, c10::Device device) {
-  return at::arange(count + 1, at::TensorOptions().dtype(at::kInt).device(device)).mul_(step);
+  return FlashAttention(queries, as_tokens(keys), as_tokens(values), query_starts, max_queries,
+                        key_starts, max_keys, scale, keys_used);
 }
 
 }  // namespace
@@ -147,10 +128,10 @@ void DecoderCaches::Start(const at::Tensor& attention_mask, int64_t beams) {
   if (flash_) {
     const c10::Device device = self_.device();
     cross_lengths_ = attention_mask.sum(1, /*keepdim=*/false, at::kInt);
-    cross_query_starts_ = Starts(batch_, beams_, device);
-    cross_key_starts_ = Starts(batch_, heads_ * cross_.size(4), device);
-    self_query_starts_ = Starts(batch_ * beams_, 1, device);
-    self_key_starts_ = Starts(batch_ * beams_, heads_ * capacity(), device);
+    cross_query_starts_ = EvenStarts(batch_, beams_, device);
+    cross_key_starts_ = EvenStarts(batch_, heads_ * cross_.size(4), device);
+    self_query_starts_ = EvenStarts(batch_ * beams_, 1, device);
+    self_key_starts_ = EvenStarts(batch_ * beams_, heads_ * capacity(), device);
   }
 }
 
@@ -191,14 +172,12 @@ at::Tensor DecoderCaches::SelfAttentionAt(int64_t layer, const at::Tensor& qkv,
   const int64_t rows = batch_ * beams_;
   at::Tensor cache = self_[layer].narrow(1, 0, rows);  // [2, rows, heads, T, head_dim]
   cache.index_copy_(3, keys.position, qkv.narrow(1, 1, 2).transpose(0, 1).unsqueeze(3));
-#if TORCH_VERSION_MAJOR >= 2
   if (flash_ && !bias.defined()) {
     TORCH_CHECK(self_key_starts_.defined() && keys.used.defined(), "decoding has not started");
     return FlashOverCache(qkv.select(1, 0), cache[0], cache[1], self_query_starts_, 1,
                           self_key_starts_, keys.used, capacity(), scale)
         .view({rows, heads_ * head_dim_});
   }
-#endif
   at::Tensor scores = at::matmul(qkv.select(1, 0).unsqueeze(2), cache[0].transpose(2, 3));
   if (scale != 1.0) scores = scores * scale;
   return at::matmul(at::softmax(scores + (bias.defined() ? bias : keys.mask), -1), cache[1])
@@ -207,7 +186,6 @@ at::Tensor DecoderCaches::SelfAttentionAt(int64_t layer, const at::Tensor& qkv,
 
 at::Tensor DecoderCaches::CrossAttention(int64_t layer, const at::Tensor& queries,
                                          double scale) const {
-#if TORCH_VERSION_MAJOR >= 2
   if (flash_) {
     const at::Tensor cross = cross_[layer].narrow(1, 0, batch_);  // [2, batch, heads, max, dim]
     return FlashOverCache(queries.view({batch_ * beams_, heads_, head_dim_}), cross[0], cross[1],
@@ -215,7 +193,6 @@ at::Tensor DecoderCaches::CrossAttention(int64_t layer, const at::Tensor& querie
                           input_length_, scale)
         .view({batch_ * beams_, heads_ * head_dim_});
   }
-#endif
   const at::Tensor cross = cross_[layer].narrow(1, 0, batch_).narrow(3, 0, input_length_);
   // The beams of a text query its keys together: [batch, heads, beams, head_dim].
   const at::Tensor q = queries.view({batch_, beams_, heads_, head_dim_}).permute({0, 2, 1, 3});
