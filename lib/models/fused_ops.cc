@@ -4,6 +4,11 @@
 #include <string>
 
 #include "ATen/ATen.h"
+#include "torch/version.h"
+
+#ifndef TORCH_VERSION_MAJOR
+#error "torch/version.h must define TORCH_VERSION_MAJOR: the PyTorch 2 kernels are chosen by it"
+#endif
 
 #if TORCH_VERSION_MAJOR >= 2
 #include <ATen/ops/_addmm_activation.h>
