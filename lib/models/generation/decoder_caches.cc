@@ -9,6 +9,12 @@
 #include "lib/models/attention_bias.h"
 #include "lib/models/flash_attention.h"
 
+#ifdef MODELPOOL_CUDA_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+
+#include "lib/models/kernels/copy_chunks.h"
+#endif
+
 namespace modelpool {
 namespace {
 
@@ -83,6 +89,15 @@ DecoderCaches::DecoderCaches(int64_t layers, int64_t heads, int64_t head_dim,
   cross_ = at::empty({layers, 2, limits.max_batch_size, heads, limits.max_input_tokens, head_dim},
                      options);
   positions_ = at::arange(self_.size(4), options.dtype(at::kLong));
+  cross_mask_buffer_ = at::empty({limits.max_batch_size * limits.max_input_tokens}, options);
+  if (flash_) {
+    const at::TensorOptions ints = options.dtype(at::kInt);
+    cross_lengths_buffer_ = at::empty({limits.max_batch_size}, ints);
+    cross_query_starts_buffer_ = at::empty({limits.max_batch_size + 1}, ints);
+    cross_key_starts_buffer_ = at::empty({limits.max_batch_size + 1}, ints);
+    self_query_starts_buffer_ = at::empty({limits.max_rows() + 1}, ints);
+    self_key_starts_buffer_ = at::empty({limits.max_rows() + 1}, ints);
+  }
 }
 
 int64_t DecoderCaches::Bytes(int64_t layers, int64_t heads, int64_t head_dim,
@@ -122,16 +137,25 @@ void DecoderCaches::Start(const at::Tensor& attention_mask, int64_t beams) {
   // Static steps attend over every position, the masked ones too: their weights are 0, and
   // 0 times a finite value is 0, so what was never written must be finite.
   self_.narrow(2, 0, batch_ * beams_).zero_();
-  cross_mask_ = at::where(attention_mask.logical_not().view({batch_, 1, 1, input_length_}),
-                          at::scalar_tensor(LowestOf(self_.scalar_type()), options),
-                          at::scalar_tensor(0.0, options));
+  cross_mask_ =
+      cross_mask_buffer_.narrow(0, 0, batch_ * input_length_)
+          .view({batch_, 1, 1, input_length_})
+          .copy_(at::where(attention_mask.logical_not().view({batch_, 1, 1, input_length_}),
+                           at::scalar_tensor(LowestOf(self_.scalar_type()), options),
+                           at::scalar_tensor(0.0, options)));
   if (flash_) {
     const c10::Device device = self_.device();
-    cross_lengths_ = attention_mask.sum(1, /*keepdim=*/false, at::kInt);
-    cross_query_starts_ = EvenStarts(batch_, beams_, device);
-    cross_key_starts_ = EvenStarts(batch_, heads_ * cross_.size(4), device);
-    self_query_starts_ = EvenStarts(batch_ * beams_, 1, device);
-    self_key_starts_ = EvenStarts(batch_ * beams_, heads_ * capacity(), device);
+    const int64_t rows = batch_ * beams_;
+    cross_lengths_ = cross_lengths_buffer_.narrow(0, 0, batch_)
+                         .copy_(attention_mask.sum(1, /*keepdim=*/false, at::kInt));
+    cross_query_starts_ = cross_query_starts_buffer_.narrow(0, 0, batch_ + 1)
+                              .copy_(EvenStarts(batch_, beams_, device));
+    cross_key_starts_ = cross_key_starts_buffer_.narrow(0, 0, batch_ + 1)
+                            .copy_(EvenStarts(batch_, heads_ * cross_.size(4), device));
+    self_query_starts_ =
+        self_query_starts_buffer_.narrow(0, 0, rows + 1).copy_(EvenStarts(rows, 1, device));
+    self_key_starts_ = self_key_starts_buffer_.narrow(0, 0, rows + 1)
+                           .copy_(EvenStarts(rows, heads_ * capacity(), device));
   }
 }
 
@@ -190,7 +214,7 @@ at::Tensor DecoderCaches::CrossAttention(int64_t layer, const at::Tensor& querie
     const at::Tensor cross = cross_[layer].narrow(1, 0, batch_);  // [2, batch, heads, max, dim]
     return FlashOverCache(queries.view({batch_ * beams_, heads_, head_dim_}), cross[0], cross[1],
                           cross_query_starts_, beams_, cross_key_starts_, cross_lengths_,
-                          input_length_, scale)
+                          cross_.size(4), scale)
         .view({batch_ * beams_, heads_ * head_dim_});
   }
   const at::Tensor cross = cross_[layer].narrow(1, 0, batch_).narrow(3, 0, input_length_);
@@ -204,7 +228,34 @@ at::Tensor DecoderCaches::CrossAttention(int64_t layer, const at::Tensor& querie
 }
 
 void DecoderCaches::Reorder(const at::Tensor& parents, int64_t length) {
-  const at::Tensor live = self_.narrow(2, 0, batch_ * beams_).narrow(4, 0, length);
+  const int64_t rows = batch_ * beams_;
+#ifdef MODELPOOL_CUDA_KERNELS
+  if (self_.is_cuda()) {
+    // Note [Chunk copies]: every (layer, key or value) is a group, every head of a row a chunk
+    // of its first `length` positions. Gathered into a compact copy, then written back.
+    const int64_t element = self_.element_size();
+    const int64_t groups = self_.size(0) * 2, heads = self_.size(3);
+    const int64_t chunk = length * head_dim_ * element;
+    const kernels::ChunkStrides cache{self_.stride(1) * element, self_.stride(2) * element,
+                                      self_.stride(3) * element};
+    const kernels::ChunkStrides compact{rows * heads * chunk, heads * chunk, chunk};
+    const at::Tensor gathered =
+        at::empty({groups, rows, heads, length, head_dim_}, self_.options());
+    const at::Tensor from = parents.to(at::kLong).contiguous();
+    void* stream = at::cuda::getCurrentCUDAStream().stream();
+    const int error =
+        kernels::CopyChunks(self_.const_data_ptr(), cache, gathered.data_ptr(), compact,
+                            from.const_data_ptr<int64_t>(), groups, rows, heads, chunk, stream);
+    if (error == 0) {
+      const int back = kernels::CopyChunks(gathered.const_data_ptr(), compact, self_.data_ptr(),
+                                           cache, nullptr, groups, rows, heads, chunk, stream);
+      TORCH_CHECK(back == 0, "the decoder's cache reorder failed to launch: CUDA error ", back);
+      return;
+    }
+    TORCH_CHECK(error == -1, "the decoder's cache reorder failed to launch: CUDA error ", error);
+  }
+#endif
+  const at::Tensor live = self_.narrow(2, 0, rows).narrow(4, 0, length);
   live.copy_(live.index_select(2, parents));
 }
 

@@ -1,6 +1,7 @@
 #ifndef MODELPOOL_LIB_MODELS_GENERATION_DECODER_CACHES_H_
 #define MODELPOOL_LIB_MODELS_GENERATION_DECODER_CACHES_H_
 
+#include <array>
 #include <cstdint>
 
 #include "ATen/Tensor.h"
@@ -66,6 +67,12 @@ class DecoderCaches {
 
   int64_t rows() const { return batch_ * beams_; }
 
+  // What a static step of the batch being decoded depends on beyond the instance: batch, beams,
+  // and the input length (0 where flash attention reads it from the device). Two batches of
+  // one shape can replay one CUDA graph of a step: everything else it reads lies at fixed
+  // addresses, written in place by Start.
+  std::array<int64_t, 3> StepShape() const { return {batch_, beams_, flash_ ? 0 : input_length_}; }
+
  private:
   // The positions the self-attention cache starts with on the CPU.
   static constexpr int64_t kFirstPositions = 64;
@@ -82,11 +89,15 @@ class DecoderCaches {
   int64_t batch_ = 0;
   int64_t beams_ = 0;
   int64_t input_length_ = 0;
+  // The batch's tensors, each the start of a buffer allocated for the limits (see StepShape).
   at::Tensor cross_mask_;  // [batch, 1, 1, input_length]: 0, or the lowest value at padding
   // Where flash attention runs, the int32 cumulative starts of the rows' queries and keys in
   // the caches seen as tokens, and each text's input length.
   at::Tensor cross_query_starts_, cross_key_starts_, cross_lengths_;
   at::Tensor self_query_starts_, self_key_starts_;
+  // The buffers behind them.
+  at::Tensor cross_mask_buffer_, cross_query_starts_buffer_, cross_key_starts_buffer_,
+      cross_lengths_buffer_, self_query_starts_buffer_, self_key_starts_buffer_;
 };
 
 }  // namespace modelpool

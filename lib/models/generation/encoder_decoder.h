@@ -1,6 +1,7 @@
 #ifndef MODELPOOL_LIB_MODELS_GENERATION_ENCODER_DECODER_H_
 #define MODELPOOL_LIB_MODELS_GENERATION_ENCODER_DECODER_H_
 
+#include <array>
 #include <cstdint>
 
 #include "ATen/Tensor.h"
@@ -29,6 +30,10 @@ class EncoderDecoder : public StepDecoder {
   // within the limits.
   virtual void StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor& attention_mask,
                              int64_t num_beams) = 0;
+
+  // What a static step of the batch being decoded depends on beyond the instance (see
+  // DecoderCaches::StepShape): batches of one shape can replay one step's CUDA graph.
+  virtual std::array<int64_t, 3> StepShape() const = 0;
 
   virtual const SummarizerLimits& limits() const = 0;
   virtual c10::Device device() const = 0;

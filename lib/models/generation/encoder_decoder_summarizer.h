@@ -17,6 +17,7 @@
 #include "lib/models/generation/encoder_decoder.h"
 #include "lib/models/generation/generation.h"
 #include "lib/models/generation/generation_defaults.h"
+#include "lib/models/generation/static_steps.h"
 #include "modelpool/models/summarization_model.h"
 #include "modelpool/text/tokenizer.h"
 
@@ -83,9 +84,19 @@ class EncoderDecoderSummarizer : public SummarizationModel {
   // Ids [batch, length] and mask on the device for `rows`, right-padded.
   std::pair<at::Tensor, at::Tensor> Pad(absl::Span<const std::vector<int32_t>> rows) const;
 
+  // The static steps for the batch the model has started, kept or made (Note [Reusing decoder
+  // graphs]).
+  StaticSteps& StepsFor(DecoderSteps mode, int64_t rows);
+
   const std::shared_ptr<const SummarizerSpec> spec_;
   const std::unique_ptr<EncoderDecoder> model_;
   const std::optional<c10::Stream> stream_;  // set on CUDA devices
+
+  struct KeptSteps {
+    std::array<int64_t, 4> shape;  // the model's StepShape() and the mode
+    std::unique_ptr<StaticSteps> steps;
+  };
+  std::vector<KeptSteps> kept_steps_;  // the most recently used last
 };
 
 }  // namespace modelpool

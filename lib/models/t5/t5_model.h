@@ -98,6 +98,7 @@ class T5Model : public EncoderDecoder {
   bool CanStepAt(int64_t positions) const override { return positions <= caches_.capacity(); }
   at::Tensor StepAt(const at::Tensor& tokens, const at::Tensor& position) override;
 
+  std::array<int64_t, 3> StepShape() const override { return caches_.StepShape(); }
   const SummarizerLimits& limits() const override { return limits_; }
   c10::Device device() const override { return device_; }
 
