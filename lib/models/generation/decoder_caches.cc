@@ -13,6 +13,7 @@
 #include <ATen/cuda/CUDAContext.h>
 
 #include "lib/models/kernels/copy_chunks.h"
+#include "lib/models/kernels/decode_attention.h"
 #endif
 
 namespace modelpool {
@@ -32,16 +33,34 @@ namespace {
 //   first length_b positions, the encoder input being padded on the right;
 // - self-attention: each row's query over positions [0, position], with seqused_k =
 //   position + 1 computed on the device, so that a CUDA graph replays it at every position.
-// The keys past what is used are never read, not masked: no lowest-value bias. T5's
-// self-attention, which adds its relative position bias, stays on matrix products, as does
-// everything on the CPU, in float32 and with libtorch 1.13. MODELPOOL_DECODER_ATTENTION=matmul
-// turns the kernel off, to compare.
-bool UseFlash(const at::TensorOptions& options, int64_t head_dim) {
+// The keys past what is used are never read, not masked: no lowest-value bias.
+// Self-attention at a position held on the device (static steps, CUDA graphs) runs on a kernel
+// of our own where it is built (Note [Decode attention kernel]): one query per row and head
+// fills flash attention's tiles poorly, and T5 adds a relative position bias, which the kernel
+// reads from its one row. Everything else (the CPU, float32, libtorch 1.13) stays on matrix
+// products. MODELPOOL_DECODER_ATTENTION=matmul turns both kernels off, to compare.
+bool KernelsAllowed() {
   static const bool allowed = [] {
     const char* value = std::getenv("MODELPOOL_DECODER_ATTENTION");
     return value == nullptr || std::string(value) != "matmul";
   }();
-  return allowed && CanFlashAttention(options.device(), options.dtype().toScalarType(), head_dim);
+  return allowed;
+}
+
+bool UseFlash(const at::TensorOptions& options, int64_t head_dim) {
+  return KernelsAllowed() &&
+         CanFlashAttention(options.device(), options.dtype().toScalarType(), head_dim);
+}
+
+bool UseDecodeKernel(const at::TensorOptions& options, int64_t head_dim, int64_t positions) {
+#ifdef MODELPOOL_CUDA_KERNELS
+  const c10::ScalarType dtype = options.dtype().toScalarType();
+  const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
+  return KernelsAllowed() && options.device().is_cuda() && half &&
+         kernels::CanDecodeAttention(head_dim, positions);
+#else
+  return false;
+#endif
 }
 
 // Flash attention of `queries` ([query tokens, heads, head_dim]) over the keys and values of
@@ -82,7 +101,11 @@ at::Tensor FlashOverCache(const at::Tensor& queries, const at::Tensor& keys,
 //   touch them.
 DecoderCaches::DecoderCaches(int64_t layers, int64_t heads, int64_t head_dim,
                              const SummarizerLimits& limits, const at::TensorOptions& options)
-    : heads_(heads), head_dim_(head_dim), limits_(limits), flash_(UseFlash(options, head_dim)) {
+    : heads_(heads),
+      head_dim_(head_dim),
+      limits_(limits),
+      flash_(UseFlash(options, head_dim)),
+      decode_kernel_(UseDecodeKernel(options, head_dim, limits.max_new_tokens)) {
   self_ = at::empty({layers, 2, limits.max_rows(), heads, 0, head_dim}, options);
   Reserve(options.device().is_cpu() ? std::min<int64_t>(kFirstPositions, limits.max_new_tokens)
                                     : limits.max_new_tokens);
@@ -192,10 +215,32 @@ DecoderCaches::StepKeys DecoderCaches::KeysAt(const at::Tensor& position) const 
 
 at::Tensor DecoderCaches::SelfAttentionAt(int64_t layer, const at::Tensor& qkv,
                                           const StepKeys& keys, double scale,
-                                          const at::Tensor& bias) const {
+                                          const at::Tensor& bias,
+                                          const at::Tensor& relative_bias) const {
   const int64_t rows = batch_ * beams_;
   at::Tensor cache = self_[layer].narrow(1, 0, rows);  // [2, rows, heads, T, head_dim]
   cache.index_copy_(3, keys.position, qkv.narrow(1, 1, 2).transpose(0, 1).unsqueeze(3));
+#ifdef MODELPOOL_CUDA_KERNELS
+  if (decode_kernel_ && (relative_bias.defined() || !bias.defined())) {
+    const at::Tensor q = qkv.select(1, 0);  // [rows, heads, head_dim]
+    TORCH_CHECK(q.stride(2) == 1 && q.stride(1) == head_dim_, "decode attention: query layout");
+    TORCH_CHECK(!relative_bias.defined() ||
+                    (relative_bias.is_contiguous() && relative_bias.size(1) >= capacity()),
+                "decode attention: relative bias layout");
+    at::Tensor out = at::empty({rows, heads_, head_dim_}, qkv.options());
+    const int error =
+        kernels::DecodeAttention(self_.scalar_type() == at::kHalf ? kernels::HalfType::kFloat16
+                                                                  : kernels::HalfType::kBFloat16,
+                                 q.const_data_ptr(), q.stride(0), cache[0].const_data_ptr(),
+                                 cache[1].const_data_ptr(), keys.position.const_data_ptr<int64_t>(),
+                                 relative_bias.defined() ? relative_bias.const_data_ptr() : nullptr,
+                                 relative_bias.defined() ? relative_bias.size(1) : 0,
+                                 static_cast<float>(scale), out.data_ptr(), rows, heads_,
+                                 capacity(), head_dim_, at::cuda::getCurrentCUDAStream().stream());
+    TORCH_CHECK(error == 0, "the decode attention kernel failed to launch: CUDA error ", error);
+    return out.view({rows, heads_ * head_dim_});
+  }
+#endif
   if (flash_ && !bias.defined()) {
     TORCH_CHECK(self_key_starts_.defined() && keys.used.defined(), "decoding has not started");
     return FlashOverCache(qkv.select(1, 0), cache[0], cache[1], self_query_starts_, 1,

@@ -52,8 +52,15 @@ class DecoderCaches {
   // The same as SelfAttention at `keys.position`, with no host value: over every position the
   // cache holds (`capacity()`). Without `bias`, the positions past it are left out
   // (Note [Decoder attention kernels]); a `bias` must include `keys.mask`, which masks them.
+  // Where decode_kernel(), `relative_bias` ([heads, L] contiguous, L above every position: key
+  // t of the query at p adds entry t - p + L - 1) may stand for a `bias` of relative positions,
+  // which may then be undefined.
   at::Tensor SelfAttentionAt(int64_t layer, const at::Tensor& qkv, const StepKeys& keys,
-                             double scale, const at::Tensor& bias) const;
+                             double scale, const at::Tensor& bias,
+                             const at::Tensor& relative_bias = at::Tensor()) const;
+  // Whether SelfAttentionAt runs on the decode attention kernel (Note [Decoder attention
+  // kernels]).
+  bool decode_kernel() const { return decode_kernel_; }
   // 0, 1, ... capacity() - 1 (int64, on the device).
   const at::Tensor& positions() const { return positions_; }
   // Positions the self-attention cache holds now.
@@ -80,10 +87,11 @@ class DecoderCaches {
   const int64_t heads_;
   const int64_t head_dim_;
   const SummarizerLimits limits_;
-  at::Tensor self_;       // [layers, 2 (k, v), max_rows, heads, positions held, head_dim]
-  at::Tensor cross_;      // [layers, 2 (k, v), max_batch, heads, max_input_tokens, head_dim]
-  at::Tensor positions_;  // see positions()
-  const bool flash_;      // Note [Decoder attention kernels]
+  at::Tensor self_;           // [layers, 2 (k, v), max_rows, heads, positions held, head_dim]
+  at::Tensor cross_;          // [layers, 2 (k, v), max_batch, heads, max_input_tokens, head_dim]
+  at::Tensor positions_;      // see positions()
+  const bool flash_;          // Note [Decoder attention kernels]
+  const bool decode_kernel_;  // the same
 
   // The batch being decoded.
   int64_t batch_ = 0;

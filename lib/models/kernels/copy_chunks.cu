@@ -44,13 +44,15 @@ int CopyChunks(const void* src, ChunkStrides from, void* dst, ChunkStrides to,
   if (!aligned) return -1;
   const int64_t total = groups * rows * chunks * (chunk_bytes / 16);
   if (total == 0) return 0;
-  auto vectors = [](ChunkStrides s) { return ChunkStrides{s.group / 16, s.row / 16, s.chunk / 16}; };
+  auto vectors = [](ChunkStrides s) {
+    return ChunkStrides{s.group / 16, s.row / 16, s.chunk / 16};
+  };
   constexpr int kThreads = 256;
   const int64_t blocks = std::min<int64_t>((total + kThreads - 1) / kThreads, 65536);
   CopyChunksKernel<<<static_cast<unsigned>(blocks), kThreads, 0,
                      static_cast<cudaStream_t>(stream)>>>(
-      static_cast<const int4*>(src), vectors(from), static_cast<int4*>(dst), vectors(to),
-      rows_from, rows, chunks, chunk_bytes / 16, total);
+      static_cast<const int4*>(src), vectors(from), static_cast<int4*>(dst), vectors(to), rows_from,
+      rows, chunks, chunk_bytes / 16, total);
   return static_cast<int>(cudaGetLastError());
 }
 

@@ -16,6 +16,7 @@
 #include "lib/base/saturating.h"
 #include "lib/models/attention_bias.h"
 #include "lib/models/formats/weights.h"
+#include "lib/models/fused_ops.h"
 #include "modelpool/base/status.h"
 #include "torch/version.h"
 
@@ -210,7 +211,14 @@ T5Model::T5Model(const T5Config& config, std::shared_ptr<const T5Weights> weight
                               /*bidirectional=*/false, /*first_query=*/limits.max_new_tokens - 1)
                      .contiguous()),
       caches_(config.num_decoder_layers, config.num_heads, config.d_kv, limits,
-              at::TensorOptions().dtype(dtype).device(device)) {}
+              at::TensorOptions().dtype(dtype).device(device)) {
+  // Note [Fused epilogues]: T5's feed-forward has no bias, and cuBLASLt's ReLU epilogue comes
+  // with one; a bias of zeros adds nothing.
+  if (config.activation == T5Activation::kRelu && !config.gated &&
+      CanFuseEpilogues(device, dtype, config.d_model)) {
+    zero_bias_ = at::zeros({config.d_ff}, at::TensorOptions().dtype(dtype).device(device));
+  }
+}
 
 T5Model::~T5Model() = default;
 
@@ -298,6 +306,9 @@ at::Tensor T5Model::Feed(const at::Tensor& x, const T5Weights::FeedForward& ff) 
     }
     return h;
   };
+  if (zero_bias_.defined()) {
+    return at::linear(LinearActivation(x, ff.wi, zero_bias_, /*gelu=*/false), ff.wo);
+  }
   const at::Tensor h = at::linear(x, ff.wi);
   if (!config_.gated) return at::linear(activate(h), ff.wo);
   const int64_t d_ff = config_.d_ff;
@@ -379,6 +390,13 @@ at::Tensor T5Model::StepAt(const at::Tensor& tokens, const at::Tensor& position)
   const int64_t last = limits_.max_new_tokens - 1;
   const at::Tensor entries = (caches_.positions() - position + last).clamp_max(last);
   const DecoderCaches::StepKeys keys = caches_.KeysAt(position);
+  if (caches_.decode_kernel()) {
+    // The kernel reads the row itself, entry j - p + last for key j.
+    const at::Tensor row = self_bias_.view({config_.num_heads, limits_.max_new_tokens});
+    return Decode(at::embedding(w_.embedding, tokens), [&](int64_t layer, const at::Tensor& qkv) {
+      return caches_.SelfAttentionAt(layer, qkv, keys, /*scale=*/1.0, at::Tensor(), row);
+    });
+  }
   const at::Tensor self_bias = self_bias_.index_select(3, entries) + keys.mask;
   return Decode(at::embedding(w_.embedding, tokens), [&](int64_t layer, const at::Tensor& qkv) {
     return caches_.SelfAttentionAt(layer, qkv, keys, /*scale=*/1.0, self_bias);

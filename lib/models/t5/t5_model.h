@@ -129,6 +129,8 @@ class T5Model : public EncoderDecoder {
   // serves every step: the bias of the last position, max_new_tokens - 1, over every key; step
   // t reads its last t + 1 entries. [1, heads, 1, max_new_tokens], not the square of that.
   at::Tensor self_bias_;
+  // [d_ff] zeros where the feed-forward's ReLU runs in the product's epilogue, else undefined.
+  at::Tensor zero_bias_;
   DecoderCaches caches_;  // Note [Decoder caches]
 };
 
