@@ -65,4 +65,23 @@ at::Tensor AddLayerNorm(at::Tensor y, const at::Tensor& residual, const at::Tens
 #endif
 }
 
+std::pair<at::Tensor, at::Tensor> AddRmsNorm(at::Tensor y, const at::Tensor& residual,
+                                             const at::Tensor& weight, double eps) {
+#ifdef MODELPOOL_CUDA_KERNELS
+  TORCH_CHECK(y.is_contiguous() && residual.is_contiguous() && y.sizes() == residual.sizes(),
+              "the residual RMSNorm kernel takes two contiguous tensors of one shape");
+  const int64_t width = y.size(-1);
+  at::Tensor normed = at::empty_like(y);
+  const int error = kernels::ResidualRmsNorm(
+      y.scalar_type() == at::kHalf ? kernels::HalfType::kFloat16 : kernels::HalfType::kBFloat16,
+      y.const_data_ptr(), residual.const_data_ptr(), weight.const_data_ptr(), y.data_ptr(),
+      normed.data_ptr(), y.numel() / width, width, static_cast<float>(eps),
+      at::cuda::getCurrentCUDAStream().stream());
+  TORCH_CHECK(error == 0, "the residual RMSNorm kernel failed to launch: CUDA error ", error);
+  return {std::move(y), std::move(normed)};
+#else
+  TORCH_CHECK(false, "the residual RMSNorm kernel was not built");
+#endif
+}
+
 }  // namespace modelpool

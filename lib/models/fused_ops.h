@@ -2,6 +2,7 @@
 #define MODELPOOL_LIB_MODELS_FUSED_OPS_H_
 
 #include <cstdint>
+#include <utility>
 
 #include "ATen/Tensor.h"
 #include "c10/core/Device.h"
@@ -31,6 +32,12 @@ at::Tensor LinearActivation(const at::Tensor& x, const at::Tensor& weight, const
 // kernel; `y` and `residual` contiguous, of the same shape. Only where CanFuseEpilogues.
 at::Tensor AddLayerNorm(at::Tensor y, const at::Tensor& residual, const at::Tensor& weight,
                         const at::Tensor& bias, double eps);
+
+// {y + residual, RMSNorm(y + residual) · weight} over the last dimension in one kernel (Note
+// [Residual RMSNorm kernel]), the sum written over `y`; `y` and `residual` contiguous, of the
+// same shape. Only where CanFuseEpilogues.
+std::pair<at::Tensor, at::Tensor> AddRmsNorm(at::Tensor y, const at::Tensor& residual,
+                                             const at::Tensor& weight, double eps);
 
 }  // namespace modelpool
 

@@ -51,7 +51,8 @@ __device__ float BlockReduce(float value, bool take_max, float* scratch) {
   if (threadIdx.x % 32 == 0) scratch[warp] = value;
   __syncthreads();
   float result = scratch[0];
-  for (int w = 1; w < kWarps; ++w) result = take_max ? fmaxf(result, scratch[w]) : result + scratch[w];
+  for (int w = 1; w < kWarps; ++w)
+    result = take_max ? fmaxf(result, scratch[w]) : result + scratch[w];
   __syncthreads();
   return result;
 }

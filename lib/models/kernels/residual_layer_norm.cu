@@ -109,6 +109,85 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
   }
 }
 
+// Note [Residual RMSNorm kernel]
+// T5's blocks add each sublayer's output to the residual stream and normalize the sum for the
+// next sublayer: h = h + y; x = weight * RMSNorm(h). As the LayerNorm kernel, one warp a row:
+// the sum is rounded to the storage type and written (it is the next residual), its mean
+// square taken in float32, and the output rounded twice, after the normalization and after the
+// weight, as transformers' T5LayerNorm rounds in half precision.
+template <typename T, int kVectors>
+__global__ void __launch_bounds__(32 * kWarpsPerBlock)
+    ResidualRmsNormKernel(const T* x, const T* residual, const T* __restrict__ weight, T* sum_out,
+                          T* __restrict__ out, int64_t rows, int width, float eps) {
+  const int lane = threadIdx.x % 32;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  if (row >= rows) return;
+  const int vectors = width / 8;
+  const Vec8<T>* x_row = reinterpret_cast<const Vec8<T>*>(x + row * width);
+  const Vec8<T>* r_row = reinterpret_cast<const Vec8<T>*>(residual + row * width);
+  Vec8<T>* s_row = reinterpret_cast<Vec8<T>*>(sum_out + row * width);
+  float values[kVectors][8];
+  float squares = 0.f;
+#pragma unroll
+  for (int i = 0; i < kVectors; ++i) {
+    const int v = lane + 32 * i;
+    if (v < vectors) {
+      const Vec8<T> a = x_row[v];
+      const Vec8<T> b = r_row[v];
+      Vec8<T> rounded;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        rounded.v[j] = FromFloat<T>(ToFloat(a.v[j]) + ToFloat(b.v[j]));
+        values[i][j] = ToFloat(rounded.v[j]);
+        squares += values[i][j] * values[i][j];
+      }
+      s_row[v] = rounded;
+    }
+  }
+  const float inv_rms = rsqrtf(WarpSum(squares) / width + eps);
+  const Vec8<T>* w = reinterpret_cast<const Vec8<T>*>(weight);
+  Vec8<T>* o_row = reinterpret_cast<Vec8<T>*>(out + row * width);
+#pragma unroll
+  for (int i = 0; i < kVectors; ++i) {
+    const int v = lane + 32 * i;
+    if (v < vectors) {
+      const Vec8<T> wv = w[v];
+      Vec8<T> result;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const float normalized = ToFloat(FromFloat<T>(values[i][j] * inv_rms));
+        result.v[j] = FromFloat<T>(ToFloat(wv.v[j]) * normalized);
+      }
+      o_row[v] = result;
+    }
+  }
+}
+
+template <typename T, int kVectors>
+int LaunchRms(const void* x, const void* residual, const void* weight, void* sum_out, void* out,
+              int64_t rows, int width, float eps, cudaStream_t stream) {
+  const unsigned blocks = static_cast<unsigned>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  ResidualRmsNormKernel<T, kVectors><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(
+      static_cast<const T*>(x), static_cast<const T*>(residual), static_cast<const T*>(weight),
+      static_cast<T*>(sum_out), static_cast<T*>(out), rows, width, eps);
+  return static_cast<int>(cudaGetLastError());
+}
+
+template <typename T>
+int LaunchRmsFor(const void* x, const void* residual, const void* weight, void* sum_out, void* out,
+                 int64_t rows, int width, float eps, cudaStream_t stream) {
+  const int vectors_per_lane = (width / 8 + 31) / 32;
+  if (vectors_per_lane <= 1)
+    return LaunchRms<T, 1>(x, residual, weight, sum_out, out, rows, width, eps, stream);
+  if (vectors_per_lane <= 2)
+    return LaunchRms<T, 2>(x, residual, weight, sum_out, out, rows, width, eps, stream);
+  if (vectors_per_lane <= 4)
+    return LaunchRms<T, 4>(x, residual, weight, sum_out, out, rows, width, eps, stream);
+  if (vectors_per_lane <= 8)
+    return LaunchRms<T, 8>(x, residual, weight, sum_out, out, rows, width, eps, stream);
+  return LaunchRms<T, 32>(x, residual, weight, sum_out, out, rows, width, eps, stream);
+}
+
 template <typename T, int kVectors>
 int Launch(const void* x, const void* residual, const void* weight, const void* bias, void* out,
            int64_t rows, int width, float eps, cudaStream_t stream) {
@@ -148,6 +227,18 @@ int ResidualLayerNorm(HalfType type, const void* x, const void* residual, const 
   return type == HalfType::kFloat16
              ? LaunchFor<__half>(x, residual, weight, bias, out, rows, w, eps, s)
              : LaunchFor<__nv_bfloat16>(x, residual, weight, bias, out, rows, w, eps, s);
+}
+
+int ResidualRmsNorm(HalfType type, const void* x, const void* residual, const void* weight,
+                    void* sum_out, void* out, int64_t rows, int64_t width, float eps,
+                    void* stream) {
+  if (!CanResidualLayerNorm(width)) return -1;
+  if (rows == 0) return 0;
+  const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const int w = static_cast<int>(width);
+  return type == HalfType::kFloat16
+             ? LaunchRmsFor<__half>(x, residual, weight, sum_out, out, rows, w, eps, s)
+             : LaunchRmsFor<__nv_bfloat16>(x, residual, weight, sum_out, out, rows, w, eps, s);
 }
 
 }  // namespace modelpool::kernels

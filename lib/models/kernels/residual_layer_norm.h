@@ -21,6 +21,14 @@ int ResidualLayerNorm(HalfType type, const void* x, const void* residual, const 
                       const void* bias, void* out, int64_t rows, int64_t width, float eps,
                       void* stream);
 
+// ResidualRmsNorm()
+//
+// sum_out[r] = x[r] + residual[r] (rounded to `type`), out[r] = weight * RMSNorm(sum_out[r])
+// (Note [Residual RMSNorm kernel]); the same layouts and widths as ResidualLayerNorm.
+// `sum_out` may be `x` or `residual`; `out` is neither.
+int ResidualRmsNorm(HalfType type, const void* x, const void* residual, const void* weight,
+                    void* sum_out, void* out, int64_t rows, int64_t width, float eps, void* stream);
+
 }  // namespace modelpool::kernels
 
 #endif  // MODELPOOL_LIB_MODELS_KERNELS_RESIDUAL_LAYER_NORM_H_

@@ -210,12 +210,12 @@ T5Model::T5Model(const T5Config& config, std::shared_ptr<const T5Weights> weight
       self_bias_(PositionBias(w_.decoder_bias_table, 1, limits.max_new_tokens,
                               /*bidirectional=*/false, /*first_query=*/limits.max_new_tokens - 1)
                      .contiguous()),
+      fused_norms_(CanFuseEpilogues(device, dtype, config.d_model)),
       caches_(config.num_decoder_layers, config.num_heads, config.d_kv, limits,
               at::TensorOptions().dtype(dtype).device(device)) {
   // Note [Fused epilogues]: T5's feed-forward has no bias, and cuBLASLt's ReLU epilogue comes
   // with one; a bias of zeros adds nothing.
-  if (config.activation == T5Activation::kRelu && !config.gated &&
-      CanFuseEpilogues(device, dtype, config.d_model)) {
+  if (config.activation == T5Activation::kRelu && !config.gated && fused_norms_) {
     zero_bias_ = at::zeros({config.d_ff}, at::TensorOptions().dtype(dtype).device(device));
   }
 }
@@ -352,17 +352,31 @@ at::Tensor T5Model::Encode(const at::Tensor& input_ids, const at::Tensor& attent
                            at::scalar_tensor(LowestOf(dtype_), options),
                            PositionBias(w_.encoder_bias_table, length, length,
                                         /*bidirectional=*/true)));
-  for (const T5Weights::EncoderLayer& layer : w_.encoder) {
-    const at::Tensor qkv = at::linear(RmsNorm(h, layer.attention_norm), layer.qkv)
+  // x: h normalized for the next sublayer.
+  at::Tensor x =
+      RmsNorm(h, w_.encoder.empty() ? w_.encoder_final_norm : w_.encoder.front().attention_norm);
+  for (size_t i = 0; i < w_.encoder.size(); ++i) {
+    const T5Weights::EncoderLayer& layer = w_.encoder[i];
+    const at::Tensor qkv = at::linear(x, layer.qkv)
                                .view({batch, length, 3, heads, config_.d_kv})
                                .permute({2, 0, 3, 1, 4});
     const at::Tensor attention = EncoderAttention(qkv[0], qkv[1], qkv[2], bias)
                                      .transpose(1, 2)
                                      .reshape({batch, length, config_.inner_dim()});
-    h = h + at::linear(attention, layer.o);
-    h = h + Feed(RmsNorm(h, layer.ff_norm), layer.ff);
+    std::tie(h, x) = AddNorm(at::linear(attention, layer.o), h, layer.ff_norm);
+    const at::Tensor& next =
+        i + 1 < w_.encoder.size() ? w_.encoder[i + 1].attention_norm : w_.encoder_final_norm;
+    std::tie(h, x) = AddNorm(Feed(x, layer.ff), h, next);
   }
-  return RmsNorm(h, w_.encoder_final_norm);
+  return x;
+}
+
+std::pair<at::Tensor, at::Tensor> T5Model::AddNorm(const at::Tensor& y, const at::Tensor& h,
+                                                   const at::Tensor& weight) const {
+  if (fused_norms_) return AddRmsNorm(y, h, weight, config_.layer_norm_epsilon);
+  at::Tensor sum = h + y;
+  at::Tensor normed = RmsNorm(sum, weight);
+  return {std::move(sum), std::move(normed)};
 }
 
 void T5Model::StartDecoding(const at::Tensor& encoder_hidden, const at::Tensor& attention_mask,
@@ -406,19 +420,24 @@ at::Tensor T5Model::StepAt(const at::Tensor& tokens, const at::Tensor& position)
 at::Tensor T5Model::Decode(
     at::Tensor h, const std::function<at::Tensor(int64_t, const at::Tensor&)>& self_attention) {
   const int64_t rows = caches_.rows();
+  // x: h normalized for the next sublayer.
+  at::Tensor x =
+      RmsNorm(h, w_.decoder.empty() ? w_.decoder_final_norm : w_.decoder.front().self_norm);
   for (size_t i = 0; i < w_.decoder.size(); ++i) {
     const T5Weights::DecoderLayer& layer = w_.decoder[i];
     const int64_t l = static_cast<int64_t>(i);
-    const at::Tensor qkv = at::linear(RmsNorm(h, layer.self_norm), layer.self_qkv)
-                               .view({rows, 3, config_.num_heads, config_.d_kv});
-    h = h + at::linear(self_attention(l, qkv), layer.self_o);
-    const at::Tensor q = at::linear(RmsNorm(h, layer.cross_norm), layer.cross_q);
-    h = h + at::linear(caches_.CrossAttention(l, q, /*scale=*/1.0), layer.cross_o);
-    h = h + Feed(RmsNorm(h, layer.ff_norm), layer.ff);
+    const at::Tensor qkv =
+        at::linear(x, layer.self_qkv).view({rows, 3, config_.num_heads, config_.d_kv});
+    std::tie(h, x) = AddNorm(at::linear(self_attention(l, qkv), layer.self_o), h, layer.cross_norm);
+    const at::Tensor q = at::linear(x, layer.cross_q);
+    std::tie(h, x) = AddNorm(at::linear(caches_.CrossAttention(l, q, /*scale=*/1.0), layer.cross_o),
+                             h, layer.ff_norm);
+    const at::Tensor& next =
+        i + 1 < w_.decoder.size() ? w_.decoder[i + 1].self_norm : w_.decoder_final_norm;
+    std::tie(h, x) = AddNorm(Feed(x, layer.ff), h, next);
   }
-  h = RmsNorm(h, w_.decoder_final_norm);
-  if (config_.scale_decoder_outputs) h = h * std::pow(static_cast<double>(config_.d_model), -0.5);
-  return at::linear(h, w_.lm_head).to(at::kFloat);
+  if (config_.scale_decoder_outputs) x = x * std::pow(static_cast<double>(config_.d_model), -0.5);
+  return at::linear(x, w_.lm_head).to(at::kFloat);
 }
 
 void T5Model::Reorder(const at::Tensor& parents, int64_t length) {

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ATen/Tensor.h"
@@ -104,6 +105,10 @@ class T5Model : public EncoderDecoder {
 
  private:
   at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight) const;
+  // {h + y, RmsNorm(h + y, weight)}: a residual add and the norm of the sublayer after it, one
+  // kernel where the norms are fused (the sum then written over `y`).
+  std::pair<at::Tensor, at::Tensor> AddNorm(const at::Tensor& y, const at::Tensor& h,
+                                            const at::Tensor& weight) const;
   at::Tensor Feed(const at::Tensor& x, const T5Weights::FeedForward& ff) const;
   // The decoder layers and the head on the embedded tokens `h`, with `self_attention(layer,
   // qkv)` for each layer's self-attention: the logits, float32 [rows, vocab].
@@ -129,6 +134,8 @@ class T5Model : public EncoderDecoder {
   // serves every step: the bias of the last position, max_new_tokens - 1, over every key; step
   // t reads its last t + 1 entries. [1, heads, 1, max_new_tokens], not the square of that.
   at::Tensor self_bias_;
+  // Whether residual adds and RMSNorms run as one kernel (Note [Fused epilogues]).
+  const bool fused_norms_;
   // [d_ff] zeros where the feed-forward's ReLU runs in the product's epilogue, else undefined.
   at::Tensor zero_bias_;
   DecoderCaches caches_;  // Note [Decoder caches]
