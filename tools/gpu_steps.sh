@@ -107,9 +107,11 @@ step_parity_ablate() {
       --reference /tmp/ref_bart_bf16.json --dtype bfloat16
   done
   step_parity_generate
-  echo "t5-large, MODELPOOL_DECODER_ATTENTION=matmul"
-  MODELPOOL_DECODER_ATTENTION=matmul $build/benchmarks/generate_parity --model $models/t5-large \
-    --reference /tmp/ref_bf16.json --dtype bfloat16
+  for env in MODELPOOL_DECODER_ATTENTION=matmul MODELPOOL_FUSED_KERNELS=0; do
+    echo "t5-large, $env"
+    env $env $build/benchmarks/generate_parity --model $models/t5-large \
+      --reference /tmp/ref_bf16.json --dtype bfloat16
+  done
 }
 step_parity_embed() { $build/benchmarks/embed_parity; }
 step_bert_large() {
@@ -162,6 +164,10 @@ profile_generate() {  # MODEL STEPS...
   done
 }
 step_profile_generate() { step_t5_large && profile_generate t5-large eager graph; }
+step_profile_graphs() {
+  step_t5_large && step_bart_large_cnn && profile_generate t5-large graph &&
+    profile_generate bart-large-cnn graph
+}
 # The Chrome trace of the bart-large-cnn-shaped model's batch with 4 beams, for the ATen op that
 # launched each kernel (tools/trace_ops.py), into $OUT.
 step_trace_generate_bart() {

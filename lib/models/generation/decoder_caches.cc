@@ -113,7 +113,7 @@ DecoderCaches::DecoderCaches(int64_t layers, int64_t heads, int64_t head_dim,
                      options);
   positions_ = at::arange(self_.size(4), options.dtype(at::kLong));
   cross_mask_buffer_ = at::empty({limits.max_batch_size * limits.max_input_tokens}, options);
-  if (flash_) {
+  if (device_lengths()) {
     const at::TensorOptions ints = options.dtype(at::kInt);
     cross_lengths_buffer_ = at::empty({limits.max_batch_size}, ints);
     cross_query_starts_buffer_ = at::empty({limits.max_batch_size + 1}, ints);
@@ -166,7 +166,7 @@ void DecoderCaches::Start(const at::Tensor& attention_mask, int64_t beams) {
           .copy_(at::where(attention_mask.logical_not().view({batch_, 1, 1, input_length_}),
                            at::scalar_tensor(LowestOf(self_.scalar_type()), options),
                            at::scalar_tensor(0.0, options)));
-  if (flash_) {
+  if (device_lengths()) {
     const c10::Device device = self_.device();
     const int64_t rows = batch_ * beams_;
     cross_lengths_ = cross_lengths_buffer_.narrow(0, 0, batch_)
@@ -202,6 +202,22 @@ at::Tensor DecoderCaches::SelfAttention(int64_t layer, const at::Tensor& qkv, in
   return at::matmul(at::softmax(scores, -1), past[1]).view({rows, heads_ * head_dim_});
 }
 
+#ifdef MODELPOOL_CUDA_KERNELS
+at::Tensor DecoderCaches::DecodeAttention(const at::Tensor& queries,
+                                          const kernels::DecodeKeys& keys, double scale) const {
+  TORCH_CHECK(queries.stride(2) == 1 && queries.stride(1) == head_dim_,
+              "decode attention: query layout");
+  const int64_t rows = queries.size(0);
+  at::Tensor out = at::empty({rows, heads_, head_dim_}, queries.options());
+  const int error = kernels::DecodeAttention(
+      self_.scalar_type() == at::kHalf ? kernels::HalfType::kFloat16 : kernels::HalfType::kBFloat16,
+      queries.const_data_ptr(), queries.stride(0), keys, static_cast<float>(scale), out.data_ptr(),
+      rows, heads_, head_dim_, at::cuda::getCurrentCUDAStream().stream());
+  TORCH_CHECK(error == 0, "the decode attention kernel failed to launch: CUDA error ", error);
+  return out.view({rows, heads_ * head_dim_});
+}
+#endif
+
 DecoderCaches::StepKeys DecoderCaches::KeysAt(const at::Tensor& position) const {
   StepKeys keys;
   keys.position = position;
@@ -223,22 +239,20 @@ at::Tensor DecoderCaches::SelfAttentionAt(int64_t layer, const at::Tensor& qkv,
 #ifdef MODELPOOL_CUDA_KERNELS
   if (decode_kernel_ && (relative_bias.defined() || !bias.defined())) {
     const at::Tensor q = qkv.select(1, 0);  // [rows, heads, head_dim]
-    TORCH_CHECK(q.stride(2) == 1 && q.stride(1) == head_dim_, "decode attention: query layout");
     TORCH_CHECK(!relative_bias.defined() ||
                     (relative_bias.is_contiguous() && relative_bias.size(1) >= capacity()),
                 "decode attention: relative bias layout");
-    at::Tensor out = at::empty({rows, heads_, head_dim_}, qkv.options());
-    const int error =
-        kernels::DecodeAttention(self_.scalar_type() == at::kHalf ? kernels::HalfType::kFloat16
-                                                                  : kernels::HalfType::kBFloat16,
-                                 q.const_data_ptr(), q.stride(0), cache[0].const_data_ptr(),
-                                 cache[1].const_data_ptr(), keys.position.const_data_ptr<int64_t>(),
-                                 relative_bias.defined() ? relative_bias.const_data_ptr() : nullptr,
-                                 relative_bias.defined() ? relative_bias.size(1) : 0,
-                                 static_cast<float>(scale), out.data_ptr(), rows, heads_,
-                                 capacity(), head_dim_, at::cuda::getCurrentCUDAStream().stream());
-    TORCH_CHECK(error == 0, "the decode attention kernel failed to launch: CUDA error ", error);
-    return out.view({rows, heads_ * head_dim_});
+    kernels::DecodeKeys on{};
+    on.keys = cache[0].const_data_ptr();
+    on.values = cache[1].const_data_ptr();
+    on.capacity = capacity();
+    on.rows_per_key_row = 1;
+    on.position = keys.position.const_data_ptr<int64_t>();
+    if (relative_bias.defined()) {
+      on.relative_bias = relative_bias.const_data_ptr();
+      on.bias_length = relative_bias.size(1);
+    }
+    return DecodeAttention(q, on, scale);
   }
 #endif
   if (flash_ && !bias.defined()) {
@@ -255,6 +269,18 @@ at::Tensor DecoderCaches::SelfAttentionAt(int64_t layer, const at::Tensor& qkv,
 
 at::Tensor DecoderCaches::CrossAttention(int64_t layer, const at::Tensor& queries,
                                          double scale) const {
+#ifdef MODELPOOL_CUDA_KERNELS
+  if (decode_kernel_) {
+    const at::Tensor cross = cross_[layer];  // [2, max_batch, heads, max_input_tokens, dim]
+    kernels::DecodeKeys on{};
+    on.keys = cross[0].const_data_ptr();
+    on.values = cross[1].const_data_ptr();
+    on.capacity = cross_.size(4);
+    on.rows_per_key_row = beams_;
+    on.counts = cross_lengths_.const_data_ptr<int32_t>();
+    return DecodeAttention(queries.view({batch_ * beams_, heads_, head_dim_}), on, scale);
+  }
+#endif
   if (flash_) {
     const at::Tensor cross = cross_[layer].narrow(1, 0, batch_);  // [2, batch, heads, max, dim]
     return FlashOverCache(queries.view({batch_ * beams_, heads_, head_dim_}), cross[0], cross[1],

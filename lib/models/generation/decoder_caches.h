@@ -7,6 +7,10 @@
 #include "ATen/Tensor.h"
 #include "lib/models/summarizer_folder.h"
 
+#ifdef MODELPOOL_CUDA_KERNELS
+#include "lib/models/kernels/decode_attention.h"
+#endif
+
 namespace modelpool {
 
 // DecoderCaches
@@ -78,9 +82,20 @@ class DecoderCaches {
   // and the input length (0 where flash attention reads it from the device). Two batches of
   // one shape can replay one CUDA graph of a step: everything else it reads lies at fixed
   // addresses, written in place by Start.
-  std::array<int64_t, 3> StepShape() const { return {batch_, beams_, flash_ ? 0 : input_length_}; }
+  std::array<int64_t, 3> StepShape() const {
+    return {batch_, beams_, device_lengths() ? 0 : input_length_};
+  }
 
  private:
+  // Whether the cross-attention reads each text's input length from the device.
+  bool device_lengths() const { return flash_ || decode_kernel_; }
+#ifdef MODELPOOL_CUDA_KERNELS
+  // The decode attention kernel for `queries` ([rows, heads, head_dim], unit strides but for
+  // the rows') over `keys`: [rows, heads * head_dim].
+  at::Tensor DecodeAttention(const at::Tensor& queries, const kernels::DecodeKeys& keys,
+                             double scale) const;
+#endif
+
   // The positions the self-attention cache starts with on the CPU.
   static constexpr int64_t kFirstPositions = 64;
 

@@ -10,14 +10,18 @@ namespace modelpool::kernels {
 namespace {
 
 // Note [Decode attention kernel]
-// A decoding step's self-attention has one query per row and head, a few hundred keys at
-// most, and T5 adds a relative position bias that flash attention does not take. On matrix
-// products it is six kernels per layer (the query laid out, scores, bias, softmax, the
-// weighted sum, the output laid out), each too small to fill the GPU: a step of t5-large is
-// then launches, not arithmetic. Here one block takes one (row, head): its warps score the
-// keys up to the position (a lane per pair of dimensions, a shuffle sum per key) into shared
-// memory, the block takes the softmax there, and its threads sum the values, one dimension
-// each. Keys past the position are never read, so no mask is needed.
+// A decoding step's attention has one query per row and head (the beams of a text for its
+// cross-attention), a few hundred keys at most, and T5 adds a relative position bias to its
+// self-attention. On matrix products it is six kernels per layer (the query laid out, scores,
+// bias, softmax, the weighted sum, the output laid out), each too small to fill the GPU; flash
+// attention's tiles of 128 queries are mostly empty with one. Here one block takes one
+// (row, head):
+// - scores: a thread per key, reading the key in 16-byte vectors against the query held in
+//   shared memory (no reduction across lanes), into shared memory;
+// - the softmax over them in shared memory;
+// - the weighted sum: each warp a quarter of the keys, its lanes over pairs of dimensions (a
+//   warp reads a value row in one transaction), the warps' partial sums added in shared memory.
+// Keys past the count are never read, so no mask is needed.
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxHeadDim = 256;
@@ -25,6 +29,8 @@ constexpr int kMaxCapacity = 8192;
 
 __device__ float ToFloat(__half x) { return __half2float(x); }
 __device__ float ToFloat(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ float2 ToFloat2(__half2 x) { return __half22float2(x); }
+__device__ float2 ToFloat2(__nv_bfloat162 x) { return __bfloat1622float2(x); }
 template <typename T>
 __device__ T FromFloat(float x);
 template <>
@@ -35,6 +41,21 @@ template <>
 __device__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float x) {
   return __float2bfloat16_rn(x);
 }
+template <typename T>
+struct Pair;
+template <>
+struct Pair<__half> {
+  using Type = __half2;
+};
+template <>
+struct Pair<__nv_bfloat16> {
+  using Type = __nv_bfloat162;
+};
+
+template <typename T>
+struct alignas(16) Vec8 {
+  T v[8];
+};
 
 __device__ float WarpReduce(float value, bool take_max) {
   for (int offset = 16; offset > 0; offset /= 2) {
@@ -47,48 +68,58 @@ __device__ float WarpReduce(float value, bool take_max) {
 // The block's max or sum of `value`; every thread gets it.
 __device__ float BlockReduce(float value, bool take_max, float* scratch) {
   value = WarpReduce(value, take_max);
-  const int warp = threadIdx.x / 32;
-  if (threadIdx.x % 32 == 0) scratch[warp] = value;
+  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = value;
   __syncthreads();
   float result = scratch[0];
-  for (int w = 1; w < kWarps; ++w)
+  for (int w = 1; w < kWarps; ++w) {
     result = take_max ? fmaxf(result, scratch[w]) : result + scratch[w];
+  }
   __syncthreads();
   return result;
 }
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-    DecodeAttentionKernel(const T* __restrict__ q, int64_t query_row_stride,
-                          const T* __restrict__ keys, const T* __restrict__ values,
-                          const int64_t* __restrict__ position, const T* __restrict__ bias,
-                          int64_t bias_length, float scale, T* __restrict__ out, int heads,
-                          int64_t capacity, int head_dim) {
-  extern __shared__ float scores[];  // [capacity]
+    DecodeAttentionKernel(const T* __restrict__ q, int64_t query_row_stride, DecodeKeys keys,
+                          float scale, T* __restrict__ out, int heads, int head_dim) {
+  extern __shared__ float shared[];  // scores [capacity], then partial sums [kWarps][head_dim]
+  float* scores = shared;
+  float* partial = shared + keys.capacity;
   __shared__ float query[kMaxHeadDim];
   __shared__ float scratch[kWarps];
   const int64_t row = blockIdx.x / heads;
-  const int head = blockIdx.x % heads;
-  const int64_t p = *position;
-  const int64_t n = p + 1;
+  const int head = static_cast<int>(blockIdx.x % heads);
+  const int64_t key_row = row / keys.rows_per_key_row;
+  int64_t p = 0;
+  int64_t n = 0;
+  if (keys.counts != nullptr) {
+    n = keys.counts[key_row];
+  } else {
+    p = *keys.position;
+    n = p + 1;
+  }
   const T* q_row = q + row * query_row_stride + static_cast<int64_t>(head) * head_dim;
   for (int d = threadIdx.x; d < head_dim; d += kThreads) query[d] = ToFloat(q_row[d]);
   __syncthreads();
 
-  const int64_t base = (row * heads + head) * capacity * head_dim;
-  const T* k = keys + base;
-  const T* v = values + base;
-  const int lane = threadIdx.x % 32;
-  for (int64_t t = threadIdx.x / 32; t < n; t += kWarps) {
-    const T* k_t = k + t * head_dim;
+  const int64_t base = (key_row * heads + head) * keys.capacity * head_dim;
+  const T* k = static_cast<const T*>(keys.keys) + base;
+  const T* v = static_cast<const T*>(keys.values) + base;
+  const T* bias = static_cast<const T*>(keys.relative_bias);
+  for (int64_t t = threadIdx.x; t < n; t += kThreads) {
+    const Vec8<T>* k_t = reinterpret_cast<const Vec8<T>*>(k + t * head_dim);
     float dot = 0.f;
-    for (int d = lane; d < head_dim; d += 32) dot += query[d] * ToFloat(k_t[d]);
-    dot = WarpReduce(dot, /*take_max=*/false);
-    if (lane == 0) {
-      float s = dot * scale;
-      if (bias != nullptr) s += ToFloat(bias[head * bias_length + (t - p + bias_length - 1)]);
-      scores[t] = s;
+    for (int i = 0; i < head_dim / 8; ++i) {
+      const Vec8<T> chunk = k_t[i];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) dot += query[8 * i + j] * ToFloat(chunk.v[j]);
     }
+    float s = dot * scale;
+    if (bias != nullptr) {
+      s += ToFloat(
+          bias[static_cast<int64_t>(head) * keys.bias_length + (t - p + keys.bias_length - 1)]);
+    }
+    scores[t] = s;
   }
   __syncthreads();
 
@@ -103,45 +134,69 @@ __global__ void __launch_bounds__(kThreads)
   }
   const float inv_sum = 1.f / BlockReduce(local_sum, /*take_max=*/false, scratch);
 
+  // Lane l sums dimension pairs l, l + 32, ... over the warp's keys.
+  using P = typename Pair<T>::Type;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int pairs = head_dim / 2;
+  float2 acc[kMaxHeadDim / 64] = {};
+  for (int64_t t = warp; t < n; t += kWarps) {
+    const float weight = scores[t];
+    const P* v_t = reinterpret_cast<const P*>(v + t * head_dim);
+#pragma unroll
+    for (int i = 0; i < kMaxHeadDim / 64; ++i) {
+      const int pair = lane + 32 * i;
+      if (pair < pairs) {
+        const float2 value = ToFloat2(v_t[pair]);
+        acc[i].x += weight * value.x;
+        acc[i].y += weight * value.y;
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kMaxHeadDim / 64; ++i) {
+    const int pair = lane + 32 * i;
+    if (pair < pairs) {
+      partial[warp * head_dim + 2 * pair] = acc[i].x;
+      partial[warp * head_dim + 2 * pair + 1] = acc[i].y;
+    }
+  }
+  __syncthreads();
   T* o = out + (row * heads + head) * head_dim;
   for (int d = threadIdx.x; d < head_dim; d += kThreads) {
-    float acc = 0.f;
-    for (int64_t t = 0; t < n; ++t) acc += scores[t] * ToFloat(v[t * head_dim + d]);
-    o[d] = FromFloat<T>(acc * inv_sum);
+    float sum = 0.f;
+    for (int w = 0; w < kWarps; ++w) sum += partial[w * head_dim + d];
+    o[d] = FromFloat<T>(sum * inv_sum);
   }
 }
 
 template <typename T>
-int Launch(const void* q, int64_t query_row_stride, const void* keys, const void* values,
-           const int64_t* position, const void* bias, int64_t bias_length, float scale, void* out,
-           int64_t rows, int64_t heads, int64_t capacity, int64_t head_dim, cudaStream_t stream) {
-  // At most 32 KiB (kMaxCapacity floats): within the default limit, so nothing to set.
-  const size_t shared = static_cast<size_t>(capacity) * sizeof(float);
+int Launch(const void* q, int64_t query_row_stride, const DecodeKeys& keys, float scale, void* out,
+           int64_t rows, int64_t heads, int64_t head_dim, cudaStream_t stream) {
+  // At most (8192 + 4 * 256) floats, 36 KiB: within the default limit, so nothing to set.
+  const size_t shared = static_cast<size_t>(keys.capacity + kWarps * head_dim) * sizeof(float);
   DecodeAttentionKernel<T><<<static_cast<unsigned>(rows * heads), kThreads, shared, stream>>>(
-      static_cast<const T*>(q), query_row_stride, static_cast<const T*>(keys),
-      static_cast<const T*>(values), position, static_cast<const T*>(bias), bias_length, scale,
-      static_cast<T*>(out), static_cast<int>(heads), capacity, static_cast<int>(head_dim));
+      static_cast<const T*>(q), query_row_stride, keys, scale, static_cast<T*>(out),
+      static_cast<int>(heads), static_cast<int>(head_dim));
   return static_cast<int>(cudaGetLastError());
 }
 
 }  // namespace
 
 bool CanDecodeAttention(int64_t head_dim, int64_t capacity) {
-  return head_dim > 0 && head_dim <= kMaxHeadDim && capacity > 0 && capacity <= kMaxCapacity;
+  return head_dim > 0 && head_dim % 8 == 0 && head_dim <= kMaxHeadDim && capacity > 0 &&
+         capacity <= kMaxCapacity;
 }
 
-int DecodeAttention(HalfType type, const void* q, int64_t query_row_stride, const void* keys,
-                    const void* values, const int64_t* position, const void* relative_bias,
-                    int64_t bias_length, float scale, void* out, int64_t rows, int64_t heads,
-                    int64_t capacity, int64_t head_dim, void* stream) {
-  if (!CanDecodeAttention(head_dim, capacity)) return -1;
+int DecodeAttention(HalfType type, const void* q, int64_t query_row_stride, const DecodeKeys& keys,
+                    float scale, void* out, int64_t rows, int64_t heads, int64_t head_dim,
+                    void* stream) {
+  if (!CanDecodeAttention(head_dim, keys.capacity) || keys.rows_per_key_row < 1) return -1;
   if (rows == 0) return 0;
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   return type == HalfType::kFloat16
-             ? Launch<__half>(q, query_row_stride, keys, values, position, relative_bias,
-                              bias_length, scale, out, rows, heads, capacity, head_dim, s)
-             : Launch<__nv_bfloat16>(q, query_row_stride, keys, values, position, relative_bias,
-                                     bias_length, scale, out, rows, heads, capacity, head_dim, s);
+             ? Launch<__half>(q, query_row_stride, keys, scale, out, rows, heads, head_dim, s)
+             : Launch<__nv_bfloat16>(q, query_row_stride, keys, scale, out, rows, heads, head_dim,
+                                     s);
 }
 
 }  // namespace modelpool::kernels

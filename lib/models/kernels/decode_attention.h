@@ -9,22 +9,36 @@
 
 namespace modelpool::kernels {
 
+// Where a decoding step's queries find their keys and how many they attend to.
+struct DecodeKeys {
+  // [key rows, heads, capacity, head_dim] each, contiguous.
+  const void* keys;
+  const void* values;
+  int64_t capacity;
+  // Query row r reads key row r / rows_per_key_row (the beams of a text share its keys).
+  int64_t rows_per_key_row;
+  // Key row k attends to its first counts[k] keys (int32, on the device); when null, to the
+  // first *position + 1 (int64, on the device), the step's own position.
+  const int32_t* counts;
+  const int64_t* position;
+  // With `position`: key t adds relative_bias[h][t - p + bias_length - 1] (T5's relative
+  // positions; bias_length > p), or nothing when null.
+  const void* relative_bias;
+  int64_t bias_length;
+};
+
 // DecodeAttention()
 //
-// One decoding step's self-attention (Note [Decode attention kernel]): for every row r < rows
-// and head h < heads, the query q[r][h] (head_dim elements at q + r * query_row_stride +
-// h * head_dim) attends over keys and values [rows, heads, capacity, head_dim] (contiguous) at
-// positions 0..p, p = *position (int64, on the device, below capacity):
-//   score_t = scale * q · k_t + relative_bias[h][t - p + bias_length - 1]  (no bias term when
-//   relative_bias is null; otherwise bias_length > p), softmax over t, out[r][h] = Σ p_t v_t.
-// Statistics in float32; `out` is [rows, heads, head_dim], contiguous. Returns -1, launching
-// nothing, unless head_dim is at most 256 and capacity at most 8192; otherwise the launch's
-// cudaError_t as an int (0: launched).
+// One decoding step's attention (Note [Decode attention kernel]): for every query row r < rows
+// and head h < heads, q[r][h] (head_dim elements at q + r * query_row_stride + h * head_dim)
+// attends over its keys: score_t = scale * q · k_t (+ bias), softmax over t, out[r][h] =
+// Σ p_t v_t, in float32; `out` is [rows, heads, head_dim], contiguous. Returns -1, launching
+// nothing, unless CanDecodeAttention; otherwise the launch's cudaError_t as an int (0:
+// launched).
 bool CanDecodeAttention(int64_t head_dim, int64_t capacity);
-int DecodeAttention(HalfType type, const void* q, int64_t query_row_stride, const void* keys,
-                    const void* values, const int64_t* position, const void* relative_bias,
-                    int64_t bias_length, float scale, void* out, int64_t rows, int64_t heads,
-                    int64_t capacity, int64_t head_dim, void* stream);
+int DecodeAttention(HalfType type, const void* q, int64_t query_row_stride, const DecodeKeys& keys,
+                    float scale, void* out, int64_t rows, int64_t heads, int64_t head_dim,
+                    void* stream);
 
 }  // namespace modelpool::kernels
 
