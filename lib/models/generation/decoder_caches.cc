@@ -246,7 +246,6 @@ at::Tensor DecoderCaches::SelfAttentionAt(int64_t layer, const at::Tensor& qkv,
     on.keys = cache[0].const_data_ptr();
     on.values = cache[1].const_data_ptr();
     on.capacity = capacity();
-    on.rows_per_key_row = 1;
     on.position = keys.position.const_data_ptr<int64_t>();
     if (relative_bias.defined()) {
       on.relative_bias = relative_bias.const_data_ptr();
@@ -269,18 +268,6 @@ at::Tensor DecoderCaches::SelfAttentionAt(int64_t layer, const at::Tensor& qkv,
 
 at::Tensor DecoderCaches::CrossAttention(int64_t layer, const at::Tensor& queries,
                                          double scale) const {
-#ifdef MODELPOOL_CUDA_KERNELS
-  if (decode_kernel_) {
-    const at::Tensor cross = cross_[layer];  // [2, max_batch, heads, max_input_tokens, dim]
-    kernels::DecodeKeys on{};
-    on.keys = cross[0].const_data_ptr();
-    on.values = cross[1].const_data_ptr();
-    on.capacity = cross_.size(4);
-    on.rows_per_key_row = beams_;
-    on.counts = cross_lengths_.const_data_ptr<int32_t>();
-    return DecodeAttention(queries.view({batch_ * beams_, heads_, head_dim_}), on, scale);
-  }
-#endif
   if (flash_) {
     const at::Tensor cross = cross_[layer].narrow(1, 0, batch_);  // [2, batch, heads, max, dim]
     return FlashOverCache(queries.view({batch_ * beams_, heads_, head_dim_}), cross[0], cross[1],

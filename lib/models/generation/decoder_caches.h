@@ -88,7 +88,7 @@ class DecoderCaches {
 
  private:
   // Whether the cross-attention reads each text's input length from the device.
-  bool device_lengths() const { return flash_ || decode_kernel_; }
+  bool device_lengths() const { return flash_; }
 #ifdef MODELPOOL_CUDA_KERNELS
   // The decode attention kernel for `queries` ([rows, heads, head_dim], unit strides but for
   // the rows') over `keys`: [rows, heads * head_dim].

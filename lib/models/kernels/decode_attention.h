@@ -9,27 +9,24 @@
 
 namespace modelpool::kernels {
 
-// Where a decoding step's queries find their keys and how many they attend to.
+// Where a decoding step's queries find their keys: query row r reads key row r.
 struct DecodeKeys {
-  // [key rows, heads, capacity, head_dim] each, contiguous.
+  // [rows, heads, capacity, head_dim] each, contiguous.
   const void* keys;
   const void* values;
   int64_t capacity;
-  // Query row r reads key row r / rows_per_key_row (the beams of a text share its keys).
-  int64_t rows_per_key_row;
-  // Key row k attends to its first counts[k] keys (int32, on the device); when null, to the
-  // first *position + 1 (int64, on the device), the step's own position.
-  const int32_t* counts;
+  // Row r attends to its first *position + 1 keys (int64, on the device: the step's own
+  // position).
   const int64_t* position;
-  // With `position`: key t adds relative_bias[h][t - p + bias_length - 1] (T5's relative
-  // positions; bias_length > p), or nothing when null.
+  // Key t adds relative_bias[h][t - p + bias_length - 1] (T5's relative positions;
+  // bias_length > p), or nothing when null.
   const void* relative_bias;
   int64_t bias_length;
 };
 
 // DecodeAttention()
 //
-// One decoding step's attention (Note [Decode attention kernel]): for every query row r < rows
+// One decoding step's self-attention (Note [Decode attention kernel]): for every row r < rows
 // and head h < heads, q[r][h] (head_dim elements at q + r * query_row_stride + h * head_dim)
 // attends over its keys: score_t = scale * q · k_t (+ bias), softmax over t, out[r][h] =
 // Σ p_t v_t, in float32; `out` is [rows, heads, head_dim], contiguous. Returns -1, launching
