@@ -88,6 +88,35 @@ TEST_CASE("BART ids equal transformers' in float32, for every recorded configura
   }
 }
 
+// Note [Reusing decoder graphs]: an instance keeps its static steps between batches. A batch
+// of a shape seen before, with other texts, must get the ids a fresh instance gives it, and so
+// must shapes beyond the number kept, and a shape again after it was dropped.
+TEST_CASE("Static steps kept between batches give every batch its own ids") {
+  const testing::DecoderStepsForTest use("static");
+  const Json fixture = ReadFixture("generate.json");
+  const Json& m = fixture.at("models").at(0);
+  const Rows inputs = m.at("inputs").get<Rows>();
+  Rows reversed(inputs.rbegin(), inputs.rend());  // the same shape, other texts in each row
+  REQUIRE(reversed != inputs);
+  std::vector<Rows> batches = {inputs, reversed};
+  for (size_t n = 1; n <= 5; ++n) batches.emplace_back(inputs.begin(), inputs.begin() + n);
+  batches.push_back(reversed);  // its shape was dropped: five others came after it
+  GenerationOptions options;
+  options.max_new_tokens = 12;
+  options.num_beams = 2;  // reorders too
+  options.no_repeat_ngram_size = 0;
+  auto kept = LoadFixtureModel(m.at("name"), static_cast<int64_t>(inputs.size()));
+  for (size_t i = 0; i < batches.size(); ++i) {
+    INFO("batch " << i << " of " << batches[i].size() << " texts");
+    auto fresh = LoadFixtureModel(m.at("name"), static_cast<int64_t>(inputs.size()));
+    auto want = fresh->Generate(batches[i], options);
+    auto got = kept->Generate(batches[i], options);
+    REQUIRE(want.ok());
+    REQUIRE(got.ok());
+    CHECK(*got == *want);
+  }
+}
+
 TEST_CASE("BART's defaults are the folder's, as transformers ran them") {
   const Json fixture = ReadFixture("generate.json");
   for (const Json& m : fixture.at("models")) {
