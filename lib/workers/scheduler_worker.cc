@@ -329,14 +329,9 @@ void Scheduler::ReleaseHeld(int w, Held& held) {
   std::shared_ptr<ModelBackend> backend = M(model).backend;
   W(w).holding = false;
   W(w).check_held = false;
-  // The keep-alive counts from the last use (a request's end), not from now; an unload the timer
-  // skipped while the instance was held is due again.
+  // The keep-alive counts from the last use (a request's end), not from now.
   DeviceUse& use = M(model).use[slot];
-  use.unload_tried = absl::InfinitePast();
   if (use.last_used == absl::InfinitePast()) use.last_used = clock_->Now();
-  if (KeepAlive(M(model), slot) > absl::ZeroDuration()) {
-    WakeTimerFor(use.last_used + KeepAlive(M(model), slot));
-  }
   ++memory_epoch_;  // an idle instance may be evicted
   Held releasing = std::move(held);
   mu_.Unlock();
@@ -344,6 +339,14 @@ void Scheduler::ReleaseHeld(int w, Held& held) {
   releasing.reset();
   const int unloaded = unload ? backend->UnloadIdle(device, 1) : 0;
   mu_.Lock();
+  // An unload the timer skipped while the instance was held is due again, now that it is idle.
+  // Not before the release: the timer, woken, could find the instance still held and give the
+  // unload up for good (an idle instance then stayed past its keep-alive).
+  DeviceUse& released = M(model).use[slot];
+  released.unload_tried = absl::InfinitePast();
+  if (KeepAlive(M(model), slot) > absl::ZeroDuration()) {
+    WakeTimerFor(released.last_used + KeepAlive(M(model), slot));
+  }
   M(model).stats.unloads += static_cast<uint64_t>(unloaded);
   if (unloaded > 0) EmitModel(&WorkerPoolListener::OnModelUnloaded, model, slot, unloaded);
   WakeIfMemoryBlocked();

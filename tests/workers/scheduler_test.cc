@@ -270,6 +270,24 @@ TEST_CASE("Idle instances unload after their keep-alive; 0 right after use, nega
   CHECK(device.unloads_not_freed == 0);
 }
 
+// Regression: a worker that hands an instance back re-armed its unload before the lease was
+// released, so the timer, woken in between, could find it still held and give the unload up
+// for good. Each round jumps the clock past the keep-alive while the worker still holds the
+// instance (it lingers after its request), so that the unload depends on that hand-back.
+TEST_CASE("An instance whose keep-alive passed while a worker held it unloads once handed back") {
+  SchedulerWorld w(1, 10 * kGiB, Workers(1));
+  w.Add({.name = "a", .instance_bytes = kGiB}, {.keep_alive = absl::Minutes(10)});
+  constexpr int kRounds = 100;
+  for (int round = 0; round < kRounds; ++round) {
+    INFO("round " << round);
+    REQUIRE(w.Submit("a").result.get().ok());
+    w.clock.Advance(absl::Minutes(11));
+    REQUIRE(Eventually([&] { return w.LoadedOn("a").empty(); }));
+  }
+  CHECK(w.StatsOf("a").unloads == kRounds);
+  CHECK(w.gpus->Used(0) == 0);
+}
+
 TEST_CASE("Jobs have ids, states with timestamps, and Poll, Wait and Cancel") {
   SchedulerWorld w(1, 10 * kGiB, Workers(1));
   w.Add({.name = "a", .instance_bytes = kGiB});
