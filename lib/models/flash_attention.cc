@@ -12,13 +12,28 @@
 #if TORCH_VERSION_MAJOR >= 2
 #include <ATen/ops/_flash_attention_forward.h>
 #endif
+#ifdef MODELPOOL_TORCH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
 
 namespace modelpool {
+
+bool IsAmpereOrLater(c10::Device device) {
+#ifdef MODELPOOL_TORCH_CUDA
+  if (!device.is_cuda()) return false;
+  const cudaDeviceProp* properties = device.has_index()
+                                         ? at::cuda::getDeviceProperties(device.index())
+                                         : at::cuda::getCurrentDeviceProperties();
+  return properties->major >= 8;
+#else
+  return false;
+#endif
+}
 
 bool CanFlashAttention(c10::Device device, c10::ScalarType dtype, int64_t head_dim) {
 #if TORCH_VERSION_MAJOR >= 2
   const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
-  return device.is_cuda() && half && head_dim % 8 == 0 && head_dim <= 256;
+  return half && head_dim % 8 == 0 && head_dim <= 256 && IsAmpereOrLater(device);
 #else
   return false;
 #endif

@@ -9,8 +9,12 @@
 
 namespace modelpool {
 
-// Whether flash attention runs here: CUDA, PyTorch 2, float16 or bfloat16, a head size that is
-// a multiple of 8 up to 256.
+// Whether `device` is a GPU of compute capability 8.0 (Ampere) or later, in a build whose
+// libtorch has CUDA: what flash attention needs, and our own kernels (built for 8.0 and 9.0).
+bool IsAmpereOrLater(c10::Device device);
+
+// Whether flash attention runs here: CUDA on IsAmpereOrLater, PyTorch 2, float16 or bfloat16, a
+// head size that is a multiple of 8 up to 256.
 bool CanFlashAttention(c10::Device device, c10::ScalarType dtype, int64_t head_dim);
 
 // Flash attention in its variable-length form: `queries` [query tokens, heads, head_dim] and

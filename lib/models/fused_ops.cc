@@ -4,6 +4,7 @@
 #include <string>
 
 #include "ATen/ATen.h"
+#include "lib/models/flash_attention.h"
 #include "torch/version.h"
 
 #ifndef TORCH_VERSION_MAJOR
@@ -28,7 +29,7 @@ bool CanFuseEpilogues(c10::Device device, c10::ScalarType dtype, int64_t width) 
     return value == nullptr || std::string(value) != "0";
   }();
   const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
-  return device.is_cuda() && half && allowed && kernels::CanResidualLayerNorm(width);
+  return half && allowed && kernels::CanResidualLayerNorm(width) && IsAmpereOrLater(device);
 #else
   return false;
 #endif

@@ -56,8 +56,8 @@ bool UseDecodeKernel(const at::TensorOptions& options, int64_t head_dim, int64_t
 #ifdef MODELPOOL_CUDA_KERNELS
   const c10::ScalarType dtype = options.dtype().toScalarType();
   const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
-  return KernelsAllowed() && options.device().is_cuda() && half &&
-         kernels::CanDecodeAttention(head_dim, positions);
+  return KernelsAllowed() && half && kernels::CanDecodeAttention(head_dim, positions) &&
+         IsAmpereOrLater(options.device());
 #else
   return false;
 #endif

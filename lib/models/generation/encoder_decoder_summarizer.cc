@@ -209,25 +209,21 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> EncoderDecoderSummarizer::Gene
 // the step launched into the capture, then the graph instantiated), and a batch of 64 steps
 // would pay it each time. A graph stays valid as long as what it reads stays where it was:
 // the weights, the caches and the batch's buffers do (DecoderCaches::StepShape), and so do the
-// inputs of its StaticSteps. So the instance keeps the static steps, each with its graph, of
-// the last kKeptSteps batch shapes, and a batch of one of them replays it from its first
-// step. Each kept graph holds its own memory for a step's intermediate values (a few MB to
-// tens of MB: the logits of every row are the largest); kKeptSteps bounds it.
-constexpr size_t kKeptSteps = 4;
-
+// inputs of its StaticSteps. So the instance keeps the static steps, with their graph, of the
+// last batch shape, and a batch of that shape (a service's usual full batch) replays it from
+// its first step. One, not more: a graph holds its own memory for a step's intermediate values
+// (the logits of every row are the largest), and the pool measures an instance's footprint
+// once, after a warm-up that leaves the graph of the largest shape. Each further graph kept
+// would be memory the pool never measured; one of any other shape is smaller.
 StaticSteps& EncoderDecoderSummarizer::StepsFor(DecoderSteps mode, int64_t rows) {
   const std::array<int64_t, 3> step = model_->StepShape();
   const std::array<int64_t, 4> shape = {step[0], step[1], step[2], static_cast<int64_t>(mode)};
-  auto kept = std::find_if(kept_steps_.begin(), kept_steps_.end(),
-                           [&](const KeptSteps& k) { return k.shape == shape; });
-  if (kept != kept_steps_.end()) {
-    std::rotate(kept, kept + 1, kept_steps_.end());  // now the most recently used
-    return *kept_steps_.back().steps;
-  }
-  if (kept_steps_.size() == kKeptSteps) kept_steps_.erase(kept_steps_.begin());
-  kept_steps_.push_back({shape, std::make_unique<StaticSteps>(*model_, rows, model_->device(),
-                                                              mode == DecoderSteps::kGraph)});
-  return *kept_steps_.back().steps;
+  if (kept_steps_ != nullptr && kept_shape_ == shape) return *kept_steps_;
+  kept_steps_.reset();  // its graph's memory first
+  kept_steps_ =
+      std::make_unique<StaticSteps>(*model_, rows, model_->device(), mode == DecoderSteps::kGraph);
+  kept_shape_ = shape;
+  return *kept_steps_;
 }
 
 absl::StatusOr<std::vector<std::string>> EncoderDecoderSummarizer::Summarize(

@@ -1,6 +1,7 @@
 #ifndef MODELPOOL_LIB_MODELS_GENERATION_ENCODER_DECODER_SUMMARIZER_H_
 #define MODELPOOL_LIB_MODELS_GENERATION_ENCODER_DECODER_SUMMARIZER_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -84,19 +85,16 @@ class EncoderDecoderSummarizer : public SummarizationModel {
   // Ids [batch, length] and mask on the device for `rows`, right-padded.
   std::pair<at::Tensor, at::Tensor> Pad(absl::Span<const std::vector<int32_t>> rows) const;
 
-  // The static steps for the batch the model has started, kept or made (Note [Reusing decoder
-  // graphs]).
+  // The static steps for the batch the model has started: those of the last batch when its
+  // shape was the same, else new ones (Note [Reusing decoder graphs]).
   StaticSteps& StepsFor(DecoderSteps mode, int64_t rows);
 
   const std::shared_ptr<const SummarizerSpec> spec_;
   const std::unique_ptr<EncoderDecoder> model_;
   const std::optional<c10::Stream> stream_;  // set on CUDA devices
 
-  struct KeptSteps {
-    std::array<int64_t, 4> shape;  // the model's StepShape() and the mode
-    std::unique_ptr<StaticSteps> steps;
-  };
-  std::vector<KeptSteps> kept_steps_;  // the most recently used last
+  std::unique_ptr<StaticSteps> kept_steps_;  // of the last batch, or null
+  std::array<int64_t, 4> kept_shape_{};      // its model's StepShape() and mode
 };
 
 }  // namespace modelpool

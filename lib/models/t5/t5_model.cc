@@ -322,7 +322,7 @@ at::Tensor T5Model::Feed(const at::Tensor& x, const T5Weights::FeedForward& ff) 
 // elsewhere on matrix products and softmax. Never through scaled_dot_product_attention's
 // dispatcher, whose cuDNN backend takes a process-wide lock on every launch. The decoder's
 // attention is the caches' (Note [Decoder attention kernels]): its self-attention, which has
-// the relative position bias, on matrix products.
+// the relative position bias, on the decode kernel where it is built, else matrix products.
 at::Tensor T5Model::EncoderAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                      const at::Tensor& bias) const {
 #if TORCH_VERSION_MAJOR >= 2
