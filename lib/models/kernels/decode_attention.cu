@@ -5,6 +5,7 @@
 #include <cfloat>
 
 #include "lib/models/kernels/decode_attention.h"
+#include "lib/models/kernels/half_types.cuh"
 
 namespace modelpool::kernels {
 namespace {
@@ -30,36 +31,6 @@ constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxHeadDim = 256;
 constexpr int kMaxCapacity = 8192;
-
-__device__ float ToFloat(__half x) { return __half2float(x); }
-__device__ float ToFloat(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ float2 ToFloat2(__half2 x) { return __half22float2(x); }
-__device__ float2 ToFloat2(__nv_bfloat162 x) { return __bfloat1622float2(x); }
-template <typename T>
-__device__ T FromFloat(float x);
-template <>
-__device__ __half FromFloat<__half>(float x) {
-  return __float2half_rn(x);
-}
-template <>
-__device__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
-template <typename T>
-struct Pair;
-template <>
-struct Pair<__half> {
-  using Type = __half2;
-};
-template <>
-struct Pair<__nv_bfloat16> {
-  using Type = __nv_bfloat162;
-};
-
-template <typename T>
-struct alignas(16) Vec8 {
-  T v[8];
-};
 
 __device__ float WarpReduce(float value, bool take_max) {
   for (int offset = 16; offset > 0; offset /= 2) {

@@ -2,6 +2,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "lib/models/kernels/half_types.cuh"
 #include "lib/models/kernels/residual_layer_norm.h"
 
 namespace modelpool::kernels {
@@ -14,32 +15,6 @@ namespace {
 // float32 registers, reduces mean and variance with shuffles (two passes over the registers,
 // no second read of memory), and writes the normalized row once: two reads and one write in
 // all. Rows up to 32 lanes x 8 x kVectors elements; the launcher picks the smallest kVectors.
-
-template <typename T>
-struct alignas(16) Vec8 {
-  T v[8];
-};
-
-template <typename T>
-__device__ float ToFloat(T x);
-template <>
-__device__ float ToFloat<__half>(__half x) {
-  return __half2float(x);
-}
-template <>
-__device__ float ToFloat<__nv_bfloat16>(__nv_bfloat16 x) {
-  return __bfloat162float(x);
-}
-template <typename T>
-__device__ T FromFloat(float x);
-template <>
-__device__ __half FromFloat<__half>(float x) {
-  return __float2half_rn(x);
-}
-template <>
-__device__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
 
 __device__ float WarpSum(float value) {
   for (int offset = 16; offset > 0; offset /= 2) {
