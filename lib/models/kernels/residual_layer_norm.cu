@@ -2,6 +2,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <type_traits>
+
 #include "lib/models/kernels/half_types.cuh"
 #include "lib/models/kernels/residual_layer_norm.h"
 
@@ -148,19 +150,25 @@ int LaunchRms(const void* x, const void* residual, const void* weight, void* sum
   return static_cast<int>(cudaGetLastError());
 }
 
+// Calls `launch` with the kernels' kVectors for rows of `width` elements: the fewest 16-byte
+// vectors per lane that hold a row in one warp.
+template <typename Launch>
+int ByVectorsPerLane(int width, Launch&& launch) {
+  const int vectors_per_lane = (width / 8 + 31) / 32;
+  if (vectors_per_lane <= 1) return launch(std::integral_constant<int, 1>());
+  if (vectors_per_lane <= 2) return launch(std::integral_constant<int, 2>());
+  if (vectors_per_lane <= 4) return launch(std::integral_constant<int, 4>());
+  if (vectors_per_lane <= 8) return launch(std::integral_constant<int, 8>());
+  return launch(std::integral_constant<int, 32>());
+}
+
 template <typename T>
 int LaunchRmsFor(const void* x, const void* residual, const void* weight, void* sum_out, void* out,
                  int64_t rows, int width, float eps, cudaStream_t stream) {
-  const int vectors_per_lane = (width / 8 + 31) / 32;
-  if (vectors_per_lane <= 1)
-    return LaunchRms<T, 1>(x, residual, weight, sum_out, out, rows, width, eps, stream);
-  if (vectors_per_lane <= 2)
-    return LaunchRms<T, 2>(x, residual, weight, sum_out, out, rows, width, eps, stream);
-  if (vectors_per_lane <= 4)
-    return LaunchRms<T, 4>(x, residual, weight, sum_out, out, rows, width, eps, stream);
-  if (vectors_per_lane <= 8)
-    return LaunchRms<T, 8>(x, residual, weight, sum_out, out, rows, width, eps, stream);
-  return LaunchRms<T, 32>(x, residual, weight, sum_out, out, rows, width, eps, stream);
+  return ByVectorsPerLane(width, [&](auto vectors) {
+    return LaunchRms<T, decltype(vectors)::value>(x, residual, weight, sum_out, out, rows, width,
+                                                  eps, stream);
+  });
 }
 
 template <typename T, int kVectors>
@@ -176,16 +184,10 @@ int Launch(const void* x, const void* residual, const void* weight, const void* 
 template <typename T>
 int LaunchFor(const void* x, const void* residual, const void* weight, const void* bias, void* out,
               int64_t rows, int width, float eps, cudaStream_t stream) {
-  const int vectors_per_lane = (width / 8 + 31) / 32;
-  if (vectors_per_lane <= 1)
-    return Launch<T, 1>(x, residual, weight, bias, out, rows, width, eps, stream);
-  if (vectors_per_lane <= 2)
-    return Launch<T, 2>(x, residual, weight, bias, out, rows, width, eps, stream);
-  if (vectors_per_lane <= 4)
-    return Launch<T, 4>(x, residual, weight, bias, out, rows, width, eps, stream);
-  if (vectors_per_lane <= 8)
-    return Launch<T, 8>(x, residual, weight, bias, out, rows, width, eps, stream);
-  return Launch<T, 32>(x, residual, weight, bias, out, rows, width, eps, stream);
+  return ByVectorsPerLane(width, [&](auto vectors) {
+    return Launch<T, decltype(vectors)::value>(x, residual, weight, bias, out, rows, width, eps,
+                                               stream);
+  });
 }
 
 }  // namespace
