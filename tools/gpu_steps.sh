@@ -59,6 +59,8 @@ step_fixtures_models() {
 # The BPE and Unigram fixtures through Python's tokenizers and transformers (RobertaTokenizerFast,
 # BartTokenizer, XLMRobertaTokenizerFast): the same ids as the committed bpe_expected.json.
 step_fixtures_bpe() { python3 tools/make_bpe_fixtures.py tests/data/text; }
+# The decoder's CUDA kernels against float32 attention (tests/models/decoder_attention_gpu_test.cc).
+step_test_kernels() { ctest --test-dir $build -R '^decoder_attention_gpu_test$' --output-on-failure; }
 step_tests() { ctest --test-dir $build --output-on-failure -j4 2>&1 | tail -40; }
 step_models() {
   step_corpus

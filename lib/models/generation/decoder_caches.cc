@@ -37,8 +37,10 @@ namespace {
 // Self-attention at a position held on the device (static steps, CUDA graphs) runs on a kernel
 // of our own where it is built (Note [Decode attention kernel]): one query per row and head
 // fills flash attention's tiles poorly, and T5 adds a relative position bias, which the kernel
-// reads from its one row. Everything else (the CPU, float32, libtorch 1.13) stays on matrix
-// products. MODELPOOL_DECODER_ATTENTION=matmul turns both kernels off, to compare.
+// reads from its one row. Cross-attention with one beam runs on a kernel of our own too where
+// it is built (Note [Split-key cross-attention]): flash attention's one block per (text, head)
+// keeps too few of the keys' loads in flight. Everything else (the CPU, float32, libtorch 1.13)
+// stays on matrix products. MODELPOOL_DECODER_ATTENTION=matmul turns the kernels off, to compare.
 bool KernelsAllowed() {
   static const bool allowed = [] {
     const char* value = std::getenv("MODELPOOL_DECODER_ATTENTION");
@@ -62,6 +64,23 @@ bool UseDecodeKernel(const at::TensorOptions& options, int64_t head_dim, int64_t
   return false;
 #endif
 }
+
+bool UseCrossKernel(const at::TensorOptions& options) {
+#ifdef MODELPOOL_CUDA_KERNELS
+  const c10::ScalarType dtype = options.dtype().toScalarType();
+  const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
+  return KernelsAllowed() && half && IsAmpereOrLater(options.device());
+#else
+  return false;
+#endif
+}
+
+#ifdef MODELPOOL_CUDA_KERNELS
+kernels::HalfType HalfTypeOf(const at::Tensor& tensor) {
+  return tensor.scalar_type() == at::kHalf ? kernels::HalfType::kFloat16
+                                           : kernels::HalfType::kBFloat16;
+}
+#endif
 
 // Flash attention of `queries` ([query tokens, heads, head_dim]) over the keys and values of
 // one layer ([rows, heads, positions, head_dim] each, contiguous), row b's queries from
@@ -105,7 +124,8 @@ DecoderCaches::DecoderCaches(int64_t layers, int64_t heads, int64_t head_dim,
       head_dim_(head_dim),
       limits_(limits),
       flash_(UseFlash(options, head_dim)),
-      decode_kernel_(UseDecodeKernel(options, head_dim, limits.max_new_tokens)) {
+      decode_kernel_(UseDecodeKernel(options, head_dim, limits.max_new_tokens)),
+      cross_kernel_(UseCrossKernel(options)) {
   self_ = at::empty({layers, 2, limits.max_rows(), heads, 0, head_dim}, options);
   Reserve(options.device().is_cpu() ? std::min<int64_t>(kFirstPositions, limits.max_new_tokens)
                                     : limits.max_new_tokens);
@@ -113,7 +133,7 @@ DecoderCaches::DecoderCaches(int64_t layers, int64_t heads, int64_t head_dim,
                      options);
   positions_ = at::arange(self_.size(4), options.dtype(at::kLong));
   cross_mask_buffer_ = at::empty({limits.max_batch_size * limits.max_input_tokens}, options);
-  if (device_lengths()) {
+  if (flash_ || cross_kernel_) {
     const at::TensorOptions ints = options.dtype(at::kInt);
     cross_lengths_buffer_ = at::empty({limits.max_batch_size}, ints);
     cross_query_starts_buffer_ = at::empty({limits.max_batch_size + 1}, ints);
@@ -166,7 +186,7 @@ void DecoderCaches::Start(const at::Tensor& attention_mask, int64_t beams) {
           .copy_(at::where(attention_mask.logical_not().view({batch_, 1, 1, input_length_}),
                            at::scalar_tensor(LowestOf(self_.scalar_type()), options),
                            at::scalar_tensor(0.0, options)));
-  if (device_lengths()) {
+  if (flash_ || cross_kernel_) {
     const c10::Device device = self_.device();
     const int64_t rows = batch_ * beams_;
     cross_lengths_ = cross_lengths_buffer_.narrow(0, 0, batch_)
@@ -209,12 +229,38 @@ at::Tensor DecoderCaches::DecodeAttention(const at::Tensor& queries,
               "decode attention: query layout");
   const int64_t rows = queries.size(0);
   at::Tensor out = at::empty({rows, heads_, head_dim_}, queries.options());
-  const int error = kernels::DecodeAttention(
-      self_.scalar_type() == at::kHalf ? kernels::HalfType::kFloat16 : kernels::HalfType::kBFloat16,
-      queries.const_data_ptr(), queries.stride(0), keys, static_cast<float>(scale), out.data_ptr(),
-      rows, heads_, head_dim_, at::cuda::getCurrentCUDAStream().stream());
+  const int error =
+      kernels::DecodeAttention(HalfTypeOf(self_), queries.const_data_ptr(), queries.stride(0), keys,
+                               static_cast<float>(scale), out.data_ptr(), rows, heads_, head_dim_,
+                               at::cuda::getCurrentCUDAStream().stream());
   TORCH_CHECK(error == 0, "the decode attention kernel failed to launch: CUDA error ", error);
   return out.view({rows, heads_ * head_dim_});
+}
+
+bool DecoderCaches::cross_kernel() const {
+  // One beam only, where flash attention runs (Note [Split-key cross-attention]).
+  return cross_kernel_ && (beams_ == 1 || !flash_) &&
+         kernels::CanCrossAttention(head_dim_, beams_, cross_.size(4));
+}
+
+at::Tensor DecoderCaches::SplitKeyCrossAttention(int64_t layer, const at::Tensor& queries,
+                                                 double scale) const {
+  TORCH_CHECK(queries.stride(1) == 1 && queries.stride(0) % 8 == 0,
+              "cross attention: query layout");
+  const at::Tensor cross = cross_[layer];  // [2, max_batch, heads, capacity, head_dim]
+  const kernels::CrossKeys keys{cross[0].const_data_ptr(), cross[1].const_data_ptr(),
+                                cross_.size(4), cross_lengths_.const_data_ptr<int32_t>()};
+  const int64_t rows = batch_ * beams_;
+  at::Tensor out = at::empty({rows, heads_ * head_dim_}, queries.options());
+  const at::Tensor workspace = at::empty(
+      {kernels::CrossAttentionWorkspaceBytes(batch_, beams_, heads_, head_dim_, cross_.size(4))},
+      queries.options().dtype(at::kByte));
+  const int error = kernels::CrossAttention(
+      HalfTypeOf(cross_), queries.const_data_ptr(), queries.stride(0), keys,
+      static_cast<float>(scale), out.data_ptr(), workspace.data_ptr(), batch_, beams_, heads_,
+      head_dim_, at::cuda::getCurrentCUDAStream().stream());
+  TORCH_CHECK(error == 0, "the cross-attention kernel failed to launch: CUDA error ", error);
+  return out;
 }
 #endif
 
@@ -268,6 +314,9 @@ at::Tensor DecoderCaches::SelfAttentionAt(int64_t layer, const at::Tensor& qkv,
 
 at::Tensor DecoderCaches::CrossAttention(int64_t layer, const at::Tensor& queries,
                                          double scale) const {
+#ifdef MODELPOOL_CUDA_KERNELS
+  if (cross_kernel()) return SplitKeyCrossAttention(layer, queries, scale);
+#endif
   if (flash_) {
     const at::Tensor cross = cross_[layer].narrow(1, 0, batch_);  // [2, batch, heads, max, dim]
     return FlashOverCache(queries.view({batch_ * beams_, heads_, head_dim_}), cross[0], cross[1],

@@ -8,6 +8,7 @@
 #include "lib/models/summarizer_folder.h"
 
 #ifdef MODELPOOL_CUDA_KERNELS
+#include "lib/models/kernels/cross_attention.h"
 #include "lib/models/kernels/decode_attention.h"
 #endif
 
@@ -79,7 +80,7 @@ class DecoderCaches {
   int64_t rows() const { return batch_ * beams_; }
 
   // What a static step of the batch being decoded depends on beyond the instance: batch, beams,
-  // and the input length (0 where flash attention reads it from the device). Two batches of
+  // and the input length (0 where the cross-attention reads it from the device). Two batches of
   // one shape can replay one CUDA graph of a step: everything else it reads lies at fixed
   // addresses, written in place by Start.
   std::array<int64_t, 3> StepShape() const {
@@ -88,8 +89,17 @@ class DecoderCaches {
 
  private:
   // Whether the cross-attention reads each text's input length from the device.
-  bool device_lengths() const { return flash_; }
+  bool device_lengths() const {
 #ifdef MODELPOOL_CUDA_KERNELS
+    if (cross_kernel()) return true;
+#endif
+    return flash_;
+  }
+#ifdef MODELPOOL_CUDA_KERNELS
+  // Whether the batch's cross-attention runs on the split-key kernel, and that attention
+  // (Note [Decoder attention kernels]).
+  bool cross_kernel() const;
+  at::Tensor SplitKeyCrossAttention(int64_t layer, const at::Tensor& queries, double scale) const;
   // The decode attention kernel for `queries` ([rows, heads, head_dim], unit strides but for
   // the rows') over `keys`: [rows, heads * head_dim].
   at::Tensor DecodeAttention(const at::Tensor& queries, const kernels::DecodeKeys& keys,
@@ -107,6 +117,7 @@ class DecoderCaches {
   at::Tensor positions_;      // see positions()
   const bool flash_;          // Note [Decoder attention kernels]
   const bool decode_kernel_;  // the same
+  const bool cross_kernel_;   // the same, for batches whose beams the kernel takes
 
   // The batch being decoded.
   int64_t batch_ = 0;

@@ -6,6 +6,7 @@
 
 #include "lib/models/kernels/decode_attention.h"
 #include "lib/models/kernels/half_types.cuh"
+#include "lib/models/kernels/warp_reduce.cuh"
 
 namespace modelpool::kernels {
 namespace {
@@ -22,27 +23,19 @@ namespace {
 // - the weighted sum: each warp a quarter of the keys, its lanes over pairs of dimensions (a
 //   warp reads a value row in one transaction), the warps' partial sums added in shared memory.
 // Keys past the position are never read, so no mask is needed. The cross-attention (512 keys
-// a text) stays on flash attention: run here too, with t5-large's 32 texts of 512 tokens on an
-// H200, this kernel's self- and cross-attention calls of a batch took 81.5 ms against 58.4 ms
-// for flash attention's cross-attention calls alone, and 191 ms against 58.9 ms with 4 beams
-// (a block per beam rereads its text's keys). At that size the keys' bandwidth sets the time,
-// and the per-key loops here keep too few loads in flight.
+// a text) is not for this kernel: run here too, with t5-large's 32 texts of 512 tokens on an
+// H200, its self- and cross-attention calls of a batch took 81.5 ms against 58.4 ms for flash
+// attention's cross-attention calls alone, and 191 ms against 58.9 ms with 4 beams (a block
+// per beam rereads its text's keys). At that size the keys' bandwidth sets the time, and the
+// per-key loops here keep too few loads in flight (Note [Split-key cross-attention]).
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxHeadDim = 256;
 constexpr int kMaxCapacity = 8192;
 
-__device__ float WarpReduce(float value, bool take_max) {
-  for (int offset = 16; offset > 0; offset /= 2) {
-    const float other = __shfl_xor_sync(0xffffffffu, value, offset);
-    value = take_max ? fmaxf(value, other) : value + other;
-  }
-  return value;
-}
-
 // The block's max or sum of `value`; every thread gets it.
 __device__ float BlockReduce(float value, bool take_max, float* scratch) {
-  value = WarpReduce(value, take_max);
+  value = take_max ? WarpMax(value) : WarpSum(value);
   if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = value;
   __syncthreads();
   float result = scratch[0];

@@ -6,6 +6,7 @@
 
 #include "lib/models/kernels/half_types.cuh"
 #include "lib/models/kernels/residual_layer_norm.h"
+#include "lib/models/kernels/warp_reduce.cuh"
 
 namespace modelpool::kernels {
 namespace {
@@ -17,13 +18,6 @@ namespace {
 // float32 registers, reduces mean and variance with shuffles (two passes over the registers,
 // no second read of memory), and writes the normalized row once: two reads and one write in
 // all. Rows up to 32 lanes x 8 x kVectors elements; the launcher picks the smallest kVectors.
-
-__device__ float WarpSum(float value) {
-  for (int offset = 16; offset > 0; offset /= 2) {
-    value += __shfl_xor_sync(0xffffffffu, value, offset);
-  }
-  return value;
-}
 
 constexpr int kWarpsPerBlock = 4;
 
