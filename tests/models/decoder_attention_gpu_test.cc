@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ATen/ATen.h"
@@ -30,8 +31,8 @@ std::string Describe(const Case& c) {
   for (int64_t length : c.lengths) lengths += std::to_string(length) + " ";
   return std::string(c10::toString(c.dtype)) + ", " + std::to_string(c.texts) + " texts, " +
          std::to_string(c.beams) + " beams, " + std::to_string(c.heads) + " heads of " +
-         std::to_string(c.head_dim) + ", capacity " + std::to_string(c.capacity) +
-         ", lengths " + lengths;
+         std::to_string(c.head_dim) + ", capacity " + std::to_string(c.capacity) + ", lengths " +
+         lengths;
 }
 
 // Random queries, keys and values of a case, in the layout DecoderCaches::SetCross takes.
@@ -107,9 +108,9 @@ double SplitKeyKernelError(const Case& c) {
       out.options().dtype(at::kByte));
   const int error = kernels::CrossAttention(
       c.dtype == at::kHalf ? kernels::HalfType::kFloat16 : kernels::HalfType::kBFloat16,
-      inputs.queries.const_data_ptr(), inputs.queries.stride(0), keys,
-      static_cast<float>(Scale(c)), out.data_ptr(), workspace.data_ptr(), c.texts, c.beams,
-      c.heads, c.head_dim, at::cuda::getCurrentCUDAStream().stream());
+      inputs.queries.const_data_ptr(), inputs.queries.stride(0), keys, static_cast<float>(Scale(c)),
+      out.data_ptr(), workspace.data_ptr(), c.texts, c.beams, c.heads, c.head_dim,
+      at::cuda::getCurrentCUDAStream().stream());
   return error == 0 ? ErrorAgainstFloat32(c, inputs, out) : 1e9;
 }
 
@@ -143,6 +144,66 @@ TEST_CASE("Cross-attention on the GPU matches float32 attention over each text's
     CHECK(caches_errors[i] < 2e-2);
     CHECK(kernel_errors[i] < 2e-2);
   }
+}
+
+// Steps of self-attention with random beam reorders between them, through the static steps'
+// attention (the decode kernel) and the eager one (matrix products), each against float32
+// attention over keys and values moved as the reorders say. Returns the largest differences.
+std::pair<double, double> SelfAttentionErrors(c10::ScalarType dtype) {
+  const int64_t texts = 3, beams = 4, heads = 4, head_dim = 64, steps = 12;
+  const int64_t rows = texts * beams;
+  SummarizerLimits limits;
+  limits.max_batch_size = texts;
+  limits.max_num_beams = beams;
+  limits.max_input_tokens = 8;
+  limits.max_new_tokens = 16;
+  const at::TensorOptions options = at::TensorOptions().device(at::kCUDA).dtype(dtype);
+  DecoderCaches caches(/*layers=*/2, heads, head_dim, limits, options);
+  caches.Start(at::ones({texts, 8}, options.dtype(at::kBool)), beams);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+
+  at::Tensor keys = at::empty({rows, heads, 0, head_dim});  // float32, as the rows see them
+  at::Tensor values = at::empty({rows, heads, 0, head_dim});
+  double kernel_error = 0, eager_error = 0;
+  for (int64_t p = 0; p < steps; ++p) {
+    const at::Tensor qkv = at::randn({rows, 3, heads, head_dim}, options);
+    const at::Tensor at_p = at::full({1}, p, options.dtype(at::kLong));
+    const at::Tensor kernel_out =
+        caches.SelfAttentionAt(1, qkv, caches.KeysAt(at_p), scale, at::Tensor());
+    // Writes the same keys and values again, then reads them with matrix products.
+    const at::Tensor eager_out = caches.SelfAttention(1, qkv, p, scale, at::Tensor());
+
+    const at::Tensor step = qkv.to(at::kFloat).cpu();
+    keys = at::cat({keys, step.select(1, 1).unsqueeze(2)}, 2);
+    values = at::cat({values, step.select(1, 2).unsqueeze(2)}, 2);
+    const at::Tensor scores = at::matmul(step.select(1, 0).unsqueeze(2), keys.transpose(2, 3));
+    const at::Tensor expected =
+        at::matmul(at::softmax(scores * scale, -1), values).view({rows, heads * head_dim});
+    kernel_error = std::max(
+        kernel_error, (kernel_out.to(at::kFloat).cpu() - expected).abs().max().item<double>());
+    eager_error = std::max(eager_error,
+                           (eager_out.to(at::kFloat).cpu() - expected).abs().max().item<double>());
+
+    const at::Tensor parents = at::randint(rows, {rows}, options.dtype(at::kLong));
+    caches.Reorder(parents, p + 1);
+    keys = keys.index_select(0, parents.cpu());
+    values = values.index_select(0, parents.cpu());
+  }
+  return {kernel_error, eager_error};
+}
+
+TEST_CASE("Self-attention on the GPU follows beam reorders") {
+  if (!torch::cuda::is_available()) {
+    WARN("no CUDA device: nothing to compare");
+    return;
+  }
+  at::manual_seed(11);
+  const auto [bf16_kernel, bf16_eager] = SelfAttentionErrors(at::kBFloat16);
+  const auto [fp16_kernel, fp16_eager] = SelfAttentionErrors(at::kHalf);
+  CHECK(bf16_kernel < 2e-2);
+  CHECK(bf16_eager < 2e-2);
+  CHECK(fp16_kernel < 2e-2);
+  CHECK(fp16_eager < 2e-2);
 }
 
 }  // namespace

@@ -88,6 +88,9 @@ class DecoderCaches {
   }
 
  private:
+  // Positions [0, length) of `layer`'s self-attention keys and values as each row of the batch
+  // sees them: [2, rows, heads, length, head_dim] (Note [Beams without moving keys]).
+  at::Tensor SeenByRows(int64_t layer, int64_t length) const;
   // Whether the cross-attention reads each text's input length from the device.
   bool device_lengths() const {
 #ifdef MODELPOOL_CUDA_KERNELS
@@ -112,9 +115,12 @@ class DecoderCaches {
   const int64_t heads_;
   const int64_t head_dim_;
   const SummarizerLimits limits_;
-  at::Tensor self_;           // [layers, 2 (k, v), max_rows, heads, positions held, head_dim]
-  at::Tensor cross_;          // [layers, 2 (k, v), max_batch, heads, max_input_tokens, head_dim]
-  at::Tensor positions_;      // see positions()
+  at::Tensor self_;       // [layers, 2 (k, v), max_rows, heads, positions held, head_dim]
+  at::Tensor cross_;      // [layers, 2 (k, v), max_batch, heads, max_input_tokens, head_dim]
+  at::Tensor positions_;  // see positions()
+  // Where the decode kernel runs, int32 [max_rows, capacity()]: the row whose cache holds row
+  // r's position t (Note [Beams without moving keys]); undefined elsewhere.
+  at::Tensor sources_;
   const bool flash_;          // Note [Decoder attention kernels]
   const bool decode_kernel_;  // the same
   const bool cross_kernel_;   // the same, for batches whose beams the kernel takes

@@ -53,8 +53,8 @@ int64_t Splits(int64_t texts, int64_t heads, int64_t capacity) {
 }
 
 struct Workspace {
-  float* sums;              // [splits, rows, heads, head_dim]: Σ exp(s_t - max) v_t of a part
-  float2* max_and_total;    // [splits, rows, heads]: the part's max score, Σ exp(s_t - max)
+  float* sums;            // [splits, rows, heads, head_dim]: Σ exp(s_t - max) v_t of a part
+  float2* max_and_total;  // [splits, rows, heads]: the part's max score, Σ exp(s_t - max)
 };
 
 // Grid (splits, heads, texts). `Beams` bounds the beams, for the registers it takes.
@@ -75,8 +75,8 @@ __global__ void __launch_bounds__(kThreads)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int slot = lane % lanes_per_key, key_in_warp = lane / lanes_per_key;
   const int step = kWarps * keys_per_warp;
-  const int64_t first = ((static_cast<int64_t>(text) * heads + head) * keys.capacity + begin) *
-                        lanes_per_key;
+  const int64_t first =
+      ((static_cast<int64_t>(text) * heads + head) * keys.capacity + begin) * lanes_per_key;
   const Vec8<T>* k = reinterpret_cast<const Vec8<T>*>(keys.keys) + first;
   const Vec8<T>* v = reinterpret_cast<const Vec8<T>*>(keys.values) + first;
 
@@ -117,7 +117,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
 #pragma unroll
-        for (int b = 0; b < Beams; ++b) dots[u][b] += __shfl_xor_sync(0xffffffffu, dots[u][b], offset);
+        for (int b = 0; b < Beams; ++b)
+          dots[u][b] += __shfl_xor_sync(0xffffffffu, dots[u][b], offset);
       }
     }
 #pragma unroll
@@ -183,7 +184,8 @@ __global__ void __launch_bounds__(kThreads)
     for (int b = 0; b < Beams; ++b) {
       if (b >= beams) continue;
 #pragma unroll
-      for (int j = 0; j < 8; ++j) warp_sums[(warp * beams + b) * head_dim + slot * 8 + j] = acc[b][j];
+      for (int j = 0; j < 8; ++j)
+        warp_sums[(warp * beams + b) * head_dim + slot * 8 + j] = acc[b][j];
     }
   }
   __syncthreads();
@@ -267,27 +269,27 @@ int LaunchFor(int64_t beams, const void* q, int64_t query_row_stride, const Cros
     return Launch<T, 4>(q, query_row_stride, keys, scale, out, workspace, texts, beams, heads,
                         head_dim, stream);
   }
-  return Launch<T, kMaxBeams>(q, query_row_stride, keys, scale, out, workspace, texts, beams,
-                              heads, head_dim, stream);
+  return Launch<T, kMaxBeams>(q, query_row_stride, keys, scale, out, workspace, texts, beams, heads,
+                              head_dim, stream);
 }
 
 }  // namespace
 
 bool CanCrossAttention(int64_t head_dim, int64_t beams, int64_t capacity) {
   // head_dim / 8 lanes a key must divide a warp: 8 to 256 in powers of two.
-  const bool lanes_divide_warp = head_dim >= 8 && head_dim <= kMaxHeadDim &&
-                                 (head_dim & (head_dim - 1)) == 0;
+  const bool lanes_divide_warp =
+      head_dim >= 8 && head_dim <= kMaxHeadDim && (head_dim & (head_dim - 1)) == 0;
   return lanes_divide_warp && beams >= 1 && beams <= kMaxBeams && capacity > 0 &&
          capacity <= (int64_t{1} << 30);
 }
 
-int64_t CrossAttentionWorkspaceBytes(int64_t texts, int64_t beams, int64_t heads,
-                                     int64_t head_dim, int64_t capacity) {
+int64_t CrossAttentionWorkspaceBytes(int64_t texts, int64_t beams, int64_t heads, int64_t head_dim,
+                                     int64_t capacity) {
   const int64_t splits = Splits(texts, heads, capacity);
   if (splits == 1) return 0;
   const int64_t row_heads = texts * beams * heads;
-  return splits * row_heads * (head_dim * static_cast<int64_t>(sizeof(float)) +
-                               static_cast<int64_t>(sizeof(float2)));
+  return splits * row_heads *
+         (head_dim * static_cast<int64_t>(sizeof(float)) + static_cast<int64_t>(sizeof(float2)));
 }
 
 int CrossAttention(HalfType type, const void* q, int64_t query_row_stride, const CrossKeys& keys,

@@ -22,7 +22,8 @@ namespace {
 // - the softmax over them in shared memory;
 // - the weighted sum: each warp a quarter of the keys, its lanes over pairs of dimensions (a
 //   warp reads a value row in one transaction), the warps' partial sums added in shared memory.
-// Keys past the position are never read, so no mask is needed. The cross-attention (512 keys
+// Keys past the position are never read, so no mask is needed. With `sources`, each key's row
+// is looked up (Note [Beams without moving keys]). The cross-attention (512 keys
 // a text) is not for this kernel: run here too, with t5-large's 32 texts of 512 tokens on an
 // H200, its self- and cross-attention calls of a batch took 81.5 ms against 58.4 ms for flash
 // attention's cross-attention calls alone, and 191 ms against 58.9 ms with 4 beams (a block
@@ -63,12 +64,17 @@ __global__ void __launch_bounds__(kThreads)
   for (int d = threadIdx.x; d < head_dim; d += kThreads) query[d] = ToFloat(q_row[d]);
   __syncthreads();
 
-  const int64_t base = (row * heads + head) * keys.capacity * head_dim;
-  const T* k = static_cast<const T*>(keys.keys) + base;
-  const T* v = static_cast<const T*>(keys.values) + base;
+  // Key t of this row and head starts at element KeyAt(t) of the keys and of the values.
+  const int32_t* sources = keys.sources ? keys.sources + row * keys.capacity : nullptr;
+  auto KeyAt = [&](int64_t t) {
+    const int64_t key_row = sources ? sources[t] : row;
+    return ((key_row * heads + head) * keys.capacity + t) * head_dim;
+  };
+  const T* k = static_cast<const T*>(keys.keys);
+  const T* v = static_cast<const T*>(keys.values);
   const T* bias = static_cast<const T*>(keys.relative_bias);
   for (int64_t t = threadIdx.x; t < n; t += kThreads) {
-    const Vec8<T>* k_t = reinterpret_cast<const Vec8<T>*>(k + t * head_dim);
+    const Vec8<T>* k_t = reinterpret_cast<const Vec8<T>*>(k + KeyAt(t));
     float dot = 0.f;
     for (int i = 0; i < head_dim / 8; ++i) {
       const Vec8<T> chunk = k_t[i];
@@ -102,7 +108,7 @@ __global__ void __launch_bounds__(kThreads)
   float2 acc[kMaxHeadDim / 64] = {};
   for (int64_t t = warp; t < n; t += kWarps) {
     const float weight = scores[t];
-    const P* v_t = reinterpret_cast<const P*>(v + t * head_dim);
+    const P* v_t = reinterpret_cast<const P*>(v + KeyAt(t));
 #pragma unroll
     for (int i = 0; i < kMaxHeadDim / 64; ++i) {
       const int pair = lane + 32 * i;

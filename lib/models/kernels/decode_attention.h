@@ -9,12 +9,15 @@
 
 namespace modelpool::kernels {
 
-// Where a decoding step's queries find their keys: query row r reads key row r.
+// Where a decoding step's queries find their keys.
 struct DecodeKeys {
   // [rows, heads, capacity, head_dim] each, contiguous.
   const void* keys;
   const void* values;
   int64_t capacity;
+  // Query row r's key t lies in key row sources[r * capacity + t] (int32, on the device), or in
+  // key row r when null: beams reordered without moving their keys.
+  const int32_t* sources;
   // Row r attends to its first *position + 1 keys (int64, on the device: the step's own
   // position).
   const int64_t* position;
