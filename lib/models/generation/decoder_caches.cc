@@ -250,7 +250,7 @@ at::Tensor DecoderCaches::DecodeAttention(const at::Tensor& queries,
 bool DecoderCaches::cross_kernel() const {
   // One beam only, where flash attention runs (Note [Split-key cross-attention]).
   return cross_kernel_ && (beams_ == 1 || !flash_) &&
-         kernels::CanCrossAttention(head_dim_, beams_, cross_.size(4));
+         kernels::CanCrossAttention(batch_, beams_, heads_, head_dim_, cross_.size(4));
 }
 
 at::Tensor DecoderCaches::SplitKeyCrossAttention(int64_t layer, const at::Tensor& queries,

@@ -275,12 +275,14 @@ int LaunchFor(int64_t beams, const void* q, int64_t query_row_stride, const Cros
 
 }  // namespace
 
-bool CanCrossAttention(int64_t head_dim, int64_t beams, int64_t capacity) {
+bool CanCrossAttention(int64_t texts, int64_t beams, int64_t heads, int64_t head_dim,
+                       int64_t capacity) {
   // head_dim / 8 lanes a key must divide a warp: 8 to 256 in powers of two.
   const bool lanes_divide_warp =
       head_dim >= 8 && head_dim <= kMaxHeadDim && (head_dim & (head_dim - 1)) == 0;
-  return lanes_divide_warp && beams >= 1 && beams <= kMaxBeams && capacity > 0 &&
-         capacity <= (int64_t{1} << 30);
+  // Texts and heads are the grid's z and y, at most 65,535 each.
+  return lanes_divide_warp && texts >= 0 && texts <= 65535 && heads >= 1 && heads <= 65535 &&
+         beams >= 1 && beams <= kMaxBeams && capacity > 0 && capacity <= (int64_t{1} << 30);
 }
 
 int64_t CrossAttentionWorkspaceBytes(int64_t texts, int64_t beams, int64_t heads, int64_t head_dim,
@@ -295,7 +297,7 @@ int64_t CrossAttentionWorkspaceBytes(int64_t texts, int64_t beams, int64_t heads
 int CrossAttention(HalfType type, const void* q, int64_t query_row_stride, const CrossKeys& keys,
                    float scale, void* out, void* workspace, int64_t texts, int64_t beams,
                    int64_t heads, int64_t head_dim, void* stream) {
-  if (!CanCrossAttention(head_dim, beams, keys.capacity)) return -1;
+  if (!CanCrossAttention(texts, beams, heads, head_dim, keys.capacity)) return -1;
   if (texts == 0) return 0;
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   return type == HalfType::kFloat16

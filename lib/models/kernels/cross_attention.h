@@ -28,7 +28,8 @@ struct CrossKeys {
 // contiguous. `workspace` holds CrossAttentionWorkspaceBytes() bytes on the device. Returns -1,
 // launching nothing, unless CanCrossAttention; otherwise the launch's cudaError_t as an int
 // (0: launched).
-bool CanCrossAttention(int64_t head_dim, int64_t beams, int64_t capacity);
+bool CanCrossAttention(int64_t texts, int64_t beams, int64_t heads, int64_t head_dim,
+                       int64_t capacity);
 int64_t CrossAttentionWorkspaceBytes(int64_t texts, int64_t beams, int64_t heads, int64_t head_dim,
                                      int64_t capacity);
 int CrossAttention(HalfType type, const void* q, int64_t query_row_stride, const CrossKeys& keys,
