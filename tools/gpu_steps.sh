@@ -30,7 +30,9 @@ step_build() {
     -DMODELPOOL_BUILD_EXAMPLES=ON -DMODELPOOL_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" \
     >/tmp/configure.log 2>&1 || { tail -30 /tmp/configure.log; return 1; }
   grep -E "modelpool:" /tmp/configure.log
-  cmake --build $build -j"$(nproc)" -- -k 0 >/tmp/build.log 2>&1 ||
+  # BUILD_TARGETS (space-separated) builds only those targets.
+  cmake --build $build -j"$(nproc)" ${BUILD_TARGETS:+--target $BUILD_TARGETS} -- -k 0 \
+    >/tmp/build.log 2>&1 ||
     { grep -E "error|FAILED" /tmp/build.log | head -60; tail -5 /tmp/build.log; return 1; }
   grep -c "MODELPOOL_CUDA_KERNELS" $build/build.ninja | sed 's/^/build.ninja lines defining MODELPOOL_CUDA_KERNELS: /'
   nm -C $build/lib/libmodelpool.a 2>/dev/null | grep -m1 " T .*ResidualLayerNorm" || true

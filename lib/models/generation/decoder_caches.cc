@@ -1,6 +1,7 @@
 #include "lib/models/generation/decoder_caches.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -108,8 +109,9 @@ at::Tensor FlashOverCache(const at::Tensor& queries, const at::Tensor& keys,
 // Everything decoding needs is allocated per instance, for its limits, and written in place.
 // - Self-attention keys and values of every decoder layer live in one tensor
 //   [layers, 2, rows, heads, positions, head_dim]. Step t writes position t of the first
-//   `rows` rows and attends over positions [0, t]; a beam reorder is one index_select over
-//   the rows of all layers at once, of the positions written so far. On a GPU it holds
+//   `rows` rows and attends over positions [0, t]; a beam reorder moves the rows of all layers
+//   at once, of the positions written so far, or only a table of rows where the decode kernel
+//   reads them (Note [Beams without moving keys]). On a GPU it holds
 //   max_new_tokens positions from the start, so that the footprint the pool measures after the
 //   warm-up is the real one. On the CPU, where the pool plans with the estimate (which counts
 //   it whole), it starts at 64 positions and doubles when decoding reaches its end: a request
@@ -255,8 +257,13 @@ bool DecoderCaches::cross_kernel() const {
 
 at::Tensor DecoderCaches::SplitKeyCrossAttention(int64_t layer, const at::Tensor& queries,
                                                  double scale) const {
-  TORCH_CHECK(queries.stride(1) == 1 && queries.stride(0) % 8 == 0,
-              "cross attention: query layout");
+  TORCH_CHECK(queries.dim() == 2 && queries.size(0) == batch_ * beams_ &&
+                  queries.size(1) == heads_ * head_dim_ && queries.stride(1) == 1 &&
+                  queries.stride(0) % 8 == 0 &&
+                  reinterpret_cast<uintptr_t>(queries.const_data_ptr()) % 16 == 0 &&
+                  queries.scalar_type() == cross_.scalar_type(),
+              "cross attention: queries ", queries.sizes(), " of ", queries.scalar_type(),
+              " do not have the caches' layout");
   const at::Tensor cross = cross_[layer];  // [2, max_batch, heads, capacity, head_dim]
   const kernels::CrossKeys keys{cross[0].const_data_ptr(), cross[1].const_data_ptr(),
                                 cross_.size(4), cross_lengths_.const_data_ptr<int32_t>()};
@@ -303,7 +310,7 @@ at::Tensor DecoderCaches::SelfAttentionAt(int64_t layer, const at::Tensor& qkv,
     on.values = cache[1].const_data_ptr();
     on.capacity = capacity();
     on.position = keys.position.const_data_ptr<int64_t>();
-    on.sources = sources_.defined() ? sources_.const_data_ptr<int32_t>() : nullptr;
+    on.sources = follows_sources() ? sources_.const_data_ptr<int32_t>() : nullptr;
     if (relative_bias.defined()) {
       on.relative_bias = relative_bias.const_data_ptr();
       on.bias_length = relative_bias.size(1);
@@ -353,12 +360,14 @@ at::Tensor DecoderCaches::CrossAttention(int64_t layer, const at::Tensor& querie
 // kernel reads the keys (decode_kernel_), nothing moves: sources_[r][t] names the row whose
 // cache holds row r's position t, and a reorder gathers those int32 rows instead. Step t writes
 // row r's keys into row r's own position t, which no row has read, and Start makes every
-// sources_[r][t] r, which the positions not yet written keep. Matrix products over the cache
-// (eager steps, a bias the kernel does not take) read it through SeenByRows.
+// sources_[r][t] r, which the positions not yet written keep: a reorder must not reach past
+// the positions written. Matrix products over the cache (eager steps, a bias the kernel does
+// not take) read it through SeenByRows. With one beam, whose rows never move, the table is
+// left aside (beams are part of StepShape, so a CUDA graph never sees it change).
 at::Tensor DecoderCaches::SeenByRows(int64_t layer, int64_t length) const {
   const int64_t rows = batch_ * beams_;
   const at::Tensor cache = self_[layer].narrow(1, 0, rows).narrow(3, 0, length);
-  if (!sources_.defined()) return cache;
+  if (!follows_sources()) return cache;
   // Over (row, position) flattened, row r's position t is entry sources_[r][t] * length + t.
   const at::Tensor from = sources_.narrow(0, 0, rows).narrow(1, 0, length).to(at::kLong);
   const at::Tensor entries = from.mul(length).add_(at::arange(length, from.options())).view({-1});
@@ -371,7 +380,7 @@ at::Tensor DecoderCaches::SeenByRows(int64_t layer, int64_t length) const {
 
 void DecoderCaches::Reorder(const at::Tensor& parents, int64_t length) {
   const int64_t rows = batch_ * beams_;
-  if (sources_.defined()) {  // Note [Beams without moving keys]
+  if (follows_sources()) {  // Note [Beams without moving keys]
     const at::Tensor live = sources_.narrow(0, 0, rows).narrow(1, 0, length);
     live.copy_(live.index_select(0, parents));
     return;

@@ -75,6 +75,7 @@ class DecoderCaches {
   at::Tensor CrossAttention(int64_t layer, const at::Tensor& queries, double scale) const;
 
   // Row i continues from row `parents[i]`: positions [0, length) of every layer follow.
+  // `length` is at most the positions written so far.
   void Reorder(const at::Tensor& parents, int64_t length);
 
   int64_t rows() const { return batch_ * beams_; }
@@ -91,6 +92,8 @@ class DecoderCaches {
   // Positions [0, length) of `layer`'s self-attention keys and values as each row of the batch
   // sees them: [2, rows, heads, length, head_dim] (Note [Beams without moving keys]).
   at::Tensor SeenByRows(int64_t layer, int64_t length) const;
+  // Whether rows find their keys through sources_: the decode kernel runs, with beams.
+  bool follows_sources() const { return sources_.defined() && beams_ > 1; }
   // Whether the cross-attention reads each text's input length from the device.
   bool device_lengths() const {
 #ifdef MODELPOOL_CUDA_KERNELS

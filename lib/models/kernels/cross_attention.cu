@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cfloat>
+#include <cstdint>
 
 #include "lib/models/kernels/cross_attention.h"
 #include "lib/models/kernels/half_types.cuh"
@@ -22,9 +23,10 @@ namespace {
 // - the block's lanes read keys in 16-byte vectors, head_dim / 8 lanes a key, so that a warp
 //   reads whole rows at once, four rows in flight per lane;
 // - all the beams of a text are the block's queries, so its keys are read once, not per beam;
-// - each part's scores, their maximum and the sum of their exponentials, and its unnormalized
-//   weighted sum of values go to a workspace in float32, and a second kernel combines the parts
-//   (the maxima rescale each part's sums). With one part the first kernel writes the output.
+// - each part's scores stay in shared memory; their maximum, the sum of their exponentials and
+//   the part's unnormalized weighted sum of values go to a workspace in float32, and a second
+//   kernel combines the parts (the maxima rescale each part's sums). With one part the first
+//   kernel writes the output.
 // Parts are sized from each text's length, read on the device, so a CUDA graph replays the
 // launch for any lengths, and padding is never read.
 // Measured on an H200 (generate_profile, 32 texts of 512 tokens, 64 steps in CUDA graphs): one
@@ -40,13 +42,14 @@ constexpr int kMaxBeams = 8;
 constexpr int kMaxHeadDim = 256;
 // Keys a block takes at most: its scores stay in 32 KiB of shared memory with 8 beams.
 constexpr int64_t kMaxPart = 1024;
-// Blocks a launch aims at: enough to keep every SM of an H100 or H200 reading (132 SMs, 16
-// blocks of 128 threads each).
+// Blocks a launch aims at: a few waves over the 132 SMs of an H100 or H200 (3 to 8 blocks fit
+// on an SM, by the registers of 8 to 1 beams), so that every SM keeps reading.
 constexpr int64_t kTargetBlocks = 2048;
 // Keys a block takes at least, where more parts would only add to the combining.
 constexpr int64_t kMinPart = 32;
 
 int64_t Splits(int64_t texts, int64_t heads, int64_t capacity) {
+  if (texts <= 0 || heads <= 0 || capacity <= 0) return 1;
   int64_t splits = (kTargetBlocks + texts * heads - 1) / (texts * heads);
   splits = std::min(splits, (capacity + kMinPart - 1) / kMinPart);
   return std::max({splits, (capacity + kMaxPart - 1) / kMaxPart, int64_t{1}});
@@ -280,9 +283,11 @@ bool CanCrossAttention(int64_t texts, int64_t beams, int64_t heads, int64_t head
   // head_dim / 8 lanes a key must divide a warp: 8 to 256 in powers of two.
   const bool lanes_divide_warp =
       head_dim >= 8 && head_dim <= kMaxHeadDim && (head_dim & (head_dim - 1)) == 0;
-  // Texts and heads are the grid's z and y, at most 65,535 each.
+  // Texts and heads are the grid's z and y, at most 65,535 each; the combining kernel's grid
+  // has a block per row and head.
   return lanes_divide_warp && texts >= 0 && texts <= 65535 && heads >= 1 && heads <= 65535 &&
-         beams >= 1 && beams <= kMaxBeams && capacity > 0 && capacity <= (int64_t{1} << 30);
+         beams >= 1 && beams <= kMaxBeams && texts * beams * heads <= INT32_MAX && capacity > 0 &&
+         capacity <= (int64_t{1} << 30);
 }
 
 int64_t CrossAttentionWorkspaceBytes(int64_t texts, int64_t beams, int64_t heads, int64_t head_dim,

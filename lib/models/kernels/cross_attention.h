@@ -25,9 +25,10 @@ struct CrossKeys {
 // rows of text b (rows b * beams ... b * beams + beams - 1; row r, head h at
 // q + r * query_row_stride + h * head_dim) attend over text b's keys: scores scale * q · k_t,
 // softmax over t, out[r][h] = Σ p_t v_t, in float32; `out` is [texts * beams, heads, head_dim],
-// contiguous. `workspace` holds CrossAttentionWorkspaceBytes() bytes on the device. Returns -1,
-// launching nothing, unless CanCrossAttention; otherwise the launch's cudaError_t as an int
-// (0: launched).
+// contiguous. q, keys and values start at 16-byte boundaries, and query_row_stride and head_dim
+// are multiples of 8. `workspace` holds CrossAttentionWorkspaceBytes() bytes on the device. Returns
+// -1, launching nothing, unless CanCrossAttention; otherwise the launch's cudaError_t as an int (0:
+// launched).
 bool CanCrossAttention(int64_t texts, int64_t beams, int64_t heads, int64_t head_dim,
                        int64_t capacity);
 int64_t CrossAttentionWorkspaceBytes(int64_t texts, int64_t beams, int64_t heads, int64_t head_dim,
