@@ -95,15 +95,21 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
 
+  // This lane's kUnroll vectors of `rows` (the keys or the values) from the warp's key w0 on,
+  // zeros past the part.
+  auto load = [&](const Vec8<T>* rows, int w0, Vec8<T>(&chunks)[kUnroll]) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int t = w0 + u * step + key_in_warp;
+      chunks[u] = t < n ? rows[static_cast<int64_t>(t) * lanes_per_key + slot] : Vec8<T>{};
+    }
+  };
+
   // Scores. The loop bound is the warp's, so that every lane takes part in the shuffles.
   float* scores = shared;
   for (int w0 = warp * keys_per_warp; w0 < n; w0 += step * kUnroll) {
     Vec8<T> chunks[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int t = w0 + u * step + key_in_warp;
-      chunks[u] = t < n ? k[static_cast<int64_t>(t) * lanes_per_key + slot] : Vec8<T>{};
-    }
+    load(k, w0, chunks);
     // Every dot product first, then the shuffles that add up a key's lanes, all of a round
     // at once: independent, so their latencies overlap.
     float dots[kUnroll][Beams];
@@ -156,11 +162,7 @@ __global__ void __launch_bounds__(kThreads)
   float acc[Beams][8] = {};
   for (int w0 = warp * keys_per_warp; w0 < n; w0 += step * kUnroll) {
     Vec8<T> chunks[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int t = w0 + u * step + key_in_warp;
-      chunks[u] = t < n ? v[static_cast<int64_t>(t) * lanes_per_key + slot] : Vec8<T>{};
-    }
+    load(v, w0, chunks);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int t = w0 + u * step + key_in_warp;
