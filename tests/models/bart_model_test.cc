@@ -12,31 +12,20 @@
 #include "tests/testing/tiny_bart.h"
 
 // Last: libtorch's glog defines CHECK too, and Catch's must win.
-#include <catch2/catch.hpp>
+#include "tests/testing/summarizer_checks.h"
 
 namespace modelpool {
 namespace {
 
+using testing::Rows;
 using testing::TinyBart;
 using testing::WriteTinyBart;
-using Rows = std::vector<std::vector<int32_t>>;
 
-SummarizerLimits SmallLimits() {
-  SummarizerLimits limits;
-  limits.max_batch_size = 4;
-  limits.max_num_beams = 3;
-  limits.max_input_tokens = 16;
-  limits.max_new_tokens = 24;
-  return limits;
-}
+SummarizerLimits SmallLimits() { return testing::SmallSummarizerLimits(); }
 
 std::unique_ptr<EncoderDecoderSummarizer> LoadModel(
     const std::string& dir, const SummarizerLimits& limits = SmallLimits()) {
-  auto folder = BartFolder::Read(dir);
-  REQUIRE(folder.ok());
-  auto model = (*folder)->LoadSummarizer(c10::kCPU, at::kFloat, limits);
-  REQUIRE(model.ok());
-  return std::move(*model);
+  return testing::LoadCpuSummarizer(BartFolder::Read, dir, limits);
 }
 
 // <s> ... </s>, as BART's tokenizer gives them.
@@ -51,23 +40,8 @@ TEST_CASE("BART: a text generates the same ids alone as padded in a batch") {
   distil.scale_embedding = true;
   for (const auto& [name, spec] : {std::pair<std::string, TinyBart>{"bart_batch", TinyBart{}},
                                    {"bart_batch_distil", distil}}) {
-    auto model = LoadModel(WriteTinyBart(name, spec));
-    for (int beams : {1, 3}) {
-      INFO(name << ", beams " << beams);
-      GenerationOptions options;
-      options.num_beams = beams;
-      options.max_new_tokens = 10;
-      auto together = model->Generate(kInputs, options);
-      REQUIRE(together.ok());
-      REQUIRE(together->size() == kInputs.size());
-      for (size_t i = 0; i < kInputs.size(); ++i) {
-        auto alone = model->Generate(Rows{kInputs[i]}, options);
-        REQUIRE(alone.ok());
-        CHECK((*alone)[0] == (*together)[i]);
-        CHECK_FALSE((*together)[i].empty());
-        CHECK((*together)[i].size() <= 10);
-      }
-    }
+    INFO(name);
+    testing::CheckAloneAsInBatch(*LoadModel(WriteTinyBart(name, spec)), kInputs);
   }
 }
 
@@ -287,19 +261,8 @@ TEST_CASE("BART: a reordered cache continues the rows it was reordered from") {
     return std::make_unique<BartModel>((*folder)->files().config, *weights, c10::kCPU, at::kFloat,
                                        SmallLimits());
   };
-  auto a = load();
-  auto b = load();
-  const at::Tensor ids = at::tensor(std::vector<int64_t>{0, 9, 13, 2}).unsqueeze(0);
-  const at::Tensor mask = at::ones({1, 4}, at::kBool);
-  for (BartModel* model : {a.get(), b.get()}) {
-    model->StartDecoding(model->Encode(ids, mask), mask, /*num_beams=*/2);
-    model->Step(at::full({2}, 2, at::kLong), 0);
-  }
-  a->Step(at::tensor(std::vector<int64_t>{7, 20}), 1);
-  b->Step(at::tensor(std::vector<int64_t>{20, 7}), 1);
-  a->Reorder(at::tensor(std::vector<int64_t>{1, 0}), 2);
-  const at::Tensor next = at::tensor(std::vector<int64_t>{3, 4});
-  CHECK(at::allclose(a->Step(next, 2), b->Step(next, 2), 1e-5, 1e-6));
+  // BART's decoder starts from </s> (decoder_start_token_id 2).
+  testing::CheckReorderContinuesRows(*load(), *load(), {0, 9, 13, 2}, /*start_token=*/2);
 }
 
 TEST_CASE("BART: instances on a device share their weights") {

@@ -11,53 +11,26 @@
 #include "tests/testing/tiny_t5.h"
 
 // Last: libtorch's glog defines CHECK too, and Catch's must win.
-#include <catch2/catch.hpp>
+#include "tests/testing/summarizer_checks.h"
 
 namespace modelpool {
 namespace {
 
+using testing::Rows;
 using testing::TinyT5;
 using testing::WriteTinyT5;
-using Rows = std::vector<std::vector<int32_t>>;
 
-SummarizerLimits SmallLimits() {
-  SummarizerLimits limits;
-  limits.max_batch_size = 4;
-  limits.max_num_beams = 3;
-  limits.max_input_tokens = 16;
-  limits.max_new_tokens = 24;
-  return limits;
-}
+SummarizerLimits SmallLimits() { return testing::SmallSummarizerLimits(); }
 
 std::unique_ptr<EncoderDecoderSummarizer> LoadModel(
     const std::string& dir, const SummarizerLimits& limits = SmallLimits()) {
-  auto folder = T5Folder::Read(dir);
-  REQUIRE(folder.ok());
-  auto model = (*folder)->LoadSummarizer(c10::kCPU, at::kFloat, limits);
-  REQUIRE(model.ok());
-  return std::move(*model);
+  return testing::LoadCpuSummarizer(T5Folder::Read, dir, limits);
 }
 
 const Rows kInputs = {{5, 9, 13, 22, 7, 1}, {30, 1}, {11, 12, 13, 14, 15, 16, 17, 18, 19, 1}};
 
 TEST_CASE("A text generates the same ids alone as padded in a batch") {
-  auto model = LoadModel(WriteTinyT5("t5_batch", TinyT5{}));
-  for (int beams : {1, 3}) {
-    INFO("beams " << beams);
-    GenerationOptions options;
-    options.num_beams = beams;
-    options.max_new_tokens = 10;
-    auto together = model->Generate(kInputs, options);
-    REQUIRE(together.ok());
-    REQUIRE(together->size() == kInputs.size());
-    for (size_t i = 0; i < kInputs.size(); ++i) {
-      auto alone = model->Generate(Rows{kInputs[i]}, options);
-      REQUIRE(alone.ok());
-      CHECK((*alone)[0] == (*together)[i]);
-      CHECK_FALSE((*together)[i].empty());
-      CHECK((*together)[i].size() <= 10);
-    }
-  }
+  testing::CheckAloneAsInBatch(*LoadModel(WriteTinyT5("t5_batch", TinyT5{})), kInputs);
 }
 
 TEST_CASE("More texts than the batch limit are generated in batches, in input order") {
@@ -188,19 +161,8 @@ TEST_CASE("A reordered cache continues the rows it was reordered from") {
     return std::make_unique<T5Model>((*folder)->files().config, *weights, c10::kCPU, at::kFloat,
                                      SmallLimits());
   };
-  auto a = load();
-  auto b = load();
-  const at::Tensor ids = at::tensor(std::vector<int64_t>{5, 9, 13, 1}).unsqueeze(0);
-  const at::Tensor mask = at::ones({1, 4}, at::kBool);
-  for (T5Model* model : {a.get(), b.get()}) {
-    model->StartDecoding(model->Encode(ids, mask), mask, /*num_beams=*/2);
-    model->Step(at::zeros({2}, at::kLong), 0);
-  }
-  a->Step(at::tensor(std::vector<int64_t>{7, 20}), 1);
-  b->Step(at::tensor(std::vector<int64_t>{20, 7}), 1);
-  a->Reorder(at::tensor(std::vector<int64_t>{1, 0}), 2);
-  const at::Tensor next = at::tensor(std::vector<int64_t>{3, 4});
-  CHECK(at::allclose(a->Step(next, 2), b->Step(next, 2), 1e-5, 1e-6));
+  // T5's decoder starts from <pad> (0).
+  testing::CheckReorderContinuesRows(*load(), *load(), {5, 9, 13, 1}, /*start_token=*/0);
 }
 
 TEST_CASE("A bfloat16 instance generates on the CPU too") {
