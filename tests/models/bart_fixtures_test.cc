@@ -1,5 +1,4 @@
 // BART against transformers: the folders and ids that tools/make_bart_fixtures.py recorded.
-#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -14,16 +13,14 @@
 #include "tests/testing/temp_dir.h"
 
 // Last: libtorch's glog defines CHECK too, and Catch's must win.
-#include <catch2/catch.hpp>
+#include "tests/testing/summarizer_checks.h"
 
 namespace modelpool {
 namespace {
 
 using Json = nlohmann::json;
-using Rows = std::vector<std::vector<int32_t>>;
-using testing::FloatTensor;
 using testing::Generated;
-using testing::OptionsOf;
+using testing::Rows;
 
 const std::string kDataDir = std::string(MODELPOOL_SOURCE_DIR) + "/tests/data";
 constexpr int32_t kEos = 2;
@@ -35,21 +32,9 @@ Json ReadFixture(const std::string& name) {
   return Json::parse(in);
 }
 
-SummarizerLimits FixtureLimits(int64_t batch) {
-  SummarizerLimits limits;
-  limits.max_batch_size = batch;
-  limits.max_num_beams = 4;
-  limits.max_input_tokens = 64;
-  limits.max_new_tokens = 32;
-  return limits;
-}
-
 std::unique_ptr<EncoderDecoderSummarizer> LoadFixtureModel(const std::string& name, int64_t batch) {
-  auto folder = BartFolder::Read(kDataDir + "/models/" + name);
-  REQUIRE(folder.ok());
-  auto model = (*folder)->LoadSummarizer(c10::kCPU, at::kFloat, FixtureLimits(batch));
-  REQUIRE(model.ok());
-  return std::move(*model);
+  return testing::LoadCpuSummarizer(BartFolder::Read, kDataDir + "/models/" + name,
+                                    testing::FixtureLimits(batch));
 }
 
 TEST_CASE("BART ids equal transformers' in float32, for every recorded configuration") {
@@ -57,35 +42,7 @@ TEST_CASE("BART ids equal transformers' in float32, for every recorded configura
   const std::string steps = GENERATE(as<std::string>{}, "eager", "static");
   INFO("decoder steps: " << steps);
   const testing::DecoderStepsForTest use(steps);
-  const Json fixture = ReadFixture("generate.json");
-  REQUIRE_FALSE(fixture.at("models").empty());
-  for (const Json& m : fixture.at("models")) {
-    const std::string name = m.at("name");
-    const Rows inputs = m.at("inputs").get<Rows>();
-    auto model = LoadFixtureModel(name, static_cast<int64_t>(inputs.size()));
-    int ended_early = 0;
-    for (const Json& c : m.at("cases")) {
-      INFO(name << " / " << c.at("name").get<std::string>());
-      const GenerationOptions options = OptionsOf(c.at("options"));
-      auto resolved = model->Resolve(options);
-      REQUIRE(resolved.ok());
-      auto ids = model->Generate(inputs, options);
-      REQUIRE(ids.ok());
-      const Rows expected = c.at("sequences").get<Rows>();
-      REQUIRE(ids->size() == expected.size());
-      for (size_t i = 0; i < expected.size(); ++i) {
-        INFO("input " << i);
-        const std::vector<int32_t> want = Generated(expected[i], kEos);
-        CHECK((*ids)[i] == want);
-        if (!want.empty() && want.back() == kEos &&
-            static_cast<int64_t>(want.size()) < resolved->max_new_tokens) {
-          ++ended_early;
-        }
-      }
-    }
-    // The fixtures are only as good as the ends they exercise.
-    CHECK(ended_early > 0);
-  }
+  testing::CheckRecordedIds(ReadFixture("generate.json"), LoadFixtureModel, kEos);
 }
 
 // Note [Reusing decoder graphs]: an instance keeps its static steps between batches. A batch
@@ -137,22 +94,8 @@ TEST_CASE("BART's defaults are the folder's, as transformers ran them") {
 }
 
 TEST_CASE("BART's encoder output and first decoder logits equal transformers' in float32") {
-  const Json fixture = ReadFixture("numerics.json");
-  for (const Json& m : fixture.at("models")) {
-    INFO(m.at("name").get<std::string>());
-    auto model = LoadFixtureModel(m.at("name"), 1);
-    auto first = model->FirstStep(m.at("input_ids").get<std::vector<int32_t>>());
-    REQUIRE(first.ok());
-    const at::Tensor hidden = first->first[0];
-    const at::Tensor logits = first->second[0];
-    const at::Tensor want_hidden = FloatTensor(m.at("encoder_last_hidden_state"));
-    const at::Tensor want_logits = FloatTensor(m.at("first_step_logits"));
-    INFO("largest differences: hidden " << (hidden - want_hidden).abs().max().item<float>()
-                                        << ", logits "
-                                        << (logits - want_logits).abs().max().item<float>());
-    CHECK(at::allclose(hidden, want_hidden, 1e-4, 1e-5));
-    CHECK(at::allclose(logits, want_logits, 1e-4, 1e-4));
-  }
+  testing::CheckRecordedNumerics(ReadFixture("numerics.json"), LoadFixtureModel,
+                                 /*logits_atol=*/1e-4);
 }
 
 #ifdef MODELPOOL_SUMMARIZE_CLI
