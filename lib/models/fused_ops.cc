@@ -1,10 +1,8 @@
 #include "lib/models/fused_ops.h"
 
-#include <cstdlib>
-#include <string>
-
 #include "ATen/ATen.h"
 #include "lib/models/flash_attention.h"
+#include "lib/models/kernel_switches.h"
 #include "torch/version.h"
 
 #ifndef TORCH_VERSION_MAJOR
@@ -24,12 +22,9 @@ namespace modelpool {
 
 bool CanFuseEpilogues(c10::Device device, c10::ScalarType dtype, int64_t width) {
 #if defined(MODELPOOL_CUDA_KERNELS) && TORCH_VERSION_MAJOR >= 2
-  static const bool allowed = [] {
-    const char* value = std::getenv("MODELPOOL_FUSED_KERNELS");
-    return value == nullptr || std::string(value) != "0";
-  }();
   const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
-  return half && allowed && kernels::CanResidualLayerNorm(width) && IsAmpereOrLater(device);
+  return half && ProcessKernelSwitches().fused_kernels && kernels::CanResidualLayerNorm(width) &&
+         IsAmpereOrLater(device);
 #else
   return false;
 #endif

@@ -14,7 +14,6 @@
 #include <torch/version.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 #include <optional>
 #include <set>
@@ -27,6 +26,7 @@
 #include "lib/models/flash_attention.h"
 #include "lib/models/formats/weights.h"
 #include "lib/models/fused_ops.h"
+#include "lib/models/kernel_switches.h"
 #include "modelpool/base/status.h"
 
 #if TORCH_VERSION_MAJOR >= 2
@@ -58,11 +58,8 @@ AttentionKernel ChooseAttention(c10::Device device, c10::ScalarType dtype, int64
 #if TORCH_VERSION_MAJOR >= 2
   if (device.is_cuda()) {
     if (CanFlashAttention(device, dtype, head_dim)) {
-      static const bool efficient = [] {
-        const char* value = std::getenv("MODELPOOL_BERT_ATTENTION");
-        return value != nullptr && std::string(value) == "efficient";
-      }();
-      return efficient ? AttentionKernel::kEfficientVarlen : AttentionKernel::kFlashVarlen;
+      return ProcessKernelSwitches().bert_efficient_attention ? AttentionKernel::kEfficientVarlen
+                                                              : AttentionKernel::kFlashVarlen;
     }
     const int64_t per_16_bytes = 16 / static_cast<int64_t>(c10::elementSize(dtype));
     if (head_dim % per_16_bytes == 0) return AttentionKernel::kEfficientPadded;

@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <string>
 #include <utility>
 
 #include "ATen/ATen.h"
 #include "lib/models/attention_bias.h"
 #include "lib/models/flash_attention.h"
+#include "lib/models/kernel_switches.h"
 
 #ifdef MODELPOOL_CUDA_KERNELS
 #include <ATen/cuda/CUDAContext.h>
@@ -42,13 +41,7 @@ namespace {
 // it is built (Note [Split-key cross-attention]): flash attention's one block per (text, head)
 // keeps too few of the keys' loads in flight. Everything else (the CPU, float32, libtorch 1.13)
 // stays on matrix products. MODELPOOL_DECODER_ATTENTION=matmul turns the kernels off, to compare.
-bool KernelsAllowed() {
-  static const bool allowed = [] {
-    const char* value = std::getenv("MODELPOOL_DECODER_ATTENTION");
-    return value == nullptr || std::string(value) != "matmul";
-  }();
-  return allowed;
-}
+bool KernelsAllowed() { return ProcessKernelSwitches().decoder_kernels; }
 
 bool UseFlash(const at::TensorOptions& options, int64_t head_dim) {
   return KernelsAllowed() &&

@@ -1,0 +1,59 @@
+#include "lib/models/kernel_switches.h"
+
+#include <optional>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "lib/base/env_parsing.h"
+#include "modelpool/base/logging.h"
+
+namespace modelpool {
+namespace {
+
+void ReportIgnored(const absl::Status& status, absl::string_view kept) {
+  Log(LogSeverity::kWarning, absl::StrCat(status.message(), "; keeping the default, ", kept));
+}
+
+// `value` as one of two words (any case, spaces around ignored): true for `second`.
+std::optional<bool> ReadChoice(absl::string_view name, const std::optional<std::string>& value,
+                               absl::string_view first, absl::string_view second) {
+  if (!value.has_value()) return std::nullopt;
+  const std::string word = absl::AsciiStrToLower(absl::StripAsciiWhitespace(*value));
+  if (word == first) return false;
+  if (word == second) return true;
+  ReportIgnored(base_internal::BadVariable(name, *value, absl::StrCat(first, " or ", second)),
+                first);
+  return std::nullopt;
+}
+
+}  // namespace
+
+KernelSwitches ReadKernelSwitches(const Settings::EnvLookup& lookup) {
+  const Settings::EnvLookup& env = lookup ? lookup : Settings::EnvLookup(base_internal::ProcessEnv);
+  KernelSwitches switches;
+  if (const auto fused = env("MODELPOOL_FUSED_KERNELS"); fused.has_value()) {
+    const absl::StatusOr<bool> on = base_internal::ParseBool("MODELPOOL_FUSED_KERNELS", *fused);
+    if (on.ok()) {
+      switches.fused_kernels = *on;
+    } else {
+      ReportIgnored(on.status(), "on");
+    }
+  }
+  if (const auto efficient = ReadChoice("MODELPOOL_BERT_ATTENTION", env("MODELPOOL_BERT_ATTENTION"),
+                                        "flash", "efficient")) {
+    switches.bert_efficient_attention = *efficient;
+  }
+  if (const auto matmul = ReadChoice("MODELPOOL_DECODER_ATTENTION",
+                                     env("MODELPOOL_DECODER_ATTENTION"), "kernels", "matmul")) {
+    switches.decoder_kernels = !*matmul;
+  }
+  return switches;
+}
+
+const KernelSwitches& ProcessKernelSwitches() {
+  static const KernelSwitches switches = ReadKernelSwitches();
+  return switches;
+}
+
+}  // namespace modelpool

@@ -1,0 +1,32 @@
+#ifndef MODELPOOL_LIB_MODELS_KERNEL_SWITCHES_H_
+#define MODELPOOL_LIB_MODELS_KERNEL_SWITCHES_H_
+
+// The environment variables that turn the models' GPU kernels off or swap them, for comparison
+// (the README's table of variables): read in one place, with the same reading of each value.
+
+#include "modelpool/base/settings.h"
+
+namespace modelpool {
+
+struct KernelSwitches {
+  // MODELPOOL_FUSED_KERNELS (1/0, true/false, yes/no, on/off): the fused epilogues
+  // (Note [Fused epilogues]).
+  bool fused_kernels = true;
+  // MODELPOOL_BERT_ATTENTION (flash, efficient): packed rows on the memory-efficient kernel
+  // instead of flash attention.
+  bool bert_efficient_attention = false;
+  // MODELPOOL_DECODER_ATTENTION (kernels, matmul): the decoder's attention kernels, or matrix
+  // products (Note [Decoder attention kernels]).
+  bool decoder_kernels = true;
+};
+
+// The switches `lookup` (the process environment when null) gives. A value it cannot read keeps
+// that switch's default and is reported as a warning naming the variable and what it takes.
+KernelSwitches ReadKernelSwitches(const Settings::EnvLookup& lookup = nullptr);
+
+// The process's switches, read once, at the first call. Thread-safe.
+const KernelSwitches& ProcessKernelSwitches();
+
+}  // namespace modelpool
+
+#endif  // MODELPOOL_LIB_MODELS_KERNEL_SWITCHES_H_

@@ -1,0 +1,70 @@
+#include "lib/models/kernel_switches.h"
+
+#include <catch2/catch.hpp>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "modelpool/base/logging.h"
+
+namespace modelpool {
+namespace {
+
+// Reads the switches from `env`, with the warnings logged meanwhile.
+struct Read {
+  KernelSwitches switches;
+  std::vector<std::string> warnings;
+};
+
+Read ReadFrom(const std::map<std::string, std::string>& env) {
+  Read read;
+  SetLogSink([&read](LogSeverity severity, absl::string_view message) {
+    if (severity == LogSeverity::kWarning) read.warnings.emplace_back(message);
+  });
+  read.switches = ReadKernelSwitches([&env](const std::string& name) -> std::optional<std::string> {
+    const auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  });
+  SetLogSink(nullptr);
+  return read;
+}
+
+TEST_CASE("Kernel switches default to every kernel on, and flash attention for BERT") {
+  const Read read = ReadFrom({});
+  CHECK(read.switches.fused_kernels);
+  CHECK_FALSE(read.switches.bert_efficient_attention);
+  CHECK(read.switches.decoder_kernels);
+  CHECK(read.warnings.empty());
+}
+
+TEST_CASE("Kernel switches take the documented words, in any case") {
+  for (const std::string off : {"0", "false", "OFF", " no "}) {
+    INFO(off);
+    CHECK_FALSE(ReadFrom({{"MODELPOOL_FUSED_KERNELS", off}}).switches.fused_kernels);
+  }
+  CHECK(ReadFrom({{"MODELPOOL_FUSED_KERNELS", "on"}}).switches.fused_kernels);
+  CHECK(ReadFrom({{"MODELPOOL_BERT_ATTENTION", "Efficient"}}).switches.bert_efficient_attention);
+  CHECK_FALSE(ReadFrom({{"MODELPOOL_BERT_ATTENTION", "flash"}}).switches.bert_efficient_attention);
+  CHECK_FALSE(ReadFrom({{"MODELPOOL_DECODER_ATTENTION", "matmul"}}).switches.decoder_kernels);
+  CHECK(ReadFrom({{"MODELPOOL_DECODER_ATTENTION", "kernels"}}).switches.decoder_kernels);
+}
+
+TEST_CASE("A kernel switch it cannot read keeps its default and says so, naming the variable") {
+  const Read read = ReadFrom({{"MODELPOOL_FUSED_KERNELS", "maybe"},
+                              {"MODELPOOL_BERT_ATTENTION", "cudnn"},
+                              {"MODELPOOL_DECODER_ATTENTION", "matmull"}});
+  CHECK(read.switches.fused_kernels);
+  CHECK_FALSE(read.switches.bert_efficient_attention);
+  CHECK(read.switches.decoder_kernels);
+  REQUIRE(read.warnings.size() == 3);
+  CHECK(read.warnings[0].find("MODELPOOL_FUSED_KERNELS='maybe'") != std::string::npos);
+  CHECK(read.warnings[1].find("MODELPOOL_BERT_ATTENTION='cudnn'") != std::string::npos);
+  CHECK(read.warnings[1].find("flash or efficient") != std::string::npos);
+  CHECK(read.warnings[2].find("MODELPOOL_DECODER_ATTENTION='matmull'") != std::string::npos);
+  CHECK(read.warnings[2].find("keeping the default, kernels") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace modelpool
