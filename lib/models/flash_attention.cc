@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "ATen/ATen.h"
+#include "lib/models/half_precision.h"
 #include "torch/version.h"
 
 #ifndef TORCH_VERSION_MAJOR
@@ -32,8 +33,7 @@ bool IsAmpereOrLater(c10::Device device) {
 
 bool CanFlashAttention(c10::Device device, c10::ScalarType dtype, int64_t head_dim) {
 #if TORCH_VERSION_MAJOR >= 2
-  const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
-  return half && head_dim % 8 == 0 && head_dim <= 256 && IsAmpereOrLater(device);
+  return IsHalfPrecision(dtype) && head_dim % 8 == 0 && head_dim <= 256 && IsAmpereOrLater(device);
 #else
   return false;
 #endif

@@ -2,6 +2,7 @@
 
 #include "ATen/ATen.h"
 #include "lib/models/flash_attention.h"
+#include "lib/models/half_precision.h"
 #include "lib/models/kernel_switches.h"
 #include "torch/version.h"
 
@@ -22,9 +23,8 @@ namespace modelpool {
 
 bool CanFuseEpilogues(c10::Device device, c10::ScalarType dtype, int64_t width) {
 #if defined(MODELPOOL_CUDA_KERNELS) && TORCH_VERSION_MAJOR >= 2
-  const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
-  return half && ProcessKernelSwitches().fused_kernels && kernels::CanResidualLayerNorm(width) &&
-         IsAmpereOrLater(device);
+  return IsHalfPrecision(dtype) && ProcessKernelSwitches().fused_kernels &&
+         kernels::CanResidualLayerNorm(width) && IsAmpereOrLater(device);
 #else
   return false;
 #endif
@@ -50,9 +50,8 @@ at::Tensor AddLayerNorm(at::Tensor y, const at::Tensor& residual, const at::Tens
               "the residual LayerNorm kernel takes two contiguous tensors of one shape");
   const int64_t width = y.size(-1);
   const int error = kernels::ResidualLayerNorm(
-      y.scalar_type() == at::kHalf ? kernels::HalfType::kFloat16 : kernels::HalfType::kBFloat16,
-      y.const_data_ptr(), residual.const_data_ptr(), weight.const_data_ptr(), bias.const_data_ptr(),
-      y.data_ptr(), y.numel() / width, width, static_cast<float>(eps),
+      HalfTypeOf(y), y.const_data_ptr(), residual.const_data_ptr(), weight.const_data_ptr(),
+      bias.const_data_ptr(), y.data_ptr(), y.numel() / width, width, static_cast<float>(eps),
       at::cuda::getCurrentCUDAStream().stream());
   TORCH_CHECK(error == 0, "the residual LayerNorm kernel failed to launch: CUDA error ", error);
   return y;
@@ -69,9 +68,8 @@ std::pair<at::Tensor, at::Tensor> AddRmsNorm(at::Tensor y, const at::Tensor& res
   const int64_t width = y.size(-1);
   at::Tensor normed = at::empty_like(y);
   const int error = kernels::ResidualRmsNorm(
-      y.scalar_type() == at::kHalf ? kernels::HalfType::kFloat16 : kernels::HalfType::kBFloat16,
-      y.const_data_ptr(), residual.const_data_ptr(), weight.const_data_ptr(), y.data_ptr(),
-      normed.data_ptr(), y.numel() / width, width, static_cast<float>(eps),
+      HalfTypeOf(y), y.const_data_ptr(), residual.const_data_ptr(), weight.const_data_ptr(),
+      y.data_ptr(), normed.data_ptr(), y.numel() / width, width, static_cast<float>(eps),
       at::cuda::getCurrentCUDAStream().stream());
   TORCH_CHECK(error == 0, "the residual RMSNorm kernel failed to launch: CUDA error ", error);
   return {std::move(y), std::move(normed)};

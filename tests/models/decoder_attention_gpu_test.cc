@@ -11,6 +11,7 @@
 #include "ATen/ATen.h"
 #include "ATen/cuda/CUDAContext.h"
 #include "lib/models/generation/decoder_caches.h"
+#include "lib/models/half_precision.h"
 #include "lib/models/kernels/cross_attention.h"
 #include "torch/cuda.h"
 
@@ -135,10 +136,9 @@ double SplitKeyKernelError(const Case& c) {
       {kernels::CrossAttentionWorkspaceBytes(c.texts, c.beams, c.heads, c.head_dim, input_length)},
       out.options().dtype(at::kByte));
   const int error = kernels::CrossAttention(
-      c.dtype == at::kHalf ? kernels::HalfType::kFloat16 : kernels::HalfType::kBFloat16,
-      inputs.queries.const_data_ptr(), inputs.queries.stride(0), keys, static_cast<float>(Scale(c)),
-      out.data_ptr(), workspace.data_ptr(), c.texts, c.beams, c.heads, c.head_dim,
-      at::cuda::getCurrentCUDAStream().stream());
+      HalfTypeOf(inputs.queries), inputs.queries.const_data_ptr(), inputs.queries.stride(0), keys,
+      static_cast<float>(Scale(c)), out.data_ptr(), workspace.data_ptr(), c.texts, c.beams, c.heads,
+      c.head_dim, at::cuda::getCurrentCUDAStream().stream());
   return error == 0 ? ErrorAgainstFloat32(c, inputs, out, /*spread_share=*/0.0) : 1e9;
 }
 

@@ -7,6 +7,7 @@
 #include "ATen/ATen.h"
 #include "lib/models/attention_bias.h"
 #include "lib/models/flash_attention.h"
+#include "lib/models/half_precision.h"
 #include "lib/models/kernel_switches.h"
 
 #ifdef MODELPOOL_CUDA_KERNELS
@@ -48,33 +49,24 @@ bool UseFlash(const at::TensorOptions& options, int64_t head_dim) {
          CanFlashAttention(options.device(), options.dtype().toScalarType(), head_dim);
 }
 
-bool UseDecodeKernel(const at::TensorOptions& options, int64_t head_dim, int64_t positions) {
+// Whether our decoder kernels run here at all: built, allowed, half precision, compute
+// capability 8.0 or later.
+bool UseOurKernels(const at::TensorOptions& options) {
 #ifdef MODELPOOL_CUDA_KERNELS
-  const c10::ScalarType dtype = options.dtype().toScalarType();
-  const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
-  return KernelsAllowed() && half && kernels::CanDecodeAttention(head_dim, positions) &&
+  return KernelsAllowed() && IsHalfPrecision(options.dtype().toScalarType()) &&
          IsAmpereOrLater(options.device());
 #else
   return false;
 #endif
 }
 
-bool UseCrossKernel(const at::TensorOptions& options) {
+bool UseDecodeKernel(const at::TensorOptions& options, int64_t head_dim, int64_t positions) {
 #ifdef MODELPOOL_CUDA_KERNELS
-  const c10::ScalarType dtype = options.dtype().toScalarType();
-  const bool half = dtype == c10::ScalarType::Half || dtype == c10::ScalarType::BFloat16;
-  return KernelsAllowed() && half && IsAmpereOrLater(options.device());
+  return UseOurKernels(options) && kernels::CanDecodeAttention(head_dim, positions);
 #else
   return false;
 #endif
 }
-
-#ifdef MODELPOOL_CUDA_KERNELS
-kernels::HalfType HalfTypeOf(const at::Tensor& tensor) {
-  return tensor.scalar_type() == at::kHalf ? kernels::HalfType::kFloat16
-                                           : kernels::HalfType::kBFloat16;
-}
-#endif
 
 // Flash attention of `queries` ([query tokens, heads, head_dim]) over the keys and values of
 // one layer ([rows, heads, positions, head_dim] each, contiguous), row b's queries from
@@ -120,7 +112,7 @@ DecoderCaches::DecoderCaches(int64_t layers, int64_t heads, int64_t head_dim,
       limits_(limits),
       flash_(UseFlash(options, head_dim)),
       decode_kernel_(UseDecodeKernel(options, head_dim, limits.max_new_tokens)),
-      cross_kernel_(UseCrossKernel(options)) {
+      cross_kernel_(UseOurKernels(options)) {
   self_ = at::empty({layers, 2, limits.max_rows(), heads, 0, head_dim}, options);
   Reserve(options.device().is_cpu() ? std::min<int64_t>(kFirstPositions, limits.max_new_tokens)
                                     : limits.max_new_tokens);
