@@ -11,6 +11,18 @@
 namespace modelpool {
 namespace {
 
+// The value of `name`, cut after 64 characters (marked "..."): longer than any word a switch
+// takes, so it stays unreadable, and a warning never echoes megabytes.
+std::optional<std::string> BoundedValue(const Settings::EnvLookup& env, const std::string& name) {
+  constexpr size_t kLongest = 64;
+  std::optional<std::string> value = env(name);
+  if (value.has_value() && value->size() > kLongest) {
+    value->resize(kLongest);
+    value->append("...");
+  }
+  return value;
+}
+
 void ReportIgnored(const absl::Status& status, absl::string_view kept) {
   Log(LogSeverity::kWarning, absl::StrCat(status.message(), "; keeping the default, ", kept));
 }
@@ -32,7 +44,7 @@ std::optional<bool> ReadChoice(absl::string_view name, const std::optional<std::
 KernelSwitches ReadKernelSwitches(const Settings::EnvLookup& lookup) {
   const Settings::EnvLookup& env = lookup ? lookup : Settings::EnvLookup(base_internal::ProcessEnv);
   KernelSwitches switches;
-  if (const auto fused = env("MODELPOOL_FUSED_KERNELS"); fused.has_value()) {
+  if (const auto fused = BoundedValue(env, "MODELPOOL_FUSED_KERNELS"); fused.has_value()) {
     const absl::StatusOr<bool> on = base_internal::ParseBool("MODELPOOL_FUSED_KERNELS", *fused);
     if (on.ok()) {
       switches.fused_kernels = *on;
@@ -40,12 +52,14 @@ KernelSwitches ReadKernelSwitches(const Settings::EnvLookup& lookup) {
       ReportIgnored(on.status(), "on");
     }
   }
-  if (const auto efficient = ReadChoice("MODELPOOL_BERT_ATTENTION", env("MODELPOOL_BERT_ATTENTION"),
-                                        "flash", "efficient")) {
+  if (const auto efficient =
+          ReadChoice("MODELPOOL_BERT_ATTENTION", BoundedValue(env, "MODELPOOL_BERT_ATTENTION"),
+                     "flash", "efficient")) {
     switches.bert_efficient_attention = *efficient;
   }
-  if (const auto matmul = ReadChoice("MODELPOOL_DECODER_ATTENTION",
-                                     env("MODELPOOL_DECODER_ATTENTION"), "kernels", "matmul")) {
+  if (const auto matmul =
+          ReadChoice("MODELPOOL_DECODER_ATTENTION",
+                     BoundedValue(env, "MODELPOOL_DECODER_ATTENTION"), "kernels", "matmul")) {
     switches.decoder_kernels = !*matmul;
   }
   return switches;

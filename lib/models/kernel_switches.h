@@ -21,7 +21,8 @@ struct KernelSwitches {
 };
 
 // The switches `lookup` (the process environment when null) gives. A value it cannot read keeps
-// that switch's default and is reported as a warning naming the variable and what it takes.
+// that switch's default and is reported as a warning naming the variable and what it takes; a
+// value of more than 64 characters is one it cannot read, and the warning shows its first 64.
 KernelSwitches ReadKernelSwitches(const Settings::EnvLookup& lookup = nullptr);
 
 // The process's switches, read once, at the first call. Thread-safe.

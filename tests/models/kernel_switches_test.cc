@@ -66,5 +66,19 @@ TEST_CASE("A kernel switch it cannot read keeps its default and says so, naming 
   CHECK(read.warnings[2].find("keeping the default, kernels") != std::string::npos);
 }
 
+TEST_CASE("An absurdly long kernel switch is unreadable, and its warning stays short") {
+  const std::string huge(1 << 20, 'x');
+  const std::string off_padded = "off" + std::string(1 << 20, ' ');
+  const Read read =
+      ReadFrom({{"MODELPOOL_FUSED_KERNELS", off_padded}, {"MODELPOOL_DECODER_ATTENTION", huge}});
+  CHECK(read.switches.fused_kernels);
+  CHECK(read.switches.decoder_kernels);
+  REQUIRE(read.warnings.size() == 2);
+  for (const std::string& warning : read.warnings) {
+    CHECK(warning.size() < 300);
+    CHECK(warning.find("...'") != std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace modelpool
