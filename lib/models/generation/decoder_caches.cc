@@ -283,16 +283,22 @@ at::Tensor DecoderCaches::SelfAttentionAt(int64_t layer, const at::Tensor& qkv,
                                           const at::Tensor& relative_bias) const {
   const int64_t rows = batch_ * beams_;
   at::Tensor cache = self_[layer].narrow(1, 0, rows);  // [2, rows, heads, T, head_dim]
-  cache.index_copy_(3, keys.position, qkv.narrow(1, 1, 2).transpose(0, 1).unsqueeze(3));
 #ifdef MODELPOOL_CUDA_KERNELS
   if (decode_kernel_ && (relative_bias.defined() || !bias.defined())) {
     const at::Tensor q = qkv.select(1, 0);  // [rows, heads, head_dim]
     TORCH_CHECK(!relative_bias.defined() ||
                     (relative_bias.is_contiguous() && relative_bias.size(1) >= capacity()),
                 "decode attention: relative bias layout");
+    TORCH_CHECK(qkv.dim() == 4 && qkv.stride(3) == 1 && qkv.stride(2) == head_dim_ &&
+                    qkv.stride(1) == heads_ * head_dim_ && qkv.scalar_type() == self_.scalar_type(),
+                "decode attention: qkv ", qkv.sizes(), " is not [rows, 3, heads, head_dim]");
     kernels::DecodeKeys on{};
-    on.keys = cache[0].const_data_ptr();
-    on.values = cache[1].const_data_ptr();
+    // The kernel writes the step's keys and values into the caches itself.
+    on.keys = cache[0].data_ptr();
+    on.values = cache[1].data_ptr();
+    on.new_keys = qkv.select(1, 1).const_data_ptr();
+    on.new_values = qkv.select(1, 2).const_data_ptr();
+    on.new_row_stride = qkv.stride(0);
     on.capacity = capacity();
     on.position = keys.position.const_data_ptr<int64_t>();
     on.sources = follows_sources() ? sources_.const_data_ptr<int32_t>() : nullptr;
@@ -303,6 +309,7 @@ at::Tensor DecoderCaches::SelfAttentionAt(int64_t layer, const at::Tensor& qkv,
     return DecodeAttention(q, on, scale);
   }
 #endif
+  cache.index_copy_(3, keys.position, qkv.narrow(1, 1, 2).transpose(0, 1).unsqueeze(3));
   if (flash_ && !bias.defined()) {
     TORCH_CHECK(self_key_starts_.defined() && keys.used.defined(), "decoding has not started");
     return FlashOverCache(qkv.select(1, 0), cache[0], cache[1], self_query_starts_, 1,

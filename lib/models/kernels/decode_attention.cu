@@ -23,7 +23,8 @@ namespace {
 // - the weighted sum: each warp a quarter of the keys, its lanes over pairs of dimensions (a
 //   warp reads a value row in one transaction), the warps' partial sums added in shared memory.
 // Keys past the position are never read, so no mask is needed. With `sources`, each key's row
-// is looked up (Note [Beams without moving keys]). The cross-attention (512 keys
+// is looked up (Note [Beams without moving keys]). The block first writes the step's own key
+// and value into the caches, which saves a copy kernel per layer. The cross-attention (512 keys
 // a text) is not for this kernel: run here too, with t5-large's 32 texts of 512 tokens on an
 // H200, its self- and cross-attention calls of a batch took 81.5 ms against 58.4 ms for flash
 // attention's cross-attention calls alone, and 191 ms against 58.9 ms with 4 beams (a block
@@ -33,6 +34,12 @@ constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxHeadDim = 256;
 constexpr int kMaxCapacity = 8192;
+// A key's 16-byte vectors loaded before any is used: a key of 64 dimensions in two round trips,
+// not eight (the loop's bound is only known at run time, so nothing else issues them early).
+// Eight ahead took 93 registers a thread; with 4 beams (2048 blocks a step) too few blocks then
+// fit on an SM, and t5-large's beam search slowed down (33.8 ms against 26.2 ms a batch).
+constexpr int kLoadsAhead = 4;
+constexpr int kMinBlocks = 8;  // blocks an SM holds at once: at most 64 registers a thread
 
 // The block's max or sum of `value`; every thread gets it.
 __device__ float BlockReduce(float value, bool take_max, float* scratch) {
@@ -48,7 +55,7 @@ __device__ float BlockReduce(float value, bool take_max, float* scratch) {
 }
 
 template <typename T>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocks)
     DecodeAttentionKernel(const T* __restrict__ q, int64_t query_row_stride, DecodeKeys keys,
                           float scale, T* __restrict__ out, int heads, int head_dim) {
   extern __shared__ float shared[];  // scores [capacity], then partial sums [kWarps][head_dim]
@@ -62,6 +69,16 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t n = p + 1;
   const T* q_row = q + row * query_row_stride + static_cast<int64_t>(head) * head_dim;
   for (int d = threadIdx.x; d < head_dim; d += kThreads) query[d] = ToFloat(q_row[d]);
+  if (keys.new_keys != nullptr) {
+    // Only this block reads this row's key at p (other rows' sources never name it there), so
+    // the barrier below is all that orders the write before the reads.
+    const int64_t from = row * keys.new_row_stride + static_cast<int64_t>(head) * head_dim;
+    const int64_t to = ((row * heads + head) * keys.capacity + p) * head_dim;
+    for (int d = threadIdx.x; d < head_dim; d += kThreads) {
+      static_cast<T*>(keys.keys)[to + d] = static_cast<const T*>(keys.new_keys)[from + d];
+      static_cast<T*>(keys.values)[to + d] = static_cast<const T*>(keys.new_values)[from + d];
+    }
+  }
   __syncthreads();
 
   // Key t of this row and head starts at element KeyAt(t) of the keys and of the values.
@@ -73,13 +90,23 @@ __global__ void __launch_bounds__(kThreads)
   const T* k = static_cast<const T*>(keys.keys);
   const T* v = static_cast<const T*>(keys.values);
   const T* bias = static_cast<const T*>(keys.relative_bias);
+  const int vectors = head_dim / 8;
   for (int64_t t = threadIdx.x; t < n; t += kThreads) {
     const Vec8<T>* k_t = reinterpret_cast<const Vec8<T>*>(k + KeyAt(t));
     float dot = 0.f;
-    for (int i = 0; i < head_dim / 8; ++i) {
-      const Vec8<T> chunk = k_t[i];
+    for (int first = 0; first < vectors; first += kLoadsAhead) {
+      Vec8<T> chunk[kLoadsAhead];
 #pragma unroll
-      for (int j = 0; j < 8; ++j) dot += query[8 * i + j] * ToFloat(chunk.v[j]);
+      for (int i = 0; i < kLoadsAhead; ++i) {
+        if (first + i < vectors) chunk[i] = k_t[first + i];
+      }
+#pragma unroll
+      for (int i = 0; i < kLoadsAhead; ++i) {
+        if (first + i < vectors) {
+#pragma unroll
+          for (int j = 0; j < 8; ++j) dot += query[8 * (first + i) + j] * ToFloat(chunk[i].v[j]);
+        }
+      }
     }
     float s = dot * scale;
     if (bias != nullptr) {

@@ -12,8 +12,8 @@ namespace modelpool::kernels {
 // Where a decoding step's queries find their keys.
 struct DecodeKeys {
   // [rows, heads, capacity, head_dim] each, contiguous.
-  const void* keys;
-  const void* values;
+  void* keys;
+  void* values;
   int64_t capacity;
   // Query row r's key t lies in key row sources[r * capacity + t] (int32, on the device), or in
   // key row r when null: beams reordered without moving their keys.
@@ -25,6 +25,12 @@ struct DecodeKeys {
   // bias_length > p), or nothing when null.
   const void* relative_bias;
   int64_t bias_length;
+  // This step's key and value of row r and head h, at new_keys + r * new_row_stride + h *
+  // head_dim (new_values likewise), which the kernel writes at row r's position before reading
+  // the keys; or null where the caller has written them.
+  const void* new_keys;
+  const void* new_values;
+  int64_t new_row_stride;
 };
 
 // DecodeAttention()

@@ -32,6 +32,12 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
   const int vectors = width / 8;
   const Vec8<T>* x_row = reinterpret_cast<const Vec8<T>*>(x + row * width);
   const Vec8<T>* r_row = reinterpret_cast<const Vec8<T>*>(residual + row * width);
+  const Vec8<T>* w_row = reinterpret_cast<const Vec8<T>*>(weight);
+  const Vec8<T>* b_row = reinterpret_cast<const Vec8<T>*>(bias);
+  // Rows of up to 2048 load the weight and bias with the row, not after the reductions: one
+  // round trip to memory, not two, in a kernel of a few microseconds. (Wider rows would spill.)
+  constexpr bool kEarly = kVectors <= 8;
+  Vec8<T> wv[kVectors], bv[kVectors];
   float values[kVectors][8];
   float sum = 0.f;
 #pragma unroll
@@ -40,6 +46,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
     if (v < vectors) {
       const Vec8<T> a = x_row[v];
       const Vec8<T> b = r_row[v];
+      if (kEarly) wv[i] = w_row[v], bv[i] = b_row[v];
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
         values[i][j] = ToFloat(a.v[j]) + ToFloat(b.v[j]);
@@ -60,20 +67,18 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
     }
   }
   const float inv_std = rsqrtf(WarpSum(squares) / width + eps);
-  const Vec8<T>* w = reinterpret_cast<const Vec8<T>*>(weight);
-  const Vec8<T>* b = reinterpret_cast<const Vec8<T>*>(bias);
   Vec8<T>* o_row = reinterpret_cast<Vec8<T>*>(out + row * width);
 #pragma unroll
   for (int i = 0; i < kVectors; ++i) {
     const int v = lane + 32 * i;
     if (v < vectors) {
-      const Vec8<T> wv = w[v];
-      const Vec8<T> bv = b[v];
+      const Vec8<T> wi = kEarly ? wv[i] : w_row[v];
+      const Vec8<T> bi = kEarly ? bv[i] : b_row[v];
       Vec8<T> result;
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
         result.v[j] =
-            FromFloat<T>((values[i][j] - mean) * inv_std * ToFloat(wv.v[j]) + ToFloat(bv.v[j]));
+            FromFloat<T>((values[i][j] - mean) * inv_std * ToFloat(wi.v[j]) + ToFloat(bi.v[j]));
       }
       o_row[v] = result;
     }
@@ -97,6 +102,9 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
   const Vec8<T>* x_row = reinterpret_cast<const Vec8<T>*>(x + row * width);
   const Vec8<T>* r_row = reinterpret_cast<const Vec8<T>*>(residual + row * width);
   Vec8<T>* s_row = reinterpret_cast<Vec8<T>*>(sum_out + row * width);
+  const Vec8<T>* w_row = reinterpret_cast<const Vec8<T>*>(weight);
+  constexpr bool kEarly = kVectors <= 8;  // the weight loaded with the row, as for LayerNorm
+  Vec8<T> wv[kVectors];
   float values[kVectors][8];
   float squares = 0.f;
 #pragma unroll
@@ -105,6 +113,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
     if (v < vectors) {
       const Vec8<T> a = x_row[v];
       const Vec8<T> b = r_row[v];
+      if (kEarly) wv[i] = w_row[v];
       Vec8<T> rounded;
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
@@ -116,18 +125,17 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
     }
   }
   const float inv_rms = rsqrtf(WarpSum(squares) / width + eps);
-  const Vec8<T>* w = reinterpret_cast<const Vec8<T>*>(weight);
   Vec8<T>* o_row = reinterpret_cast<Vec8<T>*>(out + row * width);
 #pragma unroll
   for (int i = 0; i < kVectors; ++i) {
     const int v = lane + 32 * i;
     if (v < vectors) {
-      const Vec8<T> wv = w[v];
+      const Vec8<T> wi = kEarly ? wv[i] : w_row[v];
       Vec8<T> result;
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
         const float normalized = ToFloat(FromFloat<T>(values[i][j] * inv_rms));
-        result.v[j] = FromFloat<T>(ToFloat(wv.v[j]) * normalized);
+        result.v[j] = FromFloat<T>(ToFloat(wi.v[j]) * normalized);
       }
       o_row[v] = result;
     }
