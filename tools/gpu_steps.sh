@@ -61,8 +61,10 @@ step_fixtures_models() {
 # The BPE and Unigram fixtures through Python's tokenizers and transformers (RobertaTokenizerFast,
 # BartTokenizer, XLMRobertaTokenizerFast): the same ids as the committed bpe_expected.json.
 step_fixtures_bpe() { python3 tools/make_bpe_fixtures.py tests/data/text; }
-# The decoder's CUDA kernels against float32 attention (tests/models/decoder_attention_gpu_test.cc).
-step_test_kernels() { ctest --test-dir $build -R '^decoder_attention_gpu_test$' --output-on-failure; }
+# Our CUDA kernels against float32 (tests/models/*_gpu_test.cc).
+step_test_kernels() { ctest --test-dir $build -R '_gpu_test$' --output-on-failure; }
+# The small-batch linear kernel against cuBLAS, shape by shape (benchmarks/linear_bench.cc).
+step_bench_linear() { $build/benchmarks/linear_bench; }
 step_tests() { ctest --test-dir $build --output-on-failure -j4 2>&1 | tail -40; }
 step_models() {
   step_corpus

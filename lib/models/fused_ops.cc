@@ -1,5 +1,9 @@
 #include "lib/models/fused_ops.h"
 
+#include <cstdint>
+#include <optional>
+#include <vector>
+
 #include "ATen/ATen.h"
 #include "lib/models/flash_attention.h"
 #include "lib/models/half_precision.h"
@@ -17,6 +21,7 @@
 #include <ATen/cuda/CUDAContext.h>
 
 #include "lib/models/kernels/residual_layer_norm.h"
+#include "lib/models/kernels/small_batch_linear.h"
 #endif
 
 namespace modelpool {
@@ -76,6 +81,55 @@ std::pair<at::Tensor, at::Tensor> AddRmsNorm(at::Tensor y, const at::Tensor& res
 #else
   TORCH_CHECK(false, "the residual RMSNorm kernel was not built");
 #endif
+}
+
+std::optional<at::Tensor> SmallBatchLinear(const at::Tensor& x, const at::Tensor& weight,
+                                           const at::Tensor& bias) {
+#ifdef MODELPOOL_CUDA_KERNELS
+  const auto aligned = [](const at::Tensor& t) {
+    return reinterpret_cast<uintptr_t>(t.const_data_ptr()) % 16 == 0;
+  };
+  const c10::ScalarType dtype = x.scalar_type();
+  if (x.dim() < 1 || weight.dim() != 2 || !x.is_cuda() || !IsHalfPrecision(dtype) ||
+      weight.scalar_type() != dtype || weight.device() != x.device() || !x.is_contiguous() ||
+      !weight.is_contiguous() || x.numel() == 0 || x.size(-1) != weight.size(1) || !aligned(x) ||
+      !aligned(weight)) {
+    return std::nullopt;
+  }
+  if (bias.defined() &&
+      (bias.dim() != 1 || bias.size(0) != weight.size(0) || bias.scalar_type() != dtype ||
+       bias.device() != x.device() || !bias.is_contiguous())) {
+    return std::nullopt;
+  }
+  const int64_t in = x.size(-1);
+  const int64_t rows = x.numel() / in;
+  const int64_t out = weight.size(0);
+  if (!kernels::CanSmallBatchLinear(rows, in, out) ||
+      at::cuda::getDeviceProperties(x.device().index())->major < 9) {
+    return std::nullopt;
+  }
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = out;
+  at::Tensor y = at::empty(shape, x.options());
+  const int error =
+      kernels::SmallBatchLinear(HalfTypeOf(x), x.const_data_ptr(), weight.const_data_ptr(),
+                                bias.defined() ? bias.const_data_ptr() : nullptr, y.data_ptr(),
+                                rows, in, out, at::cuda::getCurrentCUDAStream().stream());
+  TORCH_CHECK(error == 0, "the small-batch linear kernel failed to launch: CUDA error ", error);
+  return y;
+#else
+  (void)x, (void)weight, (void)bias;
+  return std::nullopt;
+#endif
+}
+
+std::optional<at::Tensor> SmallBatchLinearWhereFaster(const at::Tensor& x, const at::Tensor& weight,
+                                                      const at::Tensor& bias) {
+  constexpr int64_t kMostRows = 8;
+  if (x.dim() < 1 || weight.dim() != 2 || x.size(-1) == 0) return std::nullopt;
+  const int64_t in = x.size(-1);
+  if (x.numel() / in > kMostRows || weight.size(0) > in) return std::nullopt;
+  return SmallBatchLinear(x, weight, bias);
 }
 
 }  // namespace modelpool

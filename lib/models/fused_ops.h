@@ -2,6 +2,7 @@
 #define MODELPOOL_LIB_MODELS_FUSED_OPS_H_
 
 #include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "ATen/Tensor.h"
@@ -38,6 +39,19 @@ at::Tensor AddLayerNorm(at::Tensor y, const at::Tensor& residual, const at::Tens
 // same shape. Only where CanFuseEpilogues.
 std::pair<at::Tensor, at::Tensor> AddRmsNorm(at::Tensor y, const at::Tensor& residual,
                                              const at::Tensor& weight, double eps);
+
+// x · weightᵀ + bias on our small-batch kernel (Note [Small-batch linear]); `bias` may be
+// undefined. Nothing runs, and the result is empty, where the kernel does not take the
+// operands: more than 64 rows, a width it does not tile (inputs a multiple of 32, outputs of
+// 64), not float16 or bfloat16 on a Hopper GPU, not contiguous or not 16-byte aligned, or the
+// kernel not built; callers then take their cuBLAS path.
+std::optional<at::Tensor> SmallBatchLinear(const at::Tensor& x, const at::Tensor& weight,
+                                           const at::Tensor& bias);
+
+// The same, only where the kernel was measured faster than cuBLAS: at most 8 rows and no more
+// outputs than inputs (Note [Small-batch linear]). What a decoder step calls.
+std::optional<at::Tensor> SmallBatchLinearWhereFaster(const at::Tensor& x, const at::Tensor& weight,
+                                                      const at::Tensor& bias);
 
 }  // namespace modelpool
 

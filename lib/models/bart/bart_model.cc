@@ -259,8 +259,7 @@ at::Tensor BartModel::Feed(const at::Tensor& x, const BartWeights::Linear& fc1,
                            const BartWeights::Linear& fc2) const {
   const BartActivation act = config_.activation;
   if (fused_ && act != BartActivation::kSilu) {
-    return at::linear(LinearActivation(x, fc1.weight, fc1.bias, act != BartActivation::kRelu),
-                      fc2.weight, fc2.bias);
+    return Linear(LinearActivation(x, fc1.weight, fc1.bias, act != BartActivation::kRelu), fc2);
   }
   at::Tensor h = at::linear(x, fc1.weight, fc1.bias);
   switch (act) {
@@ -277,7 +276,14 @@ at::Tensor BartModel::Feed(const at::Tensor& x, const BartWeights::Linear& fc1,
       h = at::silu(h);
       break;
   }
-  return at::linear(h, fc2.weight, fc2.bias);
+  return Linear(h, fc2);
+}
+
+at::Tensor BartModel::Linear(const at::Tensor& x, const BartWeights::Linear& linear) const {
+  if (fused_) {
+    if (auto y = SmallBatchLinearWhereFaster(x, linear.weight, linear.bias)) return *std::move(y);
+  }
+  return at::linear(x, linear.weight, linear.bias);
 }
 
 at::Tensor BartModel::Embed(const at::Tensor& ids, const at::Tensor& table,
@@ -402,15 +408,12 @@ at::Tensor BartModel::Decode(
   for (size_t i = 0; i < w_.decoder.size(); ++i) {
     const BartWeights::DecoderLayer& layer = w_.decoder[i];
     const int64_t l = static_cast<int64_t>(i);
-    const at::Tensor qkv =
-        at::linear(h, layer.self_qkv.weight, layer.self_qkv.bias).view({rows, 3, heads, head_dim});
+    const at::Tensor qkv = Linear(h, layer.self_qkv).view({rows, 3, heads, head_dim});
     const at::Tensor attention = self_attention(l, qkv, scaling);
-    h = AddNorm(at::linear(attention, layer.self_out.weight, layer.self_out.bias), h,
-                layer.self_norm);
-    const at::Tensor q = at::linear(h, layer.cross_q.weight, layer.cross_q.bias);
-    h = AddNorm(at::linear(caches_.CrossAttention(l, q, scaling), layer.cross_out.weight,
-                           layer.cross_out.bias),
-                h, layer.cross_norm);
+    h = AddNorm(Linear(attention, layer.self_out), h, layer.self_norm);
+    const at::Tensor q = Linear(h, layer.cross_q);
+    h = AddNorm(Linear(caches_.CrossAttention(l, q, scaling), layer.cross_out), h,
+                layer.cross_norm);
     h = AddNorm(Feed(h, layer.fc1, layer.fc2), h, layer.final_norm);
   }
   at::Tensor logits =

@@ -112,6 +112,9 @@ class BartModel : public EncoderDecoder {
   // fc2(activation(fc1(x))).
   at::Tensor Feed(const at::Tensor& x, const BartWeights::Linear& fc1,
                   const BartWeights::Linear& fc2) const;
+  // x · weightᵀ + bias: on the small-batch kernel for a decoder step's few rows where the fused
+  // kernels run (Note [Small-batch linear]), else cuBLAS.
+  at::Tensor Linear(const at::Tensor& x, const BartWeights::Linear& linear) const;
   // The decoder layers and the head on the embedded tokens `h`, with `self_attention(layer,
   // qkv, scaling)` for each layer's self-attention: the logits, float32 [rows, vocab].
   at::Tensor Decode(

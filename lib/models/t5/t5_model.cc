@@ -307,12 +307,19 @@ at::Tensor T5Model::Feed(const at::Tensor& x, const T5Weights::FeedForward& ff) 
     return h;
   };
   if (zero_bias_.defined()) {
-    return at::linear(LinearActivation(x, ff.wi, zero_bias_, /*gelu=*/false), ff.wo);
+    return Linear(LinearActivation(x, ff.wi, zero_bias_, /*gelu=*/false), ff.wo);
   }
-  const at::Tensor h = at::linear(x, ff.wi);
-  if (!config_.gated) return at::linear(activate(h), ff.wo);
+  const at::Tensor h = Linear(x, ff.wi);
+  if (!config_.gated) return Linear(activate(h), ff.wo);
   const int64_t d_ff = config_.d_ff;
-  return at::linear(activate(h.narrow(-1, 0, d_ff)) * h.narrow(-1, d_ff, d_ff), ff.wo);
+  return Linear(activate(h.narrow(-1, 0, d_ff)) * h.narrow(-1, d_ff, d_ff), ff.wo);
+}
+
+at::Tensor T5Model::Linear(const at::Tensor& x, const at::Tensor& weight) const {
+  if (fused_norms_) {
+    if (auto y = SmallBatchLinearWhereFaster(x, weight, at::Tensor())) return *std::move(y);
+  }
+  return at::linear(x, weight);
 }
 
 // Note [T5 attention kernels]
@@ -427,11 +434,11 @@ at::Tensor T5Model::Decode(
     const T5Weights::DecoderLayer& layer = w_.decoder[i];
     const int64_t l = static_cast<int64_t>(i);
     const at::Tensor qkv =
-        at::linear(x, layer.self_qkv).view({rows, 3, config_.num_heads, config_.d_kv});
-    std::tie(h, x) = AddNorm(at::linear(self_attention(l, qkv), layer.self_o), h, layer.cross_norm);
-    const at::Tensor q = at::linear(x, layer.cross_q);
-    std::tie(h, x) = AddNorm(at::linear(caches_.CrossAttention(l, q, /*scale=*/1.0), layer.cross_o),
-                             h, layer.ff_norm);
+        Linear(x, layer.self_qkv).view({rows, 3, config_.num_heads, config_.d_kv});
+    std::tie(h, x) = AddNorm(Linear(self_attention(l, qkv), layer.self_o), h, layer.cross_norm);
+    const at::Tensor q = Linear(x, layer.cross_q);
+    std::tie(h, x) = AddNorm(Linear(caches_.CrossAttention(l, q, /*scale=*/1.0), layer.cross_o), h,
+                             layer.ff_norm);
     const at::Tensor& next =
         i + 1 < w_.decoder.size() ? w_.decoder[i + 1].self_norm : w_.decoder_final_norm;
     std::tie(h, x) = AddNorm(Feed(x, layer.ff), h, next);

@@ -110,6 +110,9 @@ class T5Model : public EncoderDecoder {
   std::pair<at::Tensor, at::Tensor> AddNorm(const at::Tensor& y, const at::Tensor& h,
                                             const at::Tensor& weight) const;
   at::Tensor Feed(const at::Tensor& x, const T5Weights::FeedForward& ff) const;
+  // x · weightᵀ: on the small-batch kernel for a decoder step's few rows where the fused
+  // kernels run (Note [Small-batch linear]), else cuBLAS.
+  at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight) const;
   // The decoder layers and the head on the embedded tokens `h`, with `self_attention(layer,
   // qkv)` for each layer's self-attention: the logits, float32 [rows, vocab].
   at::Tensor Decode(at::Tensor h,
