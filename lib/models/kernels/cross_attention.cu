@@ -35,6 +35,10 @@ namespace {
 // each key meets four queries, it took 69.8 ms against 58.5 ms and 34.9 against 31.0:
 // flash attention's matrix units do that work better than these lanes' dot products. So
 // decoders run it for one beam, and for more only where flash attention does not run.
+// Combining in the last block of each (text, head) to finish (a counter a pair) instead of a
+// second kernel removed 1,536 launches a batch but made the parts 5.6 ms slower (each block
+// fences its writes before it counts itself), and the batch was no faster: 13,986 against
+// 14,048 new tokens/s for t5-large, 26,126 against 26,593 for bart-large-cnn.
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
 constexpr int kUnroll = 4;
