@@ -1,5 +1,7 @@
 #include "lib/models/fused_ops.h"
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -83,6 +85,25 @@ std::pair<at::Tensor, at::Tensor> AddRmsNorm(at::Tensor y, const at::Tensor& res
 #endif
 }
 
+#ifdef MODELPOOL_CUDA_KERNELS
+namespace {
+
+// kernels::SmallBatchLinearRunsOn, asked once a device.
+bool RunsOn(int device) {
+  constexpr int kDevices = 64;
+  static std::array<std::atomic<int>, kDevices> known{};  // 0 unknown, 1 runs, 2 does not
+  if (device < 0 || device >= kDevices) return false;
+  int state = known[device].load(std::memory_order_acquire);
+  if (state == 0) {
+    state = kernels::SmallBatchLinearRunsOn(device) ? 1 : 2;
+    known[device].store(state, std::memory_order_release);
+  }
+  return state == 1;
+}
+
+}  // namespace
+#endif
+
 std::optional<at::Tensor> SmallBatchLinear(const at::Tensor& x, const at::Tensor& weight,
                                            const at::Tensor& bias) {
 #ifdef MODELPOOL_CUDA_KERNELS
@@ -104,8 +125,7 @@ std::optional<at::Tensor> SmallBatchLinear(const at::Tensor& x, const at::Tensor
   const int64_t in = x.size(-1);
   const int64_t rows = x.numel() / in;
   const int64_t out = weight.size(0);
-  if (!kernels::CanSmallBatchLinear(rows, in, out) ||
-      at::cuda::getDeviceProperties(x.device().index())->major < 9) {
+  if (!kernels::CanSmallBatchLinear(rows, in, out) || !RunsOn(x.device().index())) {
     return std::nullopt;
   }
   std::vector<int64_t> shape = x.sizes().vec();

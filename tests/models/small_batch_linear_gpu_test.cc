@@ -60,26 +60,36 @@ double Excess(const Case& c, const Operands& o, const at::Tensor& got) {
 
 constexpr double kMaxExcess = 1e-4;
 
+// Whether device 0 is one the kernel is for: on such a device the kernel must run.
+bool HopperPresent() {
+  return torch::cuda::is_available() && at::cuda::getDeviceProperties(0)->major >= 9;
+}
+
 TEST_CASE("The small-batch linear kernel matches a float32 product for every row count") {
-  if (!torch::cuda::is_available()) {
-    WARN("no CUDA device: nothing to compare");
+  if (!HopperPresent()) {
+    WARN("no CUDA device of compute capability 9 or later: nothing to compare");
     return;
   }
+  REQUIRE(kernels::SmallBatchLinearRunsOn(0));  // built for it (compute_90)
   at::manual_seed(11);
   const std::vector<int64_t> row_counts = {1, 7, 8, 9, 16, 17, 31, 32, 33, 63, 64};
   struct Shape {
     int64_t in, out;
   };
-  // One chunk and one block; inputs that do not split (3 and 5 chunks, one block a cluster);
-  // decoder shapes (t5-large, bart-large, t5 v1.1's 2816).
-  const std::vector<Shape> shapes = {{32, 64},     {96, 64},     {160, 128},   {1024, 1024},
-                                     {1024, 3072}, {4096, 1024}, {1024, 4096}, {2816, 1024}};
+  // One chunk and one block; inputs that do not split (3 and 5 chunks, one block a cluster),
+  // that split in 2 (2 and 6 chunks) and in 4; decoder shapes (t5-large, bart-large, t5 v1.1's
+  // 2816).
+  const std::vector<Shape> shapes = {{32, 64},     {96, 64},     {160, 128},   {64, 64},
+                                     {192, 64},    {128, 128},   {1024, 1024}, {1024, 3072},
+                                     {4096, 1024}, {1024, 4096}, {2816, 1024}};
   std::vector<Case> cases;
   int n = 0;
   for (c10::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
     for (int64_t rows : row_counts) {
       for (const Shape& shape : shapes) {
-        cases.push_back({dtype, rows, shape.in, shape.out, n % 2 == 0});
+        // With and without a bias, alternating per row count too, so every shape has both.
+        cases.push_back(
+            {dtype, rows, shape.in, shape.out, (n + n / static_cast<int>(shapes.size())) % 2 == 0});
         ++n;
       }
     }
@@ -105,10 +115,11 @@ TEST_CASE("The small-batch linear kernel matches a float32 product for every row
 }
 
 TEST_CASE("The small-batch linear kernel writes its rows and nothing past them") {
-  if (!torch::cuda::is_available()) {
-    WARN("no CUDA device: nothing to compare");
+  if (!HopperPresent()) {
+    WARN("no CUDA device of compute capability 9 or later: nothing to compare");
     return;
   }
+  REQUIRE(kernels::SmallBatchLinearRunsOn(0));  // built for it (compute_90)
   at::manual_seed(12);
   for (int64_t rows : {1, 9, 33, 64}) {
     INFO(rows << " rows");
@@ -126,10 +137,11 @@ TEST_CASE("The small-batch linear kernel writes its rows and nothing past them")
 }
 
 TEST_CASE("The small-batch linear kernel declines what it does not take, running nothing") {
-  if (!torch::cuda::is_available()) {
-    WARN("no CUDA device: nothing to compare");
+  if (!HopperPresent()) {
+    WARN("no CUDA device of compute capability 9 or later: nothing to compare");
     return;
   }
+  REQUIRE(kernels::SmallBatchLinearRunsOn(0));  // built for it (compute_90)
   const at::TensorOptions bf16 = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
   const at::Tensor w = at::randn({64, 256}, bf16);
   const at::Tensor x = at::randn({4, 256}, bf16);

@@ -66,6 +66,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   const int64_t row = blockIdx.x / heads;
   const int head = static_cast<int>(blockIdx.x % heads);
   const int64_t p = *keys.position;
+  if (p < 0 || p >= keys.capacity) return;  // never written past the cache, whatever the caller
   const int64_t n = p + 1;
   const T* q_row = q + row * query_row_stride + static_cast<int64_t>(head) * head_dim;
   for (int d = threadIdx.x; d < head_dim; d += kThreads) query[d] = ToFloat(q_row[d]);

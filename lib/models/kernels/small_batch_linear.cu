@@ -16,7 +16,7 @@ namespace cg = cooperative_groups;
 
 // Note [Small-batch linear]
 // A decoding step of a few texts multiplies a few rows by each weight matrix: the work is
-// reading the weights once. For one row, cuBLAS takes 7.2 us for a 1024 x 1024 matrix (a
+// reading the weights once. For one row, cuBLAS takes 7.3 us for a 1024 x 1024 matrix (a
 // 2 MB read: 0.29 TB/s on an H200), the shape of t5-large's and bart-large's attention
 // outputs and cross-attention queries.
 //
@@ -34,8 +34,8 @@ namespace cg = cooperative_groups;
 // so a call's result does not depend on timing; the bias rides along.
 //
 // Measured (benchmarks/linear_bench.cc, H200, calls replayed from a CUDA graph), for one row:
-// 3.5 us against cuBLAS's 7.2 for 1024 x 1024, 4.9 against 6.1 for 4096 inputs to 1024; with
-// more outputs than inputs cuBLAS is a little faster (4.0 against 3.6 us for 1024 to 3072),
+// 3.4 us against cuBLAS's 7.3 for 1024 x 1024, 4.8 against 6.1 for 4096 inputs to 1024; with
+// more outputs than inputs cuBLAS is a little faster (3.9 against 3.6 us for 1024 to 3072),
 // and from 32 rows on it is faster for every shape (3.6 to 6.4 us against 5 to 10): there
 // both sit near the floor that a launch and its first loads set, and the staging and the
 // cluster's reduction cost more than cuBLAS's small tiles lose. Decoders therefore call the
@@ -46,9 +46,9 @@ namespace cg = cooperative_groups;
 constexpr int kWarps = 4;
 constexpr int kFeaturesPerWarp = 16;
 constexpr int kFeaturesPerBlock = kWarps * kFeaturesPerWarp;
-constexpr int kChunk = 32;     // inputs a warp multiplies at a time: 16 bytes a lane
-constexpr int kMaxSplits = 8;  // blocks a cluster (the portable limit)
-constexpr int kUnroll = 4;     // chunks of weights loaded ahead
+constexpr int kChunk = 32;                   // inputs a warp multiplies at a time: 16 bytes a lane
+constexpr int kMaxSplits = 8;                // blocks a cluster (the portable limit)
+[[maybe_unused]] constexpr int kUnroll = 4;  // chunks of weights loaded ahead
 constexpr int kMaxShared = 160 * 1024;
 
 template <typename T>
@@ -74,7 +74,7 @@ struct Plan {
   int splits;  // blocks of a cluster, each `slice` inputs
   int slice;
   int stride;  // elements between staged activation rows: 64 bytes past a multiple of 128, so
-               // the 8 rows one load instruction reads start in different banks
+               // the two rows that each 8 lanes of a 16-byte load read cover all 32 banks
   int shared;  // bytes: staged activations, then the partial sums [rows][64] in float32
 };
 
@@ -207,9 +207,13 @@ int Launch(const void* x, const void* weight, const void* bias, void* y, int row
   if (plan.shared < 0) return -1;
   const auto kernel = SmallBatchLinearKernel<T, kTiles>;
   if (plan.shared > 48 * 1024) {
+    // The same value from every thread: the attribute is the process's, shared by workers.
     const cudaError_t error =
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, plan.shared);
-    if (error != cudaSuccess) return static_cast<int>(error);
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxShared);
+    if (error != cudaSuccess) {
+      (void)cudaGetLastError();  // not left for the next launch check to report
+      return static_cast<int>(error);
+    }
   }
   cudaLaunchConfig_t config{};
   config.gridDim =
@@ -224,9 +228,11 @@ int Launch(const void* x, const void* weight, const void* bias, void* y, int row
   cluster.val.clusterDim.z = 1;
   config.attrs = &cluster;
   config.numAttrs = 1;
-  return static_cast<int>(cudaLaunchKernelEx(
+  const cudaError_t error = cudaLaunchKernelEx(
       &config, kernel, static_cast<const T*>(x), static_cast<const T*>(weight),
-      static_cast<const T*>(bias), static_cast<T*>(y), rows, in, out, plan.slice, plan.stride));
+      static_cast<const T*>(bias), static_cast<T*>(y), rows, in, out, plan.slice, plan.stride);
+  if (error != cudaSuccess) (void)cudaGetLastError();
+  return static_cast<int>(error);
 }
 
 template <typename T>
@@ -247,10 +253,29 @@ int LaunchFor(const void* x, const void* weight, const void* bias, void* y, int 
 }  // namespace
 
 bool CanSmallBatchLinear(int64_t rows, int64_t in, int64_t out) {
-  constexpr int64_t kLargest = int64_t{1} << 30;  // keeps rows * out and in * 8 in an int
+  // Keeps the kernel's int indices (inputs, outputs, rows * 64 partial sums) in range.
+  constexpr int64_t kLargest = int64_t{1} << 30;
   return rows >= 1 && rows <= kSmallBatchMaxRows && in > 0 && in % kChunk == 0 && in <= kLargest &&
          out > 0 && out % kFeaturesPerBlock == 0 && out <= kLargest / kSmallBatchMaxRows &&
          PlanFor(TilesFor(rows), in).shared >= 0;
+}
+
+bool SmallBatchLinearRunsOn(int device) {
+  int major = 0, optin = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
+          cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  // Built from PTX older than compute_90 (MODELPOOL_CUDA_ARCHITECTURES without 90), the kernel
+  // is empty: clusters need Hopper.
+  cudaFuncAttributes attributes{};
+  if (cudaFuncGetAttributes(&attributes, SmallBatchLinearKernel<__nv_bfloat16, 1>) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return major >= 9 && optin >= kMaxShared && attributes.ptxVersion >= 90;
 }
 
 int SmallBatchLinear(HalfType type, const void* x, const void* weight, const void* bias, void* y,

@@ -22,6 +22,9 @@ constexpr int64_t kSmallBatchMaxRows = 64;
 // `out` a multiple of 64. Returns -1, launching nothing, for any other shape; otherwise the
 // launch's cudaError_t as an int (0: launched).
 bool CanSmallBatchLinear(int64_t rows, int64_t in, int64_t out);
+// Whether the kernel runs on CUDA device `device`: compute capability 9 or later with 160 KiB of
+// shared memory a block, and the kernel built for it (compute_90 or later).
+bool SmallBatchLinearRunsOn(int device);
 int SmallBatchLinear(HalfType type, const void* x, const void* weight, const void* bias, void* y,
                      int64_t rows, int64_t in, int64_t out, void* stream);
 
