@@ -60,17 +60,19 @@ double Excess(const Case& c, const Operands& o, const at::Tensor& got) {
 
 constexpr double kMaxExcess = 1e-4;
 
-// Whether device 0 is one the kernel is for: on such a device the kernel must run.
-bool HopperPresent() {
-  return torch::cuda::is_available() && at::cuda::getDeviceProperties(0)->major >= 9;
+// Whether device 0 is one the kernel is for (compute capability 9 or later), where the kernel
+// must also report that it runs (built for compute_90); without one, a warning says so.
+bool OnHopper() {
+  if (!torch::cuda::is_available() || at::cuda::getDeviceProperties(0)->major < 9) {
+    WARN("no CUDA device of compute capability 9 or later: nothing to compare");
+    return false;
+  }
+  REQUIRE(kernels::SmallBatchLinearRunsOn(0));
+  return true;
 }
 
 TEST_CASE("The small-batch linear kernel matches a float32 product for every row count") {
-  if (!HopperPresent()) {
-    WARN("no CUDA device of compute capability 9 or later: nothing to compare");
-    return;
-  }
-  REQUIRE(kernels::SmallBatchLinearRunsOn(0));  // built for it (compute_90)
+  if (!OnHopper()) return;
   at::manual_seed(11);
   const std::vector<int64_t> row_counts = {1, 7, 8, 9, 16, 17, 31, 32, 33, 63, 64};
   struct Shape {
@@ -115,11 +117,7 @@ TEST_CASE("The small-batch linear kernel matches a float32 product for every row
 }
 
 TEST_CASE("The small-batch linear kernel writes its rows and nothing past them") {
-  if (!HopperPresent()) {
-    WARN("no CUDA device of compute capability 9 or later: nothing to compare");
-    return;
-  }
-  REQUIRE(kernels::SmallBatchLinearRunsOn(0));  // built for it (compute_90)
+  if (!OnHopper()) return;
   at::manual_seed(12);
   for (int64_t rows : {1, 9, 33, 64}) {
     INFO(rows << " rows");
@@ -137,11 +135,7 @@ TEST_CASE("The small-batch linear kernel writes its rows and nothing past them")
 }
 
 TEST_CASE("The small-batch linear kernel declines what it does not take, running nothing") {
-  if (!HopperPresent()) {
-    WARN("no CUDA device of compute capability 9 or later: nothing to compare");
-    return;
-  }
-  REQUIRE(kernels::SmallBatchLinearRunsOn(0));  // built for it (compute_90)
+  if (!OnHopper()) return;
   const at::TensorOptions bf16 = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
   const at::Tensor w = at::randn({64, 256}, bf16);
   const at::Tensor x = at::randn({4, 256}, bf16);
