@@ -97,6 +97,19 @@ step_bench_generate_bart() {
   $build/benchmarks/generate_bench --model $models/bart-large-cnn --corpus $corpus/corpus.txt \
     --peer "python3 tools/hf_generate_peer.py $models/bart-large-cnn $corpus/corpus.txt"
 }
+# Our generation alone with overlapped launches off and on, twice each (Note [Overlapped
+# launches]): the peer's time moves between runs more than the difference.
+step_ab_overlap() {
+  step_models
+  step_bart_large_cnn
+  for m in bart-large-cnn t5-large; do
+    for on in 0 1 0 1; do
+      echo "== $m MODELPOOL_OVERLAPPED_LAUNCHES=$on"
+      MODELPOOL_OVERLAPPED_LAUNCHES=$on $build/benchmarks/generate_bench --model $models/$m \
+        --corpus $corpus/corpus.txt | grep '"generate"'
+    done
+  done
+}
 step_parity_generate_bart() {
   step_corpus
   step_bart_large_cnn

@@ -1,7 +1,5 @@
 #include "lib/models/fused_ops.h"
 
-#include <array>
-#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -22,6 +20,7 @@
 #ifdef MODELPOOL_CUDA_KERNELS
 #include <ATen/cuda/CUDAContext.h>
 
+#include "lib/models/kernels/per_device_answer.h"
 #include "lib/models/kernels/residual_layer_norm.h"
 #include "lib/models/kernels/small_batch_linear.h"
 #endif
@@ -59,7 +58,7 @@ at::Tensor AddLayerNorm(at::Tensor y, const at::Tensor& residual, const at::Tens
   const int error = kernels::ResidualLayerNorm(
       HalfTypeOf(y), y.const_data_ptr(), residual.const_data_ptr(), weight.const_data_ptr(),
       bias.const_data_ptr(), y.data_ptr(), y.numel() / width, width, static_cast<float>(eps),
-      at::cuda::getCurrentCUDAStream().stream());
+      at::cuda::getCurrentCUDAStream().stream(), ProcessKernelSwitches().overlapped_launches);
   TORCH_CHECK(error == 0, "the residual LayerNorm kernel failed to launch: CUDA error ", error);
   return y;
 #else
@@ -77,7 +76,7 @@ std::pair<at::Tensor, at::Tensor> AddRmsNorm(at::Tensor y, const at::Tensor& res
   const int error = kernels::ResidualRmsNorm(
       HalfTypeOf(y), y.const_data_ptr(), residual.const_data_ptr(), weight.const_data_ptr(),
       y.data_ptr(), normed.data_ptr(), y.numel() / width, width, static_cast<float>(eps),
-      at::cuda::getCurrentCUDAStream().stream());
+      at::cuda::getCurrentCUDAStream().stream(), ProcessKernelSwitches().overlapped_launches);
   TORCH_CHECK(error == 0, "the residual RMSNorm kernel failed to launch: CUDA error ", error);
   return {std::move(y), std::move(normed)};
 #else
@@ -88,17 +87,9 @@ std::pair<at::Tensor, at::Tensor> AddRmsNorm(at::Tensor y, const at::Tensor& res
 #ifdef MODELPOOL_CUDA_KERNELS
 namespace {
 
-// kernels::SmallBatchLinearRunsOn, asked once a device.
 bool RunsOn(int device) {
-  constexpr int kDevices = 64;
-  static std::array<std::atomic<int>, kDevices> known{};  // 0 unknown, 1 runs, 2 does not
-  if (device < 0 || device >= kDevices) return false;
-  int state = known[device].load(std::memory_order_acquire);
-  if (state == 0) {
-    state = kernels::SmallBatchLinearRunsOn(device) ? 1 : 2;
-    known[device].store(state, std::memory_order_release);
-  }
-  return state == 1;
+  static kernels::PerDeviceAnswer runs_on(kernels::SmallBatchLinearRunsOn);
+  return runs_on.For(device);
 }
 
 }  // namespace
@@ -131,10 +122,10 @@ std::optional<at::Tensor> SmallBatchLinear(const at::Tensor& x, const at::Tensor
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = out;
   at::Tensor y = at::empty(shape, x.options());
-  const int error =
-      kernels::SmallBatchLinear(HalfTypeOf(x), x.const_data_ptr(), weight.const_data_ptr(),
-                                bias.defined() ? bias.const_data_ptr() : nullptr, y.data_ptr(),
-                                rows, in, out, at::cuda::getCurrentCUDAStream().stream());
+  const int error = kernels::SmallBatchLinear(
+      HalfTypeOf(x), x.const_data_ptr(), weight.const_data_ptr(),
+      bias.defined() ? bias.const_data_ptr() : nullptr, y.data_ptr(), rows, in, out,
+      at::cuda::getCurrentCUDAStream().stream(), ProcessKernelSwitches().overlapped_launches);
   TORCH_CHECK(error == 0, "the small-batch linear kernel failed to launch: CUDA error ", error);
   return y;
 #else

@@ -39,19 +39,25 @@ std::optional<bool> ReadChoice(absl::string_view name, const std::optional<std::
   return std::nullopt;
 }
 
+// Sets `on` from `name` where it holds a boolean; reports any other value, keeping `on`.
+void ReadOnOff(const Settings::EnvLookup& env, const std::string& name, bool& on) {
+  const std::optional<std::string> value = BoundedValue(env, name);
+  if (!value.has_value()) return;
+  const absl::StatusOr<bool> parsed = base_internal::ParseBool(name, *value);
+  if (parsed.ok()) {
+    on = *parsed;
+  } else {
+    ReportIgnored(parsed.status(), on ? "on" : "off");
+  }
+}
+
 }  // namespace
 
 KernelSwitches ReadKernelSwitches(const Settings::EnvLookup& lookup) {
   const Settings::EnvLookup& env = lookup ? lookup : Settings::EnvLookup(base_internal::ProcessEnv);
   KernelSwitches switches;
-  if (const auto fused = BoundedValue(env, "MODELPOOL_FUSED_KERNELS"); fused.has_value()) {
-    const absl::StatusOr<bool> on = base_internal::ParseBool("MODELPOOL_FUSED_KERNELS", *fused);
-    if (on.ok()) {
-      switches.fused_kernels = *on;
-    } else {
-      ReportIgnored(on.status(), "on");
-    }
-  }
+  ReadOnOff(env, "MODELPOOL_FUSED_KERNELS", switches.fused_kernels);
+  ReadOnOff(env, "MODELPOOL_OVERLAPPED_LAUNCHES", switches.overlapped_launches);
   if (const auto efficient =
           ReadChoice("MODELPOOL_BERT_ATTENTION", BoundedValue(env, "MODELPOOL_BERT_ATTENTION"),
                      "flash", "efficient")) {

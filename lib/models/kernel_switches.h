@@ -18,6 +18,9 @@ struct KernelSwitches {
   // MODELPOOL_DECODER_ATTENTION (kernels, matmul): the decoder's attention kernels, or matrix
   // products (Note [Decoder attention kernels]).
   bool decoder_kernels = true;
+  // MODELPOOL_OVERLAPPED_LAUNCHES (1/0, true/false, yes/no, on/off): our kernels start while the
+  // kernel before them finishes, on Hopper (Note [Overlapped launches]).
+  bool overlapped_launches = true;
 };
 
 // The switches `lookup` (the process environment when null) gives. A value it cannot read keeps

@@ -138,7 +138,7 @@ double SplitKeyKernelError(const Case& c) {
   const int error = kernels::CrossAttention(
       HalfTypeOf(inputs.queries), inputs.queries.const_data_ptr(), inputs.queries.stride(0), keys,
       static_cast<float>(Scale(c)), out.data_ptr(), workspace.data_ptr(), c.texts, c.beams, c.heads,
-      c.head_dim, at::cuda::getCurrentCUDAStream().stream());
+      c.head_dim, at::cuda::getCurrentCUDAStream().stream(), /*overlap=*/true);
   return error == 0 ? ErrorAgainstFloat32(c, inputs, out, /*spread_share=*/0.0) : 1e9;
 }
 

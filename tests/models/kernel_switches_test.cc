@@ -36,6 +36,7 @@ TEST_CASE("Kernel switches default to every kernel on, and flash attention for B
   CHECK(read.switches.fused_kernels);
   CHECK_FALSE(read.switches.bert_efficient_attention);
   CHECK(read.switches.decoder_kernels);
+  CHECK(read.switches.overlapped_launches);
   CHECK(read.warnings.empty());
 }
 
@@ -49,6 +50,17 @@ TEST_CASE("Kernel switches take the documented words, in any case") {
   CHECK_FALSE(ReadFrom({{"MODELPOOL_BERT_ATTENTION", "flash"}}).switches.bert_efficient_attention);
   CHECK_FALSE(ReadFrom({{"MODELPOOL_DECODER_ATTENTION", "matmul"}}).switches.decoder_kernels);
   CHECK(ReadFrom({{"MODELPOOL_DECODER_ATTENTION", "kernels"}}).switches.decoder_kernels);
+  CHECK_FALSE(ReadFrom({{"MODELPOOL_OVERLAPPED_LAUNCHES", "Off"}}).switches.overlapped_launches);
+  CHECK(ReadFrom({{"MODELPOOL_OVERLAPPED_LAUNCHES", "1"}}).switches.overlapped_launches);
+}
+
+TEST_CASE("An overlapped-launch switch it cannot read keeps launches overlapped and says so") {
+  const Read read = ReadFrom({{"MODELPOOL_OVERLAPPED_LAUNCHES", "sometimes"}});
+  CHECK(read.switches.overlapped_launches);
+  CHECK(read.switches.fused_kernels);
+  REQUIRE(read.warnings.size() == 1);
+  CHECK(read.warnings[0].find("MODELPOOL_OVERLAPPED_LAUNCHES='sometimes'") != std::string::npos);
+  CHECK(read.warnings[0].find("keeping the default, on") != std::string::npos);
 }
 
 TEST_CASE("A kernel switch it cannot read keeps its default and says so, naming the variable") {

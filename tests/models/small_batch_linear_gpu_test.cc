@@ -127,7 +127,8 @@ TEST_CASE("The small-batch linear kernel writes its rows and nothing past them")
     at::Tensor y = at::full({rows + 1, c.out}, 7.0, o.x.options());
     const int error = kernels::SmallBatchLinear(
         HalfTypeOf(o.x), o.x.const_data_ptr(), o.weight.const_data_ptr(), o.bias.const_data_ptr(),
-        y.data_ptr(), rows, c.in, c.out, at::cuda::getCurrentCUDAStream().stream());
+        y.data_ptr(), rows, c.in, c.out, at::cuda::getCurrentCUDAStream().stream(),
+        /*overlap=*/true);
     REQUIRE(error == 0);
     CHECK(Excess(c, o, y.narrow(0, 0, rows)) <= kMaxExcess);
     CHECK(at::equal(y[rows], at::full({c.out}, 7.0, o.x.options())));
@@ -166,7 +167,7 @@ TEST_CASE("The small-batch linear kernel declines what it does not take, running
   // A slice of inputs too wide for shared memory: 32 * 4099 inputs do not split.
   CHECK_FALSE(kernels::CanSmallBatchLinear(64, 32 * 4099, 64));
   CHECK(kernels::SmallBatchLinear(kernels::HalfType::kBFloat16, nullptr, nullptr, nullptr, nullptr,
-                                  4, 40, 64, nullptr) == -1);
+                                  4, 40, 64, nullptr, /*overlap=*/true) == -1);
 }
 
 }  // namespace

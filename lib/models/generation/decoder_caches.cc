@@ -226,10 +226,10 @@ at::Tensor DecoderCaches::DecodeAttention(const at::Tensor& queries,
               "decode attention: query layout");
   const int64_t rows = queries.size(0);
   at::Tensor out = at::empty({rows, heads_, head_dim_}, queries.options());
-  const int error =
-      kernels::DecodeAttention(HalfTypeOf(self_), queries.const_data_ptr(), queries.stride(0), keys,
-                               static_cast<float>(scale), out.data_ptr(), rows, heads_, head_dim_,
-                               at::cuda::getCurrentCUDAStream().stream());
+  const int error = kernels::DecodeAttention(
+      HalfTypeOf(self_), queries.const_data_ptr(), queries.stride(0), keys,
+      static_cast<float>(scale), out.data_ptr(), rows, heads_, head_dim_,
+      at::cuda::getCurrentCUDAStream().stream(), ProcessKernelSwitches().overlapped_launches);
   TORCH_CHECK(error == 0, "the decode attention kernel failed to launch: CUDA error ", error);
   return out.view({rows, heads_ * head_dim_});
 }
@@ -260,7 +260,8 @@ at::Tensor DecoderCaches::SplitKeyCrossAttention(int64_t layer, const at::Tensor
   const int error = kernels::CrossAttention(
       HalfTypeOf(cross_), queries.const_data_ptr(), queries.stride(0), keys,
       static_cast<float>(scale), out.data_ptr(), workspace.data_ptr(), batch_, beams_, heads_,
-      head_dim_, at::cuda::getCurrentCUDAStream().stream());
+      head_dim_, at::cuda::getCurrentCUDAStream().stream(),
+      ProcessKernelSwitches().overlapped_launches);
   TORCH_CHECK(error == 0, "the cross-attention kernel failed to launch: CUDA error ", error);
   return out;
 }

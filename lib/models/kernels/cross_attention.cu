@@ -8,6 +8,7 @@
 
 #include "lib/models/kernels/cross_attention.h"
 #include "lib/models/kernels/half_types.cuh"
+#include "lib/models/kernels/overlapped_launch.cuh"
 #include "lib/models/kernels/warp_reduce.cuh"
 
 namespace modelpool::kernels {
@@ -71,6 +72,8 @@ __global__ void __launch_bounds__(kThreads)
                int beams, int heads, int head_dim, T* __restrict__ out, Workspace workspace) {
   extern __shared__ float shared[];  // scores [beams][part], later sums [kWarps][beams][head_dim]
   __shared__ float beam_max[Beams], beam_total[Beams];
+  LetNextKernelStart();
+  WaitForPrecedingKernel();  // the lengths, the queries and the encoder's keys are the stream's
   const int split = blockIdx.x, splits = gridDim.x, head = blockIdx.y, text = blockIdx.z;
   const int length = keys.lengths[text];
   const int part = (length + splits - 1) / splits;
@@ -220,6 +223,8 @@ __global__ void __launch_bounds__(kThreads)
 template <typename T>
 __global__ void CombineKernel(Workspace workspace, int splits, int64_t row_heads, int head_dim,
                               T* __restrict__ out) {
+  LetNextKernelStart();
+  WaitForPrecedingKernel();
   const int64_t row_head = blockIdx.x;
   float max_score = -FLT_MAX;
   for (int s = 0; s < splits; ++s) {
@@ -243,7 +248,7 @@ __global__ void CombineKernel(Workspace workspace, int splits, int64_t row_heads
 template <typename T, int Beams>
 int Launch(const void* q, int64_t query_row_stride, const CrossKeys& keys, float scale, void* out,
            void* workspace, int64_t texts, int64_t beams, int64_t heads, int64_t head_dim,
-           cudaStream_t stream) {
+           cudaStream_t stream, bool overlap) {
   const int64_t splits = Splits(texts, heads, keys.capacity);
   const int64_t part = (keys.capacity + splits - 1) / splits;
   const size_t shared =
@@ -254,32 +259,32 @@ int Launch(const void* q, int64_t query_row_stride, const CrossKeys& keys, float
       reinterpret_cast<float2*>(parts.sums + (splits > 1 ? splits * row_heads * head_dim : 0));
   const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(heads),
                   static_cast<unsigned>(texts));
-  PartKernel<T, Beams><<<grid, kThreads, shared, stream>>>(
-      static_cast<const T*>(q), query_row_stride, keys, scale, static_cast<int>(beams),
-      static_cast<int>(heads), static_cast<int>(head_dim), static_cast<T*>(out), parts);
-  if (splits > 1) {
-    const int threads = static_cast<int>((head_dim + 31) / 32 * 32);
-    CombineKernel<T><<<static_cast<unsigned>(row_heads), threads, 0, stream>>>(
-        parts, static_cast<int>(splits), row_heads, static_cast<int>(head_dim),
-        static_cast<T*>(out));
-  }
-  return static_cast<int>(cudaGetLastError());
+  const int error = LaunchKernel(PartKernel<T, Beams>, LaunchShape{grid, dim3(kThreads), shared},
+                                 stream, overlap, static_cast<const T*>(q), query_row_stride, keys,
+                                 scale, static_cast<int>(beams), static_cast<int>(heads),
+                                 static_cast<int>(head_dim), static_cast<T*>(out), parts);
+  if (error != 0 || splits == 1) return error;
+  const unsigned threads = static_cast<unsigned>((head_dim + 31) / 32 * 32);
+  return LaunchKernel(CombineKernel<T>,
+                      LaunchShape{dim3(static_cast<unsigned>(row_heads)), dim3(threads)}, stream,
+                      overlap, parts, static_cast<int>(splits), row_heads,
+                      static_cast<int>(head_dim), static_cast<T*>(out));
 }
 
 template <typename T>
 int LaunchFor(int64_t beams, const void* q, int64_t query_row_stride, const CrossKeys& keys,
               float scale, void* out, void* workspace, int64_t texts, int64_t heads,
-              int64_t head_dim, cudaStream_t stream) {
+              int64_t head_dim, cudaStream_t stream, bool overlap) {
   if (beams == 1) {
     return Launch<T, 1>(q, query_row_stride, keys, scale, out, workspace, texts, beams, heads,
-                        head_dim, stream);
+                        head_dim, stream, overlap);
   }
   if (beams <= 4) {
     return Launch<T, 4>(q, query_row_stride, keys, scale, out, workspace, texts, beams, heads,
-                        head_dim, stream);
+                        head_dim, stream, overlap);
   }
   return Launch<T, kMaxBeams>(q, query_row_stride, keys, scale, out, workspace, texts, beams, heads,
-                              head_dim, stream);
+                              head_dim, stream, overlap);
 }
 
 }  // namespace
@@ -307,15 +312,15 @@ int64_t CrossAttentionWorkspaceBytes(int64_t texts, int64_t beams, int64_t heads
 
 int CrossAttention(HalfType type, const void* q, int64_t query_row_stride, const CrossKeys& keys,
                    float scale, void* out, void* workspace, int64_t texts, int64_t beams,
-                   int64_t heads, int64_t head_dim, void* stream) {
+                   int64_t heads, int64_t head_dim, void* stream, bool overlap) {
   if (!CanCrossAttention(texts, beams, heads, head_dim, keys.capacity)) return -1;
   if (texts == 0) return 0;
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   return type == HalfType::kFloat16
              ? LaunchFor<__half>(beams, q, query_row_stride, keys, scale, out, workspace, texts,
-                                 heads, head_dim, s)
+                                 heads, head_dim, s, overlap)
              : LaunchFor<__nv_bfloat16>(beams, q, query_row_stride, keys, scale, out, workspace,
-                                        texts, heads, head_dim, s);
+                                        texts, heads, head_dim, s, overlap);
 }
 
 }  // namespace modelpool::kernels

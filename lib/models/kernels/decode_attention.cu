@@ -6,6 +6,7 @@
 
 #include "lib/models/kernels/decode_attention.h"
 #include "lib/models/kernels/half_types.cuh"
+#include "lib/models/kernels/overlapped_launch.cuh"
 #include "lib/models/kernels/warp_reduce.cuh"
 
 namespace modelpool::kernels {
@@ -63,6 +64,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   float* partial = shared + keys.capacity;
   __shared__ float query[kMaxHeadDim];
   __shared__ float scratch[kWarps];
+  LetNextKernelStart();
+  WaitForPrecedingKernel();  // everything below reads or writes what the stream wrote
   const int64_t row = blockIdx.x / heads;
   const int head = static_cast<int>(blockIdx.x % heads);
   const int64_t p = *keys.position;
@@ -166,13 +169,13 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
 
 template <typename T>
 int Launch(const void* q, int64_t query_row_stride, const DecodeKeys& keys, float scale, void* out,
-           int64_t rows, int64_t heads, int64_t head_dim, cudaStream_t stream) {
+           int64_t rows, int64_t heads, int64_t head_dim, cudaStream_t stream, bool overlap) {
   // At most (8192 + 4 * 256) floats, 36 KiB: within the default limit, so nothing to set.
   const size_t shared = static_cast<size_t>(keys.capacity + kWarps * head_dim) * sizeof(float);
-  DecodeAttentionKernel<T><<<static_cast<unsigned>(rows * heads), kThreads, shared, stream>>>(
-      static_cast<const T*>(q), query_row_stride, keys, scale, static_cast<T*>(out),
-      static_cast<int>(heads), static_cast<int>(head_dim));
-  return static_cast<int>(cudaGetLastError());
+  const LaunchShape shape{dim3(static_cast<unsigned>(rows * heads)), dim3(kThreads), shared};
+  return LaunchKernel(DecodeAttentionKernel<T>, shape, stream, overlap, static_cast<const T*>(q),
+                      query_row_stride, keys, scale, static_cast<T*>(out), static_cast<int>(heads),
+                      static_cast<int>(head_dim));
 }
 
 }  // namespace
@@ -184,14 +187,14 @@ bool CanDecodeAttention(int64_t head_dim, int64_t capacity) {
 
 int DecodeAttention(HalfType type, const void* q, int64_t query_row_stride, const DecodeKeys& keys,
                     float scale, void* out, int64_t rows, int64_t heads, int64_t head_dim,
-                    void* stream) {
+                    void* stream, bool overlap) {
   if (!CanDecodeAttention(head_dim, keys.capacity)) return -1;
   if (rows == 0) return 0;
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  return type == HalfType::kFloat16
-             ? Launch<__half>(q, query_row_stride, keys, scale, out, rows, heads, head_dim, s)
-             : Launch<__nv_bfloat16>(q, query_row_stride, keys, scale, out, rows, heads, head_dim,
-                                     s);
+  return type == HalfType::kFloat16 ? Launch<__half>(q, query_row_stride, keys, scale, out, rows,
+                                                     heads, head_dim, s, overlap)
+                                    : Launch<__nv_bfloat16>(q, query_row_stride, keys, scale, out,
+                                                            rows, heads, head_dim, s, overlap);
 }
 
 }  // namespace modelpool::kernels

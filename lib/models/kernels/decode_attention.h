@@ -38,13 +38,14 @@ struct DecodeKeys {
 // One decoding step's self-attention (Note [Decode attention kernel]): for every row r < rows
 // and head h < heads, q[r][h] (head_dim elements at q + r * query_row_stride + h * head_dim)
 // attends over its keys: score_t = scale * q · k_t (+ bias), softmax over t, out[r][h] =
-// Σ p_t v_t, in float32; `out` is [rows, heads, head_dim], contiguous. Returns -1, launching
-// nothing, unless CanDecodeAttention; otherwise the launch's cudaError_t as an int (0:
-// launched).
+// Σ p_t v_t, in float32; `out` is [rows, heads, head_dim], contiguous. With `overlap`, the
+// launch overlaps the previous kernel on `stream` where the device takes it (Note [Overlapped
+// launches]). Returns -1, launching nothing, unless CanDecodeAttention; otherwise the launch's
+// cudaError_t as an int (0: launched).
 bool CanDecodeAttention(int64_t head_dim, int64_t capacity);
 int DecodeAttention(HalfType type, const void* q, int64_t query_row_stride, const DecodeKeys& keys,
                     float scale, void* out, int64_t rows, int64_t heads, int64_t head_dim,
-                    void* stream);
+                    void* stream, bool overlap);
 
 }  // namespace modelpool::kernels
 

@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "lib/models/kernels/half_types.cuh"
+#include "lib/models/kernels/overlapped_launch.cuh"
 #include "lib/models/kernels/residual_layer_norm.h"
 #include "lib/models/kernels/warp_reduce.cuh"
 
@@ -26,6 +27,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
     ResidualLayerNormKernel(const T* __restrict__ x, const T* __restrict__ residual,
                             const T* __restrict__ weight, const T* __restrict__ bias, T* out,
                             int64_t rows, int width, float eps) {
+  LetNextKernelStart();
   const int lane = threadIdx.x % 32;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   if (row >= rows) return;
@@ -34,10 +36,17 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
   const Vec8<T>* r_row = reinterpret_cast<const Vec8<T>*>(residual + row * width);
   const Vec8<T>* w_row = reinterpret_cast<const Vec8<T>*>(weight);
   const Vec8<T>* b_row = reinterpret_cast<const Vec8<T>*>(bias);
-  // Rows of up to 2048 load the weight and bias with the row, not after the reductions: one
-  // round trip to memory, not two, in a kernel of a few microseconds. (Wider rows would spill.)
+  // Rows of up to 2048 load the weight and bias before the row, not after the reductions: one
+  // round trip to memory, not two, in a kernel of a few microseconds, and before the wait for
+  // the kernel before (Note [Overlapped launches]). (Wider rows would spill.)
   constexpr bool kEarly = kVectors <= 8;
   Vec8<T> wv[kVectors], bv[kVectors];
+#pragma unroll
+  for (int i = 0; i < kVectors; ++i) {
+    if (kEarly && lane + 32 * i < vectors)
+      wv[i] = w_row[lane + 32 * i], bv[i] = b_row[lane + 32 * i];
+  }
+  WaitForPrecedingKernel();
   float values[kVectors][8];
   float sum = 0.f;
 #pragma unroll
@@ -46,7 +55,6 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
     if (v < vectors) {
       const Vec8<T> a = x_row[v];
       const Vec8<T> b = r_row[v];
-      if (kEarly) wv[i] = w_row[v], bv[i] = b_row[v];
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
         values[i][j] = ToFloat(a.v[j]) + ToFloat(b.v[j]);
@@ -95,6 +103,7 @@ template <typename T, int kVectors>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock)
     ResidualRmsNormKernel(const T* x, const T* residual, const T* __restrict__ weight, T* sum_out,
                           T* __restrict__ out, int64_t rows, int width, float eps) {
+  LetNextKernelStart();
   const int lane = threadIdx.x % 32;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   if (row >= rows) return;
@@ -103,8 +112,13 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
   const Vec8<T>* r_row = reinterpret_cast<const Vec8<T>*>(residual + row * width);
   Vec8<T>* s_row = reinterpret_cast<Vec8<T>*>(sum_out + row * width);
   const Vec8<T>* w_row = reinterpret_cast<const Vec8<T>*>(weight);
-  constexpr bool kEarly = kVectors <= 8;  // the weight loaded with the row, as for LayerNorm
+  constexpr bool kEarly = kVectors <= 8;  // the weight loaded first, as for LayerNorm
   Vec8<T> wv[kVectors];
+#pragma unroll
+  for (int i = 0; i < kVectors; ++i) {
+    if (kEarly && lane + 32 * i < vectors) wv[i] = w_row[lane + 32 * i];
+  }
+  WaitForPrecedingKernel();
   float values[kVectors][8];
   float squares = 0.f;
 #pragma unroll
@@ -113,7 +127,6 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
     if (v < vectors) {
       const Vec8<T> a = x_row[v];
       const Vec8<T> b = r_row[v];
-      if (kEarly) wv[i] = w_row[v];
       Vec8<T> rounded;
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
@@ -142,14 +155,19 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock)
   }
 }
 
+// A warp a row.
+LaunchShape ShapeFor(int64_t rows) {
+  return {dim3(static_cast<unsigned>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock)),
+          dim3(32 * kWarpsPerBlock)};
+}
+
 template <typename T, int kVectors>
 int LaunchRms(const void* x, const void* residual, const void* weight, void* sum_out, void* out,
-              int64_t rows, int width, float eps, cudaStream_t stream) {
-  const unsigned blocks = static_cast<unsigned>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  ResidualRmsNormKernel<T, kVectors><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(
-      static_cast<const T*>(x), static_cast<const T*>(residual), static_cast<const T*>(weight),
-      static_cast<T*>(sum_out), static_cast<T*>(out), rows, width, eps);
-  return static_cast<int>(cudaGetLastError());
+              int64_t rows, int width, float eps, cudaStream_t stream, bool overlap) {
+  return LaunchKernel(ResidualRmsNormKernel<T, kVectors>, ShapeFor(rows), stream, overlap,
+                      static_cast<const T*>(x), static_cast<const T*>(residual),
+                      static_cast<const T*>(weight), static_cast<T*>(sum_out), static_cast<T*>(out),
+                      rows, width, eps);
 }
 
 // Calls `launch` with the kernels' kVectors for rows of `width` elements: the fewest 16-byte
@@ -166,29 +184,28 @@ int ByVectorsPerLane(int width, Launch&& launch) {
 
 template <typename T>
 int LaunchRmsFor(const void* x, const void* residual, const void* weight, void* sum_out, void* out,
-                 int64_t rows, int width, float eps, cudaStream_t stream) {
+                 int64_t rows, int width, float eps, cudaStream_t stream, bool overlap) {
   return ByVectorsPerLane(width, [&](auto vectors) {
     return LaunchRms<T, decltype(vectors)::value>(x, residual, weight, sum_out, out, rows, width,
-                                                  eps, stream);
+                                                  eps, stream, overlap);
   });
 }
 
 template <typename T, int kVectors>
 int Launch(const void* x, const void* residual, const void* weight, const void* bias, void* out,
-           int64_t rows, int width, float eps, cudaStream_t stream) {
-  const unsigned blocks = static_cast<unsigned>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  ResidualLayerNormKernel<T, kVectors><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(
-      static_cast<const T*>(x), static_cast<const T*>(residual), static_cast<const T*>(weight),
-      static_cast<const T*>(bias), static_cast<T*>(out), rows, width, eps);
-  return static_cast<int>(cudaGetLastError());
+           int64_t rows, int width, float eps, cudaStream_t stream, bool overlap) {
+  return LaunchKernel(ResidualLayerNormKernel<T, kVectors>, ShapeFor(rows), stream, overlap,
+                      static_cast<const T*>(x), static_cast<const T*>(residual),
+                      static_cast<const T*>(weight), static_cast<const T*>(bias),
+                      static_cast<T*>(out), rows, width, eps);
 }
 
 template <typename T>
 int LaunchFor(const void* x, const void* residual, const void* weight, const void* bias, void* out,
-              int64_t rows, int width, float eps, cudaStream_t stream) {
+              int64_t rows, int width, float eps, cudaStream_t stream, bool overlap) {
   return ByVectorsPerLane(width, [&](auto vectors) {
     return Launch<T, decltype(vectors)::value>(x, residual, weight, bias, out, rows, width, eps,
-                                               stream);
+                                               stream, overlap);
   });
 }
 
@@ -198,26 +215,27 @@ bool CanResidualLayerNorm(int64_t width) { return width % 8 == 0 && width > 0 &&
 
 int ResidualLayerNorm(HalfType type, const void* x, const void* residual, const void* weight,
                       const void* bias, void* out, int64_t rows, int64_t width, float eps,
-                      void* stream) {
+                      void* stream, bool overlap) {
   if (!CanResidualLayerNorm(width)) return -1;
   if (rows == 0) return 0;
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int w = static_cast<int>(width);
   return type == HalfType::kFloat16
-             ? LaunchFor<__half>(x, residual, weight, bias, out, rows, w, eps, s)
-             : LaunchFor<__nv_bfloat16>(x, residual, weight, bias, out, rows, w, eps, s);
+             ? LaunchFor<__half>(x, residual, weight, bias, out, rows, w, eps, s, overlap)
+             : LaunchFor<__nv_bfloat16>(x, residual, weight, bias, out, rows, w, eps, s, overlap);
 }
 
 int ResidualRmsNorm(HalfType type, const void* x, const void* residual, const void* weight,
-                    void* sum_out, void* out, int64_t rows, int64_t width, float eps,
-                    void* stream) {
+                    void* sum_out, void* out, int64_t rows, int64_t width, float eps, void* stream,
+                    bool overlap) {
   if (!CanResidualLayerNorm(width)) return -1;
   if (rows == 0) return 0;
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int w = static_cast<int>(width);
   return type == HalfType::kFloat16
-             ? LaunchRmsFor<__half>(x, residual, weight, sum_out, out, rows, w, eps, s)
-             : LaunchRmsFor<__nv_bfloat16>(x, residual, weight, sum_out, out, rows, w, eps, s);
+             ? LaunchRmsFor<__half>(x, residual, weight, sum_out, out, rows, w, eps, s, overlap)
+             : LaunchRmsFor<__nv_bfloat16>(x, residual, weight, sum_out, out, rows, w, eps, s,
+                                           overlap);
 }
 
 }  // namespace modelpool::kernels

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "lib/models/kernels/half_types.cuh"
+#include "lib/models/kernels/overlapped_launch.cuh"
 #include "lib/models/kernels/small_batch_linear.h"
 
 namespace modelpool::kernels {
@@ -102,6 +103,7 @@ __global__ void __launch_bounds__(32 * kWarps)
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
   // Clusters need Hopper; SmallBatchLinear's callers check the device before they launch.
 #else
+  LetNextKernelStart();
   extern __shared__ __align__(16) unsigned char shared[];
   T* staged = reinterpret_cast<T*>(shared);  // [kTiles * 8][stride]
   float* partials = reinterpret_cast<float*>(shared + kTiles * 8 * stride * sizeof(T));
@@ -133,7 +135,8 @@ __global__ void __launch_bounds__(32 * kWarps)
       }
     }
   };
-  load(current, 0);
+  load(current, 0);  // weights: nothing in flight writes them (Note [Overlapped launches])
+  WaitForPrecedingKernel();
 
   // The block's activations, rows past `rows` zero, while the first weights are on their way.
   const int vectors = slice / 8;
@@ -202,7 +205,7 @@ __global__ void __launch_bounds__(32 * kWarps)
 
 template <typename T, int kTiles>
 int Launch(const void* x, const void* weight, const void* bias, void* y, int rows, int in, int out,
-           cudaStream_t stream) {
+           cudaStream_t stream, bool overlap) {
   const Plan plan = PlanFor(kTiles, in);
   if (plan.shared < 0) return -1;
   const auto kernel = SmallBatchLinearKernel<T, kTiles>;
@@ -215,38 +218,27 @@ int Launch(const void* x, const void* weight, const void* bias, void* y, int row
       return static_cast<int>(error);
     }
   }
-  cudaLaunchConfig_t config{};
-  config.gridDim =
-      dim3(static_cast<unsigned>(out / kFeaturesPerBlock), static_cast<unsigned>(plan.splits), 1);
-  config.blockDim = dim3(32 * kWarps, 1, 1);
-  config.dynamicSmemBytes = static_cast<size_t>(plan.shared);
-  config.stream = stream;
-  cudaLaunchAttribute cluster{};
-  cluster.id = cudaLaunchAttributeClusterDimension;
-  cluster.val.clusterDim.x = 1;
-  cluster.val.clusterDim.y = static_cast<unsigned>(plan.splits);
-  cluster.val.clusterDim.z = 1;
-  config.attrs = &cluster;
-  config.numAttrs = 1;
-  const cudaError_t error = cudaLaunchKernelEx(
-      &config, kernel, static_cast<const T*>(x), static_cast<const T*>(weight),
-      static_cast<const T*>(bias), static_cast<T*>(y), rows, in, out, plan.slice, plan.stride);
-  if (error != cudaSuccess) (void)cudaGetLastError();
-  return static_cast<int>(error);
+  const LaunchShape shape{
+      dim3(static_cast<unsigned>(out / kFeaturesPerBlock), static_cast<unsigned>(plan.splits), 1),
+      dim3(32 * kWarps, 1, 1), static_cast<size_t>(plan.shared),
+      static_cast<unsigned>(plan.splits)};
+  return LaunchKernel(kernel, shape, stream, overlap, static_cast<const T*>(x),
+                      static_cast<const T*>(weight), static_cast<const T*>(bias),
+                      static_cast<T*>(y), rows, in, out, plan.slice, plan.stride);
 }
 
 template <typename T>
 int LaunchFor(const void* x, const void* weight, const void* bias, void* y, int rows, int in,
-              int out, cudaStream_t stream) {
+              int out, cudaStream_t stream, bool overlap) {
   switch (TilesFor(rows)) {
     case 1:
-      return Launch<T, 1>(x, weight, bias, y, rows, in, out, stream);
+      return Launch<T, 1>(x, weight, bias, y, rows, in, out, stream, overlap);
     case 2:
-      return Launch<T, 2>(x, weight, bias, y, rows, in, out, stream);
+      return Launch<T, 2>(x, weight, bias, y, rows, in, out, stream, overlap);
     case 4:
-      return Launch<T, 4>(x, weight, bias, y, rows, in, out, stream);
+      return Launch<T, 4>(x, weight, bias, y, rows, in, out, stream, overlap);
     default:
-      return Launch<T, 8>(x, weight, bias, y, rows, in, out, stream);
+      return Launch<T, 8>(x, weight, bias, y, rows, in, out, stream, overlap);
   }
 }
 
@@ -279,12 +271,13 @@ bool SmallBatchLinearRunsOn(int device) {
 }
 
 int SmallBatchLinear(HalfType type, const void* x, const void* weight, const void* bias, void* y,
-                     int64_t rows, int64_t in, int64_t out, void* stream) {
+                     int64_t rows, int64_t in, int64_t out, void* stream, bool overlap) {
   if (!CanSmallBatchLinear(rows, in, out)) return -1;
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   const int r = static_cast<int>(rows), i = static_cast<int>(in), o = static_cast<int>(out);
-  return type == HalfType::kFloat16 ? LaunchFor<__half>(x, weight, bias, y, r, i, o, s)
-                                    : LaunchFor<__nv_bfloat16>(x, weight, bias, y, r, i, o, s);
+  return type == HalfType::kFloat16
+             ? LaunchFor<__half>(x, weight, bias, y, r, i, o, s, overlap)
+             : LaunchFor<__nv_bfloat16>(x, weight, bias, y, r, i, o, s, overlap);
 }
 
 }  // namespace modelpool::kernels

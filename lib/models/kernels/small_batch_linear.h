@@ -19,14 +19,17 @@ constexpr int64_t kSmallBatchMaxRows = 64;
 // and contiguous in `type`, `x` and `weight` 16-byte aligned; `bias` [out] may be null. Sums
 // in float32, in an order that does not change between calls. CanSmallBatchLinear says which
 // shapes it takes: 1 to 64 rows, `in` a multiple of 32 (whose slices fit in shared memory),
-// `out` a multiple of 64. Returns -1, launching nothing, for any other shape; otherwise the
-// launch's cudaError_t as an int (0: launched).
+// `out` a multiple of 64. With `overlap`, the launch overlaps the previous kernel on `stream`
+// where the device takes it (Note [Overlapped launches]): `weight` and `bias` are then read
+// before that kernel finishes, so nothing still running on the stream may write them. Returns
+// -1, launching nothing, for any other shape; otherwise the launch's cudaError_t as an int (0:
+// launched).
 bool CanSmallBatchLinear(int64_t rows, int64_t in, int64_t out);
 // Whether the kernel runs on CUDA device `device`: compute capability 9 or later with 160 KiB of
 // shared memory a block, and the kernel built for it (compute_90 or later).
 bool SmallBatchLinearRunsOn(int device);
 int SmallBatchLinear(HalfType type, const void* x, const void* weight, const void* bias, void* y,
-                     int64_t rows, int64_t in, int64_t out, void* stream);
+                     int64_t rows, int64_t in, int64_t out, void* stream, bool overlap);
 
 }  // namespace modelpool::kernels
 
