@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -11,9 +12,16 @@ namespace {
 std::atomic<int> asked{0};
 
 // Even devices can, odd ones cannot; counts the questions.
-bool EvenCan(int device) {
+std::optional<bool> EvenCan(int device) {
   asked.fetch_add(1);
   return device % 2 == 0;
+}
+
+// Cannot tell for device 3; counts the questions.
+std::optional<bool> NotDevice3(int device) {
+  asked.fetch_add(1);
+  if (device == 3) return std::nullopt;
+  return true;
 }
 
 TEST_CASE("PerDeviceAnswer asks once a device and remembers each device's answer") {
@@ -26,6 +34,17 @@ TEST_CASE("PerDeviceAnswer asks once a device and remembers each device's answer
     CHECK_FALSE(answer.For(63));
   }
   CHECK(asked.load() == 4);
+}
+
+TEST_CASE("PerDeviceAnswer says no where it could not tell, and asks again next time") {
+  asked = 0;
+  PerDeviceAnswer answer(NotDevice3);
+  CHECK_FALSE(answer.For(3));
+  CHECK_FALSE(answer.For(3));
+  CHECK(asked.load() == 2);
+  CHECK(answer.For(2));
+  CHECK(answer.For(2));
+  CHECK(asked.load() == 3);
 }
 
 TEST_CASE("PerDeviceAnswer says no, without asking, for a device it has no slot for") {

@@ -1,5 +1,7 @@
 #include <cuda_runtime.h>
 
+#include <optional>
+
 #include "lib/models/kernels/overlapped_launch.cuh"
 #include "lib/models/kernels/per_device_answer.h"
 
@@ -12,14 +14,14 @@ __global__ void Probe() {
   WaitForPrecedingKernel();
 }
 
-// On `device`, as the launches ask: the current device.
-bool AskCuda(int device) {
+// On `device`, the current device when a launch asks; nullopt where CUDA does not answer.
+std::optional<bool> AskCuda(int device) {
   int major = 0;
   cudaFuncAttributes attributes{};
   if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
       cudaFuncGetAttributes(&attributes, Probe) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return false;
+    (void)cudaGetLastError();  // the failed query's own error, not left for a launch to report
+    return std::nullopt;
   }
   return major >= 9 && attributes.ptxVersion >= 90;
 }

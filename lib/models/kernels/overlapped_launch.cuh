@@ -62,7 +62,11 @@ int LaunchKernel(void (*kernel)(Params...), const LaunchShape& shape, cudaStream
     ++count;
   }
   int device = 0;
-  if (overlap && cudaGetDevice(&device) == cudaSuccess && OverlappedLaunchRunsOn(device)) {
+  if (overlap && cudaGetDevice(&device) != cudaSuccess) {
+    (void)cudaGetLastError();  // launched one after another; the launch reports what follows
+    overlap = false;
+  }
+  if (overlap && OverlappedLaunchRunsOn(device)) {
     attributes[count].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attributes[count].val.programmaticStreamSerializationAllowed = 1;
     ++count;

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <optional>
 #include <type_traits>
 
 #include "lib/models/kernels/half_types.cuh"
@@ -252,20 +253,20 @@ bool CanSmallBatchLinear(int64_t rows, int64_t in, int64_t out) {
          PlanFor(TilesFor(rows), in).shared >= 0;
 }
 
-bool SmallBatchLinearRunsOn(int device) {
+std::optional<bool> SmallBatchLinearRunsOn(int device) {
   int major = 0, optin = 0;
   if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
       cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
           cudaSuccess) {
     (void)cudaGetLastError();
-    return false;
+    return std::nullopt;
   }
   // Built from PTX older than compute_90 (MODELPOOL_CUDA_ARCHITECTURES without 90), the kernel
   // is empty: clusters need Hopper.
   cudaFuncAttributes attributes{};
   if (cudaFuncGetAttributes(&attributes, SmallBatchLinearKernel<__nv_bfloat16, 1>) != cudaSuccess) {
     (void)cudaGetLastError();
-    return false;
+    return std::nullopt;
   }
   return major >= 9 && optin >= kMaxShared && attributes.ptxVersion >= 90;
 }

@@ -2,6 +2,7 @@
 #define MODELPOOL_LIB_MODELS_KERNELS_SMALL_BATCH_LINEAR_H_
 
 #include <cstdint>
+#include <optional>
 
 #include "lib/models/kernels/residual_layer_norm.h"  // HalfType
 
@@ -26,8 +27,9 @@ constexpr int64_t kSmallBatchMaxRows = 64;
 // launched).
 bool CanSmallBatchLinear(int64_t rows, int64_t in, int64_t out);
 // Whether the kernel runs on CUDA device `device`: compute capability 9 or later with 160 KiB of
-// shared memory a block, and the kernel built for it (compute_90 or later).
-bool SmallBatchLinearRunsOn(int device);
+// shared memory a block, and the kernel built for it (compute_90 or later); nullopt where CUDA
+// does not answer.
+std::optional<bool> SmallBatchLinearRunsOn(int device);
 int SmallBatchLinear(HalfType type, const void* x, const void* weight, const void* bias, void* y,
                      int64_t rows, int64_t in, int64_t out, void* stream, bool overlap);
 
