@@ -63,6 +63,14 @@ TEST_CASE("An overlapped-launch switch it cannot read keeps launches overlapped 
   CHECK(read.warnings[0].find("keeping the default, on") != std::string::npos);
 }
 
+TEST_CASE("An absurdly long overlapped-launch switch keeps launches overlapped, warning briefly") {
+  const Read read = ReadFrom({{"MODELPOOL_OVERLAPPED_LAUNCHES", "0" + std::string(1 << 20, ' ')}});
+  CHECK(read.switches.overlapped_launches);
+  REQUIRE(read.warnings.size() == 1);
+  CHECK(read.warnings[0].size() < 300);
+  CHECK(read.warnings[0].find("MODELPOOL_OVERLAPPED_LAUNCHES") != std::string::npos);
+}
+
 TEST_CASE("A kernel switch it cannot read keeps its default and says so, naming the variable") {
   const Read read = ReadFrom({{"MODELPOOL_FUSED_KERNELS", "maybe"},
                               {"MODELPOOL_BERT_ATTENTION", "cudnn"},
