@@ -10,7 +10,8 @@ namespace modelpool {
 
 struct KernelSwitches {
   // MODELPOOL_FUSED_KERNELS (1/0, true/false, yes/no, on/off): the fused epilogues
-  // (Note [Fused epilogues]).
+  // (Note [Fused epilogues]), and greedy search's step kernels (Note [Greedy step in two
+  // kernels]).
   bool fused_kernels = true;
   // MODELPOOL_BERT_ATTENTION (flash, efficient): packed rows on the memory-efficient kernel
   // instead of flash attention.

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "ATen/ATen.h"
+#include "lib/models/generation/greedy_step_on_device.h"
 
 namespace modelpool {
 namespace {
@@ -89,22 +90,29 @@ std::vector<std::vector<int32_t>> Greedy(StepDecoder& decoder, int64_t batch,
   const int64_t max_new = o.max_new_tokens;
   const at::Tensor eos = at::tensor(o.eos_token_ids, LongOn(at::kCPU)).to(device);
   const auto [forced_bos, forced_eos] = ForcedTokens(o, device);
-  at::Tensor sequences = at::full({batch, max_new + 1}, o.pad_token_id, LongOn(device));
-  sequences.select(1, 0).fill_(o.decoder_start_token_id);
-  at::Tensor unfinished = at::ones({batch}, LongOn(device).dtype(at::kBool));
-  at::Tensor lengths = at::zeros({batch}, LongOn(device));
+  GreedyState state;
+  state.sequences = at::full({batch, max_new + 1}, o.pad_token_id, LongOn(device));
+  state.sequences.select(1, 0).fill_(o.decoder_start_token_id);
+  state.unfinished = at::ones({batch}, LongOn(device).dtype(at::kBool));
+  state.lengths = at::zeros({batch}, LongOn(device));
   const at::Tensor pad = at::scalar_tensor(o.pad_token_id, LongOn(device));
   for (int64_t len = 1; len <= max_new; ++len) {
-    at::Tensor scores = decoder.Step(sequences.select(1, len - 1), len - 1);
-    ProcessScores(scores, sequences.narrow(1, 0, len), o, eos, forced_bos, forced_eos);
-    // Finished texts continue with padding, as transformers' `_sample` does.
-    const at::Tensor next = at::where(unfinished, scores.argmax(-1), pad);
-    sequences.select(1, len).copy_(next);
-    lengths.add_(unfinished);
-    unfinished.logical_and_(at::isin(next, eos).logical_not());
-    if (len % o.steps_per_done_check == 0 && !unfinished.any().item<bool>()) break;
+    at::Tensor scores = decoder.Step(state.sequences.select(1, len - 1), len - 1);
+    // As ProcessScores: the last step's forcing wins where the first step is also the last.
+    const at::Tensor forced = len == max_new && forced_eos.defined() ? forced_eos
+                              : len == 1 && forced_bos.defined()     ? forced_bos
+                                                                     : at::Tensor();
+    if (!o.greedy_on_device || !GreedyStepOnDevice(scores, state, len, eos, forced, o)) {
+      ProcessScores(scores, state.sequences.narrow(1, 0, len), o, eos, forced_bos, forced_eos);
+      // Finished texts continue with padding, as transformers' `_sample` does.
+      const at::Tensor next = at::where(state.unfinished, scores.argmax(-1), pad);
+      state.sequences.select(1, len).copy_(next);
+      state.lengths.add_(state.unfinished);
+      state.unfinished.logical_and_(at::isin(next, eos).logical_not());
+    }
+    if (len % o.steps_per_done_check == 0 && !state.unfinished.any().item<bool>()) break;
   }
-  return CutRows(sequences, lengths);
+  return CutRows(state.sequences, state.lengths);
 }
 
 // Note [Beam search as transformers does it]

@@ -56,6 +56,9 @@ struct SearchOptions {
   // How many steps pass between checks (a device-to-host copy) of whether every text is done.
   // Running on past the point transformers stops does not change the result.
   int64_t steps_per_done_check = 4;
+  // Greedy steps' bookkeeping on two kernels of our own where they run
+  // (GreedyStepOnDevice); false: the tensor operations, which tests compare them with.
+  bool greedy_on_device = true;
 };
 
 // GenerateIds()
