@@ -96,7 +96,8 @@ bool RunsOn(int device) {
 #endif
 
 std::optional<at::Tensor> SmallBatchLinear(const at::Tensor& x, const at::Tensor& weight,
-                                           const at::Tensor& bias) {
+                                           const at::Tensor& bias,
+                                           kernels::SmallBatchActivation activation) {
 #ifdef MODELPOOL_CUDA_KERNELS
   const auto aligned = [](const at::Tensor& t) {
     return reinterpret_cast<uintptr_t>(t.const_data_ptr()) % 16 == 0;
@@ -122,25 +123,31 @@ std::optional<at::Tensor> SmallBatchLinear(const at::Tensor& x, const at::Tensor
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = out;
   at::Tensor y = at::empty(shape, x.options());
-  const int error = kernels::SmallBatchLinear(
-      HalfTypeOf(x), x.const_data_ptr(), weight.const_data_ptr(),
-      bias.defined() ? bias.const_data_ptr() : nullptr, y.data_ptr(), rows, in, out,
-      at::cuda::getCurrentCUDAStream().stream(), ProcessKernelSwitches().overlapped_launches);
+  const int error =
+      kernels::SmallBatchLinear(HalfTypeOf(x), x.const_data_ptr(), weight.const_data_ptr(),
+                                bias.defined() ? bias.const_data_ptr() : nullptr, y.data_ptr(),
+                                rows, in, out, at::cuda::getCurrentCUDAStream().stream(),
+                                ProcessKernelSwitches().overlapped_launches, activation);
   TORCH_CHECK(error == 0, "the small-batch linear kernel failed to launch: CUDA error ", error);
   return y;
 #else
-  (void)x, (void)weight, (void)bias;
+  (void)x, (void)weight, (void)bias, (void)activation;
   return std::nullopt;
 #endif
 }
 
 std::optional<at::Tensor> SmallBatchLinearWhereFaster(const at::Tensor& x, const at::Tensor& weight,
-                                                      const at::Tensor& bias) {
+                                                      const at::Tensor& bias,
+                                                      kernels::SmallBatchActivation activation) {
   constexpr int64_t kMostRows = 8;
+  constexpr int64_t kMostWidening = 4;  // outputs per input, for one row
   if (x.dim() < 1 || weight.dim() != 2 || x.size(-1) == 0) return std::nullopt;
   const int64_t in = x.size(-1);
-  if (x.numel() / in > kMostRows || weight.size(0) > in) return std::nullopt;
-  return SmallBatchLinear(x, weight, bias);
+  const int64_t rows = x.numel() / in;
+  const int64_t out = weight.size(0);
+  const bool faster = rows <= kMostRows && (out <= in || (rows == 1 && out <= kMostWidening * in));
+  if (!faster) return std::nullopt;
+  return SmallBatchLinear(x, weight, bias, activation);
 }
 
 }  // namespace modelpool

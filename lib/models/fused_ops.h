@@ -8,6 +8,7 @@
 #include "ATen/Tensor.h"
 #include "c10/core/Device.h"
 #include "c10/core/ScalarType.h"
+#include "lib/models/kernels/small_batch_linear.h"  // SmallBatchActivation
 
 namespace modelpool {
 
@@ -16,7 +17,9 @@ namespace modelpool {
 // along with them: an intermediate projection's bias and GELU (or ReLU) run in cuBLASLt's
 // epilogue (at::_addmm_activation; its GELU is the tanh form, within half precision's rounding
 // of the exact one), and each residual add with its LayerNorm is one kernel of our own (Note
-// [Residual LayerNorm kernel]). Projections' biases are fused by at::linear already. The
+// [Residual LayerNorm kernel]). Projections' biases are fused by at::linear already. For a
+// decoder step's few rows, the small-batch kernel applies the activation instead where it runs
+// (SmallBatchLinearWhereFaster). The
 // encoders and decoders that use them ask CanFuseEpilogues once, at load.
 // MODELPOOL_FUSED_KERNELS=0 turns both off, to compare or to fall back.
 
@@ -40,18 +43,21 @@ at::Tensor AddLayerNorm(at::Tensor y, const at::Tensor& residual, const at::Tens
 std::pair<at::Tensor, at::Tensor> AddRmsNorm(at::Tensor y, const at::Tensor& residual,
                                              const at::Tensor& weight, double eps);
 
-// x · weightᵀ + bias on our small-batch kernel (Note [Small-batch linear]); `bias` may be
-// undefined. Nothing runs, and the result is empty, where the kernel does not take the
+// activation(x · weightᵀ + bias) on our small-batch kernel (Note [Small-batch linear]); `bias`
+// may be undefined. Nothing runs, and the result is empty, where the kernel does not take the
 // operands: more than 64 rows, a width it does not tile (inputs a multiple of 32, outputs of
 // 64), not float16 or bfloat16 on a Hopper GPU, not contiguous or not 16-byte aligned, or the
 // kernel not built; callers then take their cuBLAS path.
-std::optional<at::Tensor> SmallBatchLinear(const at::Tensor& x, const at::Tensor& weight,
-                                           const at::Tensor& bias);
+std::optional<at::Tensor> SmallBatchLinear(
+    const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+    kernels::SmallBatchActivation activation = kernels::SmallBatchActivation::kNone);
 
 // The same, only where the kernel was measured faster than cuBLAS: at most 8 rows and no more
-// outputs than inputs (Note [Small-batch linear]). What a decoder step calls.
-std::optional<at::Tensor> SmallBatchLinearWhereFaster(const at::Tensor& x, const at::Tensor& weight,
-                                                      const at::Tensor& bias);
+// outputs than inputs, or one row and at most four times as many (Note [Small-batch linear]).
+// What a decoder step calls.
+std::optional<at::Tensor> SmallBatchLinearWhereFaster(
+    const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+    kernels::SmallBatchActivation activation = kernels::SmallBatchActivation::kNone);
 
 }  // namespace modelpool
 

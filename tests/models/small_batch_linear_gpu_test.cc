@@ -46,12 +46,28 @@ Operands RandomOperands(const Case& c) {
 // operands: the rounding of the output to 8 or 11 bits, and 1e-4 of Σ|x||w|, far more than
 // float32 sums lose and far less than one chunk of 32 inputs dropped, doubled or paired with
 // the wrong weights.
-double Excess(const Case& c, const Operands& o, const at::Tensor& got) {
+// With an activation, the float32 reference goes through it too (GELU's slope is at most 1.13:
+// the spread term grows by as much).
+double Excess(const Case& c, const Operands& o, const at::Tensor& got,
+              kernels::SmallBatchActivation activation = kernels::SmallBatchActivation::kNone) {
   const at::Tensor x = o.x.to(at::kFloat);
   const at::Tensor w = o.weight.to(at::kFloat);
   at::Tensor expected = at::matmul(x, w.t());
   if (o.bias.defined()) expected = expected + o.bias.to(at::kFloat);
-  const at::Tensor spread = at::matmul(x.abs(), w.abs().t());
+  at::Tensor spread = at::matmul(x.abs(), w.abs().t());
+  switch (activation) {
+    case kernels::SmallBatchActivation::kGelu:
+      expected = at::gelu(expected), spread = spread * 1.13;
+      break;
+    case kernels::SmallBatchActivation::kGeluTanh:
+      expected = at::gelu(expected, "tanh"), spread = spread * 1.13;
+      break;
+    case kernels::SmallBatchActivation::kRelu:
+      expected = at::relu(expected);
+      break;
+    case kernels::SmallBatchActivation::kNone:
+      break;
+  }
   const double rounding = c.dtype == at::kHalf ? 1e-3 : 8e-3;
   return ((got.to(at::kFloat) - expected).abs() - expected.abs() * rounding - spread * 1e-4)
       .max()
@@ -116,6 +132,27 @@ TEST_CASE("The small-batch linear kernel matches a float32 product for every row
   CHECK(failures.empty());
 }
 
+TEST_CASE("The small-batch linear kernel applies GELU and ReLU after the bias") {
+  if (!OnHopper()) return;
+  at::manual_seed(13);
+  using kernels::SmallBatchActivation;
+  for (const SmallBatchActivation activation :
+       {SmallBatchActivation::kGelu, SmallBatchActivation::kGeluTanh,
+        SmallBatchActivation::kRelu}) {
+    for (const Case& c :
+         {Case{at::kBFloat16, 1, 1024, 4096, true}, Case{at::kHalf, 8, 256, 64, false},
+          Case{at::kBFloat16, 33, 256, 128, true}}) {
+      INFO(Describe(c) << ", activation " << static_cast<int>(activation));
+      const Operands o = RandomOperands(c);
+      const std::optional<at::Tensor> got = SmallBatchLinear(o.x, o.weight, o.bias, activation);
+      REQUIRE(got.has_value());
+      CHECK(Excess(c, o, *got, activation) <= kMaxExcess);
+      // Not the plain product: the activation changed some outputs.
+      CHECK_FALSE(at::equal(*got, *SmallBatchLinear(o.x, o.weight, o.bias)));
+    }
+  }
+}
+
 TEST_CASE("The small-batch linear kernel writes its rows and nothing past them") {
   if (!OnHopper()) return;
   at::manual_seed(12);
@@ -161,6 +198,11 @@ TEST_CASE("The small-batch linear kernel declines what it does not take, running
   CHECK_FALSE(SmallBatchLinearWhereFaster(at::randn({9, 256}, bf16), w, at::Tensor()).has_value());
   CHECK_FALSE(
       SmallBatchLinearWhereFaster(x, at::randn({320, 256}, bf16), at::Tensor()).has_value());
+  // One row may have up to four times as many outputs as inputs.
+  const at::Tensor row = at::randn({1, 256}, bf16);
+  CHECK(SmallBatchLinearWhereFaster(row, at::randn({1024, 256}, bf16), at::Tensor()).has_value());
+  CHECK_FALSE(
+      SmallBatchLinearWhereFaster(row, at::randn({1088, 256}, bf16), at::Tensor()).has_value());
   // The kernel's own entry refuses shapes the same way, launching nothing.
   CHECK_FALSE(kernels::CanSmallBatchLinear(0, 256, 64));
   CHECK_FALSE(kernels::CanSmallBatchLinear(65, 256, 64));

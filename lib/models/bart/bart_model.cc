@@ -193,6 +193,18 @@ absl::Status ReadWeights(const BartConfig& config, const SafetensorsCheckpoint& 
   return absl::OkStatus();
 }
 
+// `act` (not SiLU) as the small-batch linear kernel applies it.
+kernels::SmallBatchActivation SmallBatchFormOf(BartActivation act) {
+  switch (act) {
+    case BartActivation::kRelu:
+      return kernels::SmallBatchActivation::kRelu;
+    case BartActivation::kGeluTanh:
+      return kernels::SmallBatchActivation::kGeluTanh;
+    default:
+      return kernels::SmallBatchActivation::kGelu;
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const BartWeights>> BartWeights::Load(
@@ -259,6 +271,9 @@ at::Tensor BartModel::Feed(const at::Tensor& x, const BartWeights::Linear& fc1,
                            const BartWeights::Linear& fc2) const {
   const BartActivation act = config_.activation;
   if (fused_ && act != BartActivation::kSilu) {
+    if (auto h = SmallBatchLinearWhereFaster(x, fc1.weight, fc1.bias, SmallBatchFormOf(act))) {
+      return Linear(*h, fc2);
+    }
     return Linear(LinearActivation(x, fc1.weight, fc1.bias, act != BartActivation::kRelu), fc2);
   }
   at::Tensor h = at::linear(x, fc1.weight, fc1.bias);

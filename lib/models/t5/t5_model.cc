@@ -307,6 +307,10 @@ at::Tensor T5Model::Feed(const at::Tensor& x, const T5Weights::FeedForward& ff) 
     return h;
   };
   if (zero_bias_.defined()) {
+    if (auto h = SmallBatchLinearWhereFaster(x, ff.wi, at::Tensor(),
+                                             kernels::SmallBatchActivation::kRelu)) {
+      return Linear(*h, ff.wo);
+    }
     return Linear(LinearActivation(x, ff.wi, zero_bias_, /*gelu=*/false), ff.wo);
   }
   const at::Tensor h = Linear(x, ff.wi);
