@@ -4,6 +4,7 @@
 //
 //   python3 tools/reference_generate_ids.py MODEL_DIR CORPUS_TXT /tmp/ref.json --dtype bfloat16
 //   generate_parity --model MODEL_DIR --reference /tmp/ref.json --dtype bfloat16
+//                   [--texts-per-call N]
 //
 // For every case the reference recorded (its inputs, generate() options and output ids), prints
 // the share of texts whose ids are identical, and the share of generated positions that agree
@@ -22,6 +23,8 @@ ABSL_FLAG(std::string, model, "", "the model folder or Hugging Face id");
 ABSL_FLAG(std::string, reference, "", "the reference of tools/t5_reference_ids.py");
 ABSL_FLAG(std::string, dtype, "bfloat16", "bfloat16 or float32");
 ABSL_FLAG(std::string, device, "cuda:0", "cpu or cuda:N");
+ABSL_FLAG(int64_t, texts_per_call, 0,
+          "texts a Generate call takes (1: one at a time, as a decoder step of one row); 0: all");
 
 namespace modelpool {
 namespace {
@@ -36,7 +39,8 @@ std::vector<int32_t> Generated(const std::vector<int32_t>& sequence, int32_t eos
   return ids;
 }
 
-int Run(const std::string& model, const std::string& reference_path, DType dtype, Device device) {
+int Run(const std::string& model, const std::string& reference_path, DType dtype, Device device,
+        size_t texts_per_call) {
   absl::StatusOr<bench::ParityReference> reference = bench::ReadParityReference(reference_path);
   if (!reference.ok()) cli::Fail(reference.status());
   const Rows& inputs = reference->inputs;
@@ -68,13 +72,20 @@ int Run(const std::string& model, const std::string& reference_path, DType dtype
     options.min_new_tokens = c.min_new_tokens;
     options.no_repeat_ngram_size = c.no_repeat_ngram_size;
     options.length_penalty = c.length_penalty;
-    auto ids = (*lease)->Generate(inputs, options);
-    if (!ids.ok()) cli::Fail(ids.status());
+    Rows ids;
+    const size_t step = texts_per_call == 0 ? inputs.size() : texts_per_call;
+    for (size_t first = 0; first < inputs.size(); first += step) {
+      const Rows part(inputs.begin() + first,
+                      inputs.begin() + std::min(inputs.size(), first + step));
+      auto got = (*lease)->Generate(part, options);
+      if (!got.ok()) cli::Fail(got.status());
+      ids.insert(ids.end(), got->begin(), got->end());
+    }
     const Rows& expected = c.sequences;
     size_t identical = 0, agreeing = 0, positions = 0;
     for (size_t i = 0; i < expected.size(); ++i) {
       const std::vector<int32_t> want = Generated(expected[i], eos);
-      const std::vector<int32_t>& got = (*ids)[i];
+      const std::vector<int32_t>& got = ids[i];
       identical += got == want;
       positions += want.size();
       for (size_t t = 0; t < std::min(want.size(), got.size()) && got[t] == want[t]; ++t) {
@@ -101,8 +112,9 @@ int main(int argc, char** argv) {
   modelpool::cli::ParseCommandLine(
       argc, argv,
       "generate_parity --model DIR --reference REF_JSON [--dtype bfloat16|float32] "
-      "[--device cuda:0|cpu]");
+      "[--device cuda:0|cpu] [--texts-per-call N]");
   return modelpool::Run(
       modelpool::cli::Required(FLAGS_model), modelpool::cli::Required(FLAGS_reference),
-      modelpool::cli::DTypeOf(FLAGS_dtype), modelpool::cli::DeviceOf(FLAGS_device));
+      modelpool::cli::DTypeOf(FLAGS_dtype), modelpool::cli::DeviceOf(FLAGS_device),
+      static_cast<size_t>(modelpool::cli::InRange(FLAGS_texts_per_call, 0, 4096)));
 }

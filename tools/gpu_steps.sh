@@ -82,10 +82,13 @@ step_bench_generate() {
   $build/benchmarks/generate_bench --model $models/t5-large --corpus $corpus/corpus.txt \
     --peer "python3 .device/bench/peers/hf_generate.py $models/t5-large $corpus/corpus.txt"
 }
+# PARITY_TEXTS_PER_CALL=1: one text a call, as decoder steps of one row (all 64 at once without).
 step_parity_generate() {
-  step_models
-  python3 tools/reference_generate_ids.py $models/t5-large $corpus/corpus.txt /tmp/ref_bf16.json --dtype bfloat16 --docs 64 &&
-    $build/benchmarks/generate_parity --model $models/t5-large --reference /tmp/ref_bf16.json --dtype bfloat16
+  step_t5_large
+  [ -f /tmp/ref_bf16.json ] ||
+    python3 tools/reference_generate_ids.py $models/t5-large $corpus/corpus.txt /tmp/ref_bf16.json --dtype bfloat16 --docs 64 &&
+    $build/benchmarks/generate_parity --model $models/t5-large --reference /tmp/ref_bf16.json --dtype bfloat16 \
+      ${PARITY_TEXTS_PER_CALL:+--texts-per-call $PARITY_TEXTS_PER_CALL}
 }
 step_bart_large_cnn() {
   [ -d $models/bart-large-cnn ] || python3 tools/make_bart_bench_model.py $models
@@ -97,15 +100,16 @@ step_bench_generate_bart() {
   $build/benchmarks/generate_bench --model $models/bart-large-cnn --corpus $corpus/corpus.txt \
     --peer "python3 tools/hf_generate_peer.py $models/bart-large-cnn $corpus/corpus.txt"
 }
-# Our generation alone with overlapped launches off and on, twice each (Note [Overlapped
-# launches]): the peer's time moves between runs more than the difference.
-step_ab_overlap() {
-  step_models
+# Our generation alone with a switch (AB_SWITCH, default MODELPOOL_OVERLAPPED_LAUNCHES) off and
+# on, twice each: the peer's time moves between runs more than the difference.
+step_ab() {
+  local switch=${AB_SWITCH:-MODELPOOL_OVERLAPPED_LAUNCHES}
+  step_t5_large
   step_bart_large_cnn
   for m in bart-large-cnn t5-large; do
     for on in 0 1 0 1; do
-      echo "== $m MODELPOOL_OVERLAPPED_LAUNCHES=$on"
-      MODELPOOL_OVERLAPPED_LAUNCHES=$on $build/benchmarks/generate_bench --model $models/$m \
+      echo "== $m $switch=$on"
+      env "$switch=$on" $build/benchmarks/generate_bench --model $models/$m \
         --corpus $corpus/corpus.txt | grep '"generate"'
     done
   done
@@ -170,7 +174,8 @@ step_profile_embed() {
     --corpus $corpus/corpus.txt
 }
 # Where a summarization batch's time goes (t5-large, 32 texts, 64 new tokens): eager decoder
-# steps against steps in a CUDA graph, greedy and 4 beams.
+# steps against steps in a CUDA graph, greedy and 4 beams. PROFILE_BATCH texts (32),
+# PROFILE_LINES lines of output each (24).
 profile_generate() {  # MODEL STEPS...
   local model=$1
   shift
@@ -178,7 +183,8 @@ profile_generate() {  # MODEL STEPS...
     for beams in 1 4; do
       echo "$model: MODELPOOL_DECODER_STEPS=$steps, $beams beams"
       MODELPOOL_DECODER_STEPS=$steps $build/benchmarks/generate_profile --model $models/$model \
-        --corpus $corpus/corpus.txt --beams $beams 2>&1 | grep -v '^\[20' | head -24
+        --corpus $corpus/corpus.txt --beams $beams --batch ${PROFILE_BATCH:-32} 2>&1 |
+        grep -v '^\[20' | head -"${PROFILE_LINES:-24}"
     done
   done
 }
