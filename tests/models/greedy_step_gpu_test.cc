@@ -128,8 +128,9 @@ TEST_CASE("A greedy step on the device bans, forces and breaks ties as argmax do
     CHECK(s[0][4].item<int64_t>() == 12);
     CHECK_FALSE(state.unfinished.to(at::kCPU)[0].item<bool>());
   }
-  SECTION("NaN is above every number; every score -inf gives id 0") {
+  SECTION("NaN is above every number; -0 equals +0; every score -inf gives id 0") {
     CHECK(step({0, inf, 0, std::nanf(""), 0, 0, 0, 0, 0, 0})[0][4].item<int64_t>() == 3);
+    CHECK(step({-1, -0.f, 0.f, -1})[0][4].item<int64_t>() == 1);
     CHECK(step({-inf, -inf, -inf, -inf})[0][4].item<int64_t>() == 0);
   }
   SECTION("forced ids alone may come, the lowest first, whatever the scores") {

@@ -1,6 +1,7 @@
 #include "lib/models/generation/greedy_step_on_device.h"
 
 #include "ATen/ATen.h"
+#include "lib/models/flash_attention.h"  // IsAmpereOrLater
 #include "lib/models/kernel_switches.h"
 
 #ifdef MODELPOOL_CUDA_KERNELS
@@ -17,8 +18,10 @@ bool GreedyStepOnDevice(at::Tensor& scores, GreedyState& state, int64_t length,
   const auto on = [&](const at::Tensor& t, at::ScalarType type) {
     return t.device() == scores.device() && t.scalar_type() == type && t.is_contiguous();
   };
-  if (!scores.is_cuda() || !ProcessKernelSwitches().fused_kernels || scores.dim() != 2 ||
-      !on(scores, at::kFloat) || !on(state.sequences, at::kLong) || !on(state.lengths, at::kLong) ||
+  // Built for Ampere and later (MODELPOOL_CUDA_ARCHITECTURES), as our other kernels.
+  if (!scores.is_cuda() || !ProcessKernelSwitches().fused_kernels ||
+      !IsAmpereOrLater(scores.device()) || scores.dim() != 2 || !on(scores, at::kFloat) ||
+      !on(state.sequences, at::kLong) || !on(state.lengths, at::kLong) ||
       !on(state.unfinished, at::kBool) || !on(eos, at::kLong) ||
       (forced.defined() && !on(forced, at::kLong)) || state.sequences.size(0) != scores.size(0)) {
     return false;

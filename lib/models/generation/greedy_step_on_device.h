@@ -22,9 +22,9 @@ struct GreedyState {
 // minimum-length bans, the forced tokens (`forced`, int64, or undefined), the choice, and the
 // updates of `state` for position `length`, in two kernels of our own (Note [Greedy step in two
 // kernels]) instead of generation.cc's tensor operations, with the same result. `scores` may be
-// overwritten. Returns false, running nothing, where they do not run: not CUDA, the kernels not
-// built, MODELPOOL_FUSED_KERNELS=0, or operands they do not take; the caller then takes the
-// tensor operations.
+// overwritten. Returns false, running nothing, where they do not run: not CUDA on Ampere or
+// later, the kernels not built, MODELPOOL_FUSED_KERNELS=0, or operands they do not take; the caller
+// then takes the tensor operations.
 bool GreedyStepOnDevice(at::Tensor& scores, GreedyState& state, int64_t length,
                         const at::Tensor& eos, const at::Tensor& forced, const SearchOptions& o);
 

@@ -29,10 +29,10 @@ constexpr int kThreads = 256;
 constexpr int kPerThread = 8;
 constexpr int64_t kShare = int64_t{kThreads} * kPerThread;  // scores a block of Pick reads
 
-// Orders floats as unsigned integers: negative below positive, NaN above +inf (argmax takes
-// NaN as the largest).
+// Orders floats as unsigned integers: negative below positive, -0 equal to +0, NaN above +inf
+// (argmax takes NaN as the largest).
 __device__ __forceinline__ uint64_t KeyOf(float score, int64_t id) {
-  const unsigned bits = __float_as_uint(score);
+  const unsigned bits = score == 0.f ? 0u : __float_as_uint(score);
   const unsigned ordered = score != score              ? 0xFFFFFFFFu
                            : (bits & 0x80000000u) != 0 ? ~bits
                                                        : bits | 0x80000000u;
@@ -116,7 +116,7 @@ __global__ void __launch_bounds__(kThreads) FinishKernel(GreedyPickArgs a) {
   if (row >= a.rows) return;
   const uint64_t key = a.keys[row];
   a.keys[row] = 0;
-  // No key: every score was -inf, and argmax takes the first id.
+  // No key: no forced id lies in the vocabulary (the options' checks rule that out); id 0.
   const int64_t token = key == 0 ? 0 : 0xFFFFFFFFu - static_cast<unsigned>(key & 0xFFFFFFFFu);
   const bool live = a.unfinished[row];
   const int64_t next = live ? token : a.pad;

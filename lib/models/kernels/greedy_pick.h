@@ -36,7 +36,7 @@ struct GreedyPickArgs {
 // NaN above every number, as argmax); writes it, or `pad` for finished rows, at `length` of the
 // row's sequence; counts the lengths and marks rows that end. With `overlap`, the two kernels
 // start early as Note [Overlapped launches] says. Returns -1, launching nothing, for arguments it
-// does not take (no rows, `length` outside [1, width), more than 2^31 rows or ids, no vocabulary,
+// does not take (no rows or more than 65,535, `length` outside [1, width), 2^31 ids or more,
 // null pointers); otherwise the first failing launch's cudaError_t as an int (0: launched).
 int GreedyPick(const GreedyPickArgs& args, void* stream, bool overlap);
 
