@@ -43,6 +43,15 @@ void Force(at::Tensor& scores, const at::Tensor& ids) {
   scores.fill_(-std::numeric_limits<double>::infinity()).index_fill_(1, ids, 0.0);
 }
 
+// The ids forced at step `length` (as ProcessScores counts it), or an undefined tensor: the
+// last step's where the first step is also the last, as transformers' processors leave it.
+at::Tensor ForcedAt(int64_t length, const SearchOptions& o, const at::Tensor& forced_bos,
+                    const at::Tensor& forced_eos) {
+  if (forced_eos.defined() && length == o.max_new_tokens) return forced_eos;
+  if (forced_bos.defined() && length == 1) return forced_bos;
+  return at::Tensor();
+}
+
 // The logits processors transformers builds for these options, in its order: no-repeat
 // n-grams, the minimum length (both min_length and min_new_tokens reduce to this for an
 // encoder-decoder model whose decoder prompt is the start token alone), the forced first
@@ -56,8 +65,9 @@ void ProcessScores(at::Tensor& scores, const at::Tensor& sequences, const Search
   if (length - 1 < o.min_new_tokens) {
     scores.index_fill_(1, eos, -std::numeric_limits<double>::infinity());
   }
-  if (forced_bos.defined() && length == 1) Force(scores, forced_bos);
-  if (forced_eos.defined() && length == o.max_new_tokens) Force(scores, forced_eos);
+  if (const at::Tensor forced = ForcedAt(length, o, forced_bos, forced_eos); forced.defined()) {
+    Force(scores, forced);
+  }
 }
 
 // The forced tokens of `o` on `device`: undefined tensors where none are.
@@ -98,10 +108,7 @@ std::vector<std::vector<int32_t>> Greedy(StepDecoder& decoder, int64_t batch,
   const at::Tensor pad = at::scalar_tensor(o.pad_token_id, LongOn(device));
   for (int64_t len = 1; len <= max_new; ++len) {
     at::Tensor scores = decoder.Step(state.sequences.select(1, len - 1), len - 1);
-    // As ProcessScores: the last step's forcing wins where the first step is also the last.
-    const at::Tensor forced = len == max_new && forced_eos.defined() ? forced_eos
-                              : len == 1 && forced_bos.defined()     ? forced_bos
-                                                                     : at::Tensor();
+    const at::Tensor forced = ForcedAt(len, o, forced_bos, forced_eos);
     if (!o.greedy_on_device || !GreedyStepOnDevice(scores, state, len, eos, forced, o)) {
       ProcessScores(scores, state.sequences.narrow(1, 0, len), o, eos, forced_bos, forced_eos);
       // Finished texts continue with padding, as transformers' `_sample` does.

@@ -1,12 +1,11 @@
 #include "lib/models/generation/greedy_step_on_device.h"
 
-#include "ATen/ATen.h"
-#include "lib/models/flash_attention.h"  // IsAmpereOrLater
-#include "lib/models/kernel_switches.h"
-
 #ifdef MODELPOOL_CUDA_KERNELS
 #include <ATen/cuda/CUDAContext.h>
 
+#include "ATen/ATen.h"
+#include "lib/models/flash_attention.h"  // IsAmpereOrLater
+#include "lib/models/kernel_switches.h"
 #include "lib/models/kernels/greedy_pick.h"
 #endif
 
