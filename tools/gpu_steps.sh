@@ -137,6 +137,20 @@ step_parity_ablate() {
   done
 }
 step_parity_embed() { $build/benchmarks/embed_parity; }
+# bert-large (random weights, heads of 64) on its attention kernels in float16 against
+# sentence-transformers in float32, 2,000 texts of the corpus (tools/compare_embeddings.py).
+step_parity_embed_large() {
+  step_bert_large
+  head -2000 $corpus/corpus.txt >/tmp/parity_texts.txt
+  local vectors=()
+  for kernel in packed flash; do
+    MODELPOOL_BERT_ATTENTION=$kernel $build/examples/embed/modelpool-embed --model $models/bert-large \
+      --input /tmp/parity_texts.txt --output /tmp/vectors_$kernel.npy --device cuda:0 \
+      --dtype float16 2>&1 | tail -1
+    vectors+=(/tmp/vectors_$kernel.npy)
+  done
+  python3 tools/compare_embeddings.py $models/bert-large /tmp/parity_texts.txt "${vectors[@]}"
+}
 step_bert_large() {
   step_corpus
   [ -d $models/bert-large ] ||
@@ -159,10 +173,23 @@ step_sweep_embed() {
 # both: kernel time against wall time, and the kernels that take it.
 step_ablate_embed() {
   step_bert_large
-  for env in MODELPOOL_FUSED_KERNELS=0 MODELPOOL_BERT_ATTENTION=efficient; do
+  for env in MODELPOOL_FUSED_KERNELS=0 MODELPOOL_BERT_ATTENTION=flash MODELPOOL_BERT_ATTENTION=efficient; do
     echo "$env"
     env $env $build/benchmarks/embed_bench --model $models/bert-large \
       --corpus $corpus/corpus.txt --repeat 3 | grep modelpool_embed
+  done
+}
+# Embeddings alone with a switch (AB_SWITCH, default MODELPOOL_BERT_ATTENTION) at each of
+# AB_VALUES (default "packed flash") in turn, twice: runs move between rounds.
+step_ab_embed() {
+  local switch=${AB_SWITCH:-MODELPOOL_BERT_ATTENTION}
+  step_bert_large
+  for round in 1 2; do
+    for value in ${AB_VALUES:-packed flash}; do
+      echo "== $switch=$value (round $round)"
+      env "$switch=$value" $build/benchmarks/embed_bench --model $models/bert-large \
+        --corpus $corpus/corpus.txt --repeat 3 | grep modelpool_embed
+    done
   done
 }
 step_profile_embed() {

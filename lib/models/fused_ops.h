@@ -59,6 +59,19 @@ std::optional<at::Tensor> SmallBatchLinearWhereFaster(
     const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
     kernels::SmallBatchActivation activation = kernels::SmallBatchActivation::kNone);
 
+// Whether PackedSelfAttention runs for `heads` heads of `head_dim` in `dtype` on `device`: our
+// kernels built, float16 or bfloat16, heads of 64, a GPU of compute capability 8.0 or later.
+bool CanPackedSelfAttention(c10::Device device, c10::ScalarType dtype, int64_t heads,
+                            int64_t head_dim);
+
+// The self-attention of packed rows on our kernel (Note [Packed short-row attention]): `qkv`
+// [tokens, 3 * heads * head_dim] is each token's queries, keys and values of every head, as the
+// fused projection gives them (contiguous); row b is tokens starts[b] to starts[b + 1] - 1
+// (`starts` int32 [rows + 1] on qkv's device), none longer than `max_length`. Returns [tokens,
+// heads * head_dim]. Only where CanPackedSelfAttention.
+at::Tensor PackedSelfAttention(const at::Tensor& qkv, const at::Tensor& starts, int64_t max_length,
+                               int64_t heads, double scale);
+
 }  // namespace modelpool
 
 #endif  // MODELPOOL_LIB_MODELS_FUSED_OPS_H_

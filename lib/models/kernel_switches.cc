@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -27,15 +28,20 @@ void ReportIgnored(const absl::Status& status, absl::string_view kept) {
   Log(LogSeverity::kWarning, absl::StrCat(status.message(), "; keeping the default, ", kept));
 }
 
-// `value` as one of two words (any case, spaces around ignored): true for `second`.
-std::optional<bool> ReadChoice(absl::string_view name, const std::optional<std::string>& value,
-                               absl::string_view first, absl::string_view second) {
+// `value` as one of `words` (any case, spaces around ignored): its index. The first word is the
+// switch's default, which an unreadable value keeps.
+std::optional<size_t> ReadWord(absl::string_view name, const std::optional<std::string>& value,
+                               const std::vector<absl::string_view>& words) {
   if (!value.has_value()) return std::nullopt;
   const std::string word = absl::AsciiStrToLower(absl::StripAsciiWhitespace(*value));
-  if (word == first) return false;
-  if (word == second) return true;
-  ReportIgnored(base_internal::BadVariable(name, *value, absl::StrCat(first, " or ", second)),
-                first);
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (word == words[i]) return i;
+  }
+  std::string expected;
+  for (size_t i = 0; i < words.size(); ++i) {
+    absl::StrAppend(&expected, i == 0 ? "" : i + 1 == words.size() ? " or " : ", ", words[i]);
+  }
+  ReportIgnored(base_internal::BadVariable(name, *value, expected), words.front());
   return std::nullopt;
 }
 
@@ -58,15 +64,16 @@ KernelSwitches ReadKernelSwitches(const Settings::EnvLookup& lookup) {
   KernelSwitches switches;
   ReadOnOff(env, "MODELPOOL_FUSED_KERNELS", switches.fused_kernels);
   ReadOnOff(env, "MODELPOOL_OVERLAPPED_LAUNCHES", switches.overlapped_launches);
-  if (const auto efficient =
-          ReadChoice("MODELPOOL_BERT_ATTENTION", BoundedValue(env, "MODELPOOL_BERT_ATTENTION"),
-                     "flash", "efficient")) {
-    switches.bert_efficient_attention = *efficient;
+  // In the order of the enums, defaults first.
+  if (const auto attention =
+          ReadWord("MODELPOOL_BERT_ATTENTION", BoundedValue(env, "MODELPOOL_BERT_ATTENTION"),
+                   {"packed", "flash", "efficient"})) {
+    switches.bert_attention = static_cast<BertAttention>(*attention);
   }
-  if (const auto matmul =
-          ReadChoice("MODELPOOL_DECODER_ATTENTION",
-                     BoundedValue(env, "MODELPOOL_DECODER_ATTENTION"), "kernels", "matmul")) {
-    switches.decoder_kernels = !*matmul;
+  if (const auto decoder =
+          ReadWord("MODELPOOL_DECODER_ATTENTION", BoundedValue(env, "MODELPOOL_DECODER_ATTENTION"),
+                   {"kernels", "matmul"})) {
+    switches.decoder_kernels = *decoder == 0;
   }
   return switches;
 }

@@ -8,14 +8,18 @@
 
 namespace modelpool {
 
+// Which kernel runs a BERT-family encoder's attention over packed rows (Note [Attention
+// kernels]).
+enum class BertAttention { kPacked, kFlash, kEfficient };
+
 struct KernelSwitches {
   // MODELPOOL_FUSED_KERNELS (1/0, true/false, yes/no, on/off): the fused epilogues
   // (Note [Fused epilogues]), and greedy search's step kernels (Note [Greedy step in two
   // kernels]).
   bool fused_kernels = true;
-  // MODELPOOL_BERT_ATTENTION (flash, efficient): packed rows on the memory-efficient kernel
-  // instead of flash attention.
-  bool bert_efficient_attention = false;
+  // MODELPOOL_BERT_ATTENTION (packed, flash, efficient): our kernel for short packed rows
+  // (Note [Packed short-row attention]), flash attention, or the memory-efficient kernel.
+  BertAttention bert_attention = BertAttention::kPacked;
   // MODELPOOL_DECODER_ATTENTION (kernels, matmul): the decoder's attention kernels, or matrix
   // products (Note [Decoder attention kernels]).
   bool decoder_kernels = true;

@@ -13,6 +13,7 @@
 #include "lib/models/generation/decoder_caches.h"
 #include "lib/models/half_precision.h"
 #include "lib/models/kernels/cross_attention.h"
+#include "tests/models/float32_attention.h"
 #include "torch/cuda.h"
 
 // After libtorch: glog defines CHECK too.
@@ -54,30 +55,6 @@ Inputs RandomInputs(const Case& c) {
 }
 
 double Scale(const Case& c) { return 1.0 / std::sqrt(static_cast<double>(c.head_dim)); }
-
-// Attention in float32 and what bounds its rounding: `out` = Σ p_t v_t and `spread` = Σ p_t |v_t|.
-struct Expected {
-  at::Tensor out, spread;
-};
-
-Expected Attend(const at::Tensor& scores, const at::Tensor& values) {
-  const at::Tensor p = at::softmax(scores, -1);
-  return {at::matmul(p, values), at::matmul(p, values.abs())};
-}
-
-// How far `got` strays past its tolerance around `expected` (same shapes, float32): 1% of the
-// output (which is rounded to 8 or 11 bits), and `spread_share` of its spread, for attention
-// that rounds its scores or probabilities to half precision: matrix products in half
-// precision, and flash attention, which rounds the probabilities before its second product.
-// Our kernels keep both in float32 (share 0), so a key dropped, doubled or misplaced (about
-// 1 / length of an output) stands out.
-double Excess(const at::Tensor& got, const Expected& expected, double spread_share) {
-  return ((got - expected.out).abs() - expected.out.abs() * 1e-2 - expected.spread * spread_share)
-      .max()
-      .item<double>();
-}
-constexpr double kMaxExcess = 1e-4;
-constexpr double kHalfPrecisionShare = 2e-2;
 
 // The Excess of `out` ([texts * beams, hidden]) over the attention in float32 of each text's
 // queries over that text's keys alone.

@@ -31,10 +31,10 @@ Read ReadFrom(const std::map<std::string, std::string>& env) {
   return read;
 }
 
-TEST_CASE("Kernel switches default to every kernel on, and flash attention for BERT") {
+TEST_CASE("Kernel switches default to every kernel on, and our packed attention for BERT") {
   const Read read = ReadFrom({});
   CHECK(read.switches.fused_kernels);
-  CHECK_FALSE(read.switches.bert_efficient_attention);
+  CHECK(read.switches.bert_attention == BertAttention::kPacked);
   CHECK(read.switches.decoder_kernels);
   CHECK(read.switches.overlapped_launches);
   CHECK(read.warnings.empty());
@@ -46,8 +46,12 @@ TEST_CASE("Kernel switches take the documented words, in any case") {
     CHECK_FALSE(ReadFrom({{"MODELPOOL_FUSED_KERNELS", off}}).switches.fused_kernels);
   }
   CHECK(ReadFrom({{"MODELPOOL_FUSED_KERNELS", "on"}}).switches.fused_kernels);
-  CHECK(ReadFrom({{"MODELPOOL_BERT_ATTENTION", "Efficient"}}).switches.bert_efficient_attention);
-  CHECK_FALSE(ReadFrom({{"MODELPOOL_BERT_ATTENTION", "flash"}}).switches.bert_efficient_attention);
+  CHECK(ReadFrom({{"MODELPOOL_BERT_ATTENTION", "Efficient"}}).switches.bert_attention ==
+        BertAttention::kEfficient);
+  CHECK(ReadFrom({{"MODELPOOL_BERT_ATTENTION", "flash"}}).switches.bert_attention ==
+        BertAttention::kFlash);
+  CHECK(ReadFrom({{"MODELPOOL_BERT_ATTENTION", " PACKED"}}).switches.bert_attention ==
+        BertAttention::kPacked);
   CHECK_FALSE(ReadFrom({{"MODELPOOL_DECODER_ATTENTION", "matmul"}}).switches.decoder_kernels);
   CHECK(ReadFrom({{"MODELPOOL_DECODER_ATTENTION", "kernels"}}).switches.decoder_kernels);
   CHECK_FALSE(ReadFrom({{"MODELPOOL_OVERLAPPED_LAUNCHES", "Off"}}).switches.overlapped_launches);
@@ -76,12 +80,13 @@ TEST_CASE("A kernel switch it cannot read keeps its default and says so, naming 
                               {"MODELPOOL_BERT_ATTENTION", "cudnn"},
                               {"MODELPOOL_DECODER_ATTENTION", "matmull"}});
   CHECK(read.switches.fused_kernels);
-  CHECK_FALSE(read.switches.bert_efficient_attention);
+  CHECK(read.switches.bert_attention == BertAttention::kPacked);
   CHECK(read.switches.decoder_kernels);
   REQUIRE(read.warnings.size() == 3);
   CHECK(read.warnings[0].find("MODELPOOL_FUSED_KERNELS='maybe'") != std::string::npos);
   CHECK(read.warnings[1].find("MODELPOOL_BERT_ATTENTION='cudnn'") != std::string::npos);
-  CHECK(read.warnings[1].find("flash or efficient") != std::string::npos);
+  CHECK(read.warnings[1].find("packed, flash or efficient") != std::string::npos);
+  CHECK(read.warnings[1].find("keeping the default, packed") != std::string::npos);
   CHECK(read.warnings[2].find("MODELPOOL_DECODER_ATTENTION='matmull'") != std::string::npos);
   CHECK(read.warnings[2].find("keeping the default, kernels") != std::string::npos);
 }

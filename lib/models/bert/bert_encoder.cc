@@ -41,35 +41,61 @@ namespace {
 // Which kernel a BERT layer's attention runs on is chosen here, once per encoder, never left
 // to the dispatcher of scaled_dot_product_attention: its cuDNN backend takes a lock shared by
 // the whole process on every launch, so two workers in one process would wait on each other.
-// - kFlashVarlen: flash attention over the packed rows with their cumulative lengths
-//   (Note [Packed batches]): no padding, no mask. CUDA, PyTorch 2, float16 or bfloat16, head
-//   sizes that are multiples of 8 up to 256.
-// - kEfficientVarlen: the memory-efficient kernel over the same packed rows (its tiles are
-//   smaller than flash attention's, which suits short rows). MODELPOOL_BERT_ATTENTION=efficient
-//   picks it where flash attention would run; "flash" (the default) keeps flash attention.
+// All three CUDA kernels for packed rows take them with their cumulative lengths (Note
+// [Packed batches]): no padding, no mask.
+// - kPackedVarlen: our kernel for short rows (Note [Packed short-row attention]), where it
+//   runs: float16 or bfloat16, heads of 64 (bert-base and -large, e5, bge), Ampere or later.
+//   The default: bert-large's embeddings of the bench corpus were 2-3% faster end to end than
+//   on flash attention (771-780k against 753-759k tokens/s, H200, `tools/gpu_steps.sh
+//   ab_embed`), and no slower on the batches of the longest rows (flash attention for batches
+//   whose longest row is over 256 or 384 tokens gave the same throughput).
+// - kFlashVarlen: flash attention, for the other head sizes (multiples of 8 up to 256) in
+//   half precision, PyTorch 2. MODELPOOL_BERT_ATTENTION=flash picks it where ours would run.
+// - kEfficientVarlen: the memory-efficient kernel; MODELPOOL_BERT_ATTENTION=efficient picks
+//   it where either of the others would run.
 // - kEfficientPadded: other CUDA cases (float32), where the head size is a multiple of 16
 //   bytes: memory-efficient attention over rows padded to the longest, padding keys masked by
 //   an additive bias.
-// - kMath: the CPU, libtorch 1.13 (which has neither kernel), and head sizes neither kernel
-//   takes: matrix products and softmax over padded rows.
-enum class AttentionKernel { kFlashVarlen, kEfficientVarlen, kEfficientPadded, kMath };
+// - kMath: the CPU, libtorch 1.13 (which has neither of libtorch's kernels), and head sizes no
+//   kernel takes: matrix products and softmax over padded rows.
+enum class AttentionKernel {
+  kPackedVarlen,
+  kFlashVarlen,
+  kEfficientVarlen,
+  kEfficientPadded,
+  kMath
+};
 
-AttentionKernel ChooseAttention(c10::Device device, c10::ScalarType dtype, int64_t head_dim) {
+AttentionKernel ChooseAttention(c10::Device device, c10::ScalarType dtype, int64_t heads,
+                                int64_t head_dim) {
 #if TORCH_VERSION_MAJOR >= 2
   if (device.is_cuda()) {
     if (CanFlashAttention(device, dtype, head_dim)) {
-      return ProcessKernelSwitches().bert_efficient_attention ? AttentionKernel::kEfficientVarlen
-                                                              : AttentionKernel::kFlashVarlen;
+      switch (ProcessKernelSwitches().bert_attention) {
+        case BertAttention::kPacked:
+          if (CanPackedSelfAttention(device, dtype, heads, head_dim)) {
+            return AttentionKernel::kPackedVarlen;
+          }
+          return AttentionKernel::kFlashVarlen;
+        case BertAttention::kFlash:
+          return AttentionKernel::kFlashVarlen;
+        case BertAttention::kEfficient:
+          return AttentionKernel::kEfficientVarlen;
+      }
     }
     const int64_t per_16_bytes = 16 / static_cast<int64_t>(c10::elementSize(dtype));
     if (head_dim % per_16_bytes == 0) return AttentionKernel::kEfficientPadded;
   }
+#else
+  (void)heads;
 #endif
   return AttentionKernel::kMath;
 }
 
 const char* KernelName(AttentionKernel kernel) {
   switch (kernel) {
+    case AttentionKernel::kPackedVarlen:
+      return "packed short-row (varlen)";
     case AttentionKernel::kFlashVarlen:
       return "flash (varlen)";
     case AttentionKernel::kEfficientVarlen:
@@ -125,8 +151,9 @@ class BertEncoder : public Encoder {
   std::vector<Layer> layers;
 
  private:
-  // The attention context, [tokens, hidden], of the packed `qkv` ([tokens, 3 * hidden]).
-  at::Tensor Attention(const at::Tensor& qkv, const PackedRows& batch,
+  // The attention context, [tokens, hidden], of the packed `qkv` ([tokens, 3 * hidden]);
+  // `starts` is batch.starts in int32 for the kernels over packed rows.
+  at::Tensor Attention(const at::Tensor& qkv, const PackedRows& batch, const at::Tensor& starts,
                        const at::Tensor& padding_bias) const;
   at::Tensor Activation(const at::Tensor& x) const;
   // Each token's row of the position embeddings.
@@ -151,8 +178,9 @@ at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
 
   // Padded kernels mask padding keys with one additive bias for every layer: [rows, 1, 1, L].
   at::Tensor padding_bias;
-  const bool varlen =
-      kernel_ == AttentionKernel::kFlashVarlen || kernel_ == AttentionKernel::kEfficientVarlen;
+  const bool varlen = kernel_ == AttentionKernel::kPackedVarlen ||
+                      kernel_ == AttentionKernel::kFlashVarlen ||
+                      kernel_ == AttentionKernel::kEfficientVarlen;
   if (!varlen && batch.tokens != batch.rows * batch.max_length) {
     const int64_t length = batch.max_length;
     const at::Tensor is_padding = at::arange(length, batch.lengths.options())
@@ -165,9 +193,10 @@ at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
                        .narrow(3, 0, length)
                        .masked_fill_(is_padding, -std::numeric_limits<float>::infinity());
   }
+  const at::Tensor starts = varlen ? batch.starts.to(at::kInt) : at::Tensor();
   for (const Layer& layer : layers) {
     const at::Tensor qkv = at::linear(x, layer.qkv_weight, layer.qkv_bias);
-    const at::Tensor context = Attention(qkv, batch, padding_bias);
+    const at::Tensor context = Attention(qkv, batch, starts, padding_bias);
     x = AddNorm(at::linear(context, layer.attention_out_weight, layer.attention_out_bias), x,
                 layer.attention_norm_weight, layer.attention_norm_bias);
     x = AddNorm(at::linear(Intermediate(x, layer), layer.out_weight, layer.out_bias), x,
@@ -209,14 +238,16 @@ at::Tensor BertEncoder::AddNorm(at::Tensor y, const at::Tensor& residual, const 
 }
 
 at::Tensor BertEncoder::Attention(const at::Tensor& qkv, const PackedRows& batch,
-                                  const at::Tensor& padding_bias) const {
+                                  const at::Tensor& starts, const at::Tensor& padding_bias) const {
   const int64_t hidden = config_.hidden_size, heads = config_.num_attention_heads;
   const int64_t head_dim = hidden / heads;
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
 #if TORCH_VERSION_MAJOR >= 2
+  if (kernel_ == AttentionKernel::kPackedVarlen) {
+    return PackedSelfAttention(qkv, starts, batch.max_length, heads, scale);
+  }
   if (kernel_ == AttentionKernel::kFlashVarlen) {
     const at::Tensor packed = qkv.view({batch.tokens, 3, heads, head_dim});
-    const at::Tensor starts = batch.starts.to(at::kInt);
     return FlashAttention(packed.select(1, 0), packed.select(1, 1), packed.select(1, 2), starts,
                           batch.max_length, starts, batch.max_length, scale)
         .view({batch.tokens, hidden});
@@ -224,7 +255,6 @@ at::Tensor BertEncoder::Attention(const at::Tensor& qkv, const PackedRows& batch
   if (kernel_ == AttentionKernel::kEfficientVarlen) {
     // One "batch" of all tokens, [1, tokens, heads, head_dim], split by the row starts.
     const at::Tensor packed = qkv.view({1, batch.tokens, 3, heads, head_dim});
-    const at::Tensor starts = batch.starts.to(at::kInt);
     return std::get<0>(at::_efficient_attention_forward(
                            packed.select(2, 0), packed.select(2, 1), packed.select(2, 2),
                            /*bias=*/std::nullopt, starts, starts, batch.max_length,
@@ -378,9 +408,9 @@ std::shared_ptr<const Encoder> BertArchitecture::Load(const SafetensorsCheckpoin
                                                       c10::Device device,
                                                       c10::ScalarType dtype) const {
   TORCH_CHECK(!stored_names_.empty(), "BertArchitecture::Load before Bind");
-  auto encoder =
-      std::make_shared<BertEncoder>(config_, ChooseAttention(device, dtype, config_.head_dim()),
-                                    CanFuseEpilogues(device, dtype, config_.hidden_size));
+  auto encoder = std::make_shared<BertEncoder>(
+      config_, ChooseAttention(device, dtype, config_.num_attention_heads, config_.head_dim()),
+      CanFuseEpilogues(device, dtype, config_.hidden_size));
   const c10::Device host(c10::DeviceType::CPU);
   auto read = [&](const std::string& name, c10::ScalarType type, c10::Device where) {
     absl::StatusOr<at::Tensor> tensor = ReadTensor(checkpoint, stored_names_.at(name), type, where);

@@ -5,11 +5,11 @@
 
 #include <cstdint>
 #include <optional>
-#include <type_traits>
 
 #include "lib/models/kernels/half_types.cuh"
 #include "lib/models/kernels/overlapped_launch.cuh"
 #include "lib/models/kernels/small_batch_linear.h"
+#include "lib/models/kernels/tensor_cores.cuh"
 
 namespace modelpool::kernels {
 namespace {
@@ -58,24 +58,6 @@ constexpr int kChunk = 32;                   // inputs a warp multiplies at a ti
 constexpr int kMaxSplits = 8;                // blocks a cluster (the portable limit)
 [[maybe_unused]] constexpr int kUnroll = 4;  // chunks of weights loaded ahead
 constexpr int kMaxShared = 160 * 1024;
-
-template <typename T>
-__device__ __forceinline__ void Mma(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
-                                    uint32_t a3, uint32_t b0, uint32_t b1) {
-  if constexpr (std::is_same_v<T, __half>) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-        "{%8,%9}, {%0,%1,%2,%3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-  } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-        "{%8,%9}, {%0,%1,%2,%3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-  }
-}
 
 __device__ __forceinline__ float Activate(float x, SmallBatchActivation activation) {
   switch (activation) {
