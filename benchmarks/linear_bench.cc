@@ -4,51 +4,14 @@
 // costs neither anything. One JSON line a shape; "ratio" is cuBLAS's time over ours.
 //
 //   linear_bench
-#include <ATen/cuda/CUDAContext.h>
-#include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#include <cuda_runtime.h>
-
 #include <cstdint>
 #include <cstdio>
-#include <functional>
 
 #include "ATen/ATen.h"
 #include "absl/strings/str_format.h"
+#include "benchmarks/graph_timing.h"
 #include "lib/models/fused_ops.h"
 #include "torch/cuda.h"
-
-namespace {
-
-constexpr int kCallsPerGraph = 100;
-constexpr int kReplays = 5;
-
-// Microseconds per call of `call`, replayed from a graph on a stream of its own.
-double MicrosecondsPerCall(const std::function<void()>& call) {
-  const c10::cuda::CUDAStream stream = c10::cuda::getStreamFromPool();
-  const c10::cuda::CUDAStreamGuard guard(stream);
-  for (int i = 0; i < 3; ++i) call();
-  at::cuda::CUDAGraph graph;
-  graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
-  for (int i = 0; i < kCallsPerGraph; ++i) call();
-  graph.capture_end();
-  graph.replay();
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  cudaEventRecord(start, stream.stream());
-  for (int i = 0; i < kReplays; ++i) graph.replay();
-  cudaEventRecord(stop, stream.stream());
-  cudaEventSynchronize(stop);
-  float ms = 0.f;
-  cudaEventElapsedTime(&ms, start, stop);
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  return 1000.0 * ms / (kReplays * kCallsPerGraph);
-}
-
-}  // namespace
 
 int main() {
   if (!torch::cuda::is_available()) {
@@ -76,8 +39,10 @@ int main() {
                     shape.name, static_cast<long>(rows));
         continue;
       }
-      const double ours = MicrosecondsPerCall([&] { (void)modelpool::SmallBatchLinear(x, w, b); });
-      const double cublas = MicrosecondsPerCall([&] { (void)at::linear(x, w, b); });
+      const double ours = modelpool::bench::MicrosecondsPerCall(
+          [&] { (void)modelpool::SmallBatchLinear(x, w, b); });
+      const double cublas =
+          modelpool::bench::MicrosecondsPerCall([&] { (void)at::linear(x, w, b); });
       const double bytes = 2.0 * static_cast<double>(shape.in * shape.out);
       std::printf("%s\n", absl::StrFormat("{\"what\": \"linear\", \"shape\": \"%s\", \"rows\": %d, "
                                           "\"ours_us\": %.2f, \"cublas_us\": %.2f, "

@@ -65,6 +65,9 @@ step_fixtures_bpe() { python3 tools/make_bpe_fixtures.py tests/data/text; }
 step_test_kernels() { ctest --test-dir $build -R '_gpu_test$' --output-on-failure; }
 # The small-batch linear kernel against cuBLAS, shape by shape (benchmarks/linear_bench.cc).
 step_bench_linear() { $build/benchmarks/linear_bench; }
+# BERT's attention over packed rows, ours against flash attention, row length by row length
+# (benchmarks/attention_bench.cc).
+step_bench_attention() { $build/benchmarks/attention_bench; }
 step_tests() { ctest --test-dir $build --output-on-failure -j4 2>&1 | tail -40; }
 step_models() {
   step_corpus

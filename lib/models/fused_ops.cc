@@ -156,8 +156,7 @@ bool CanPackedSelfAttention(c10::Device device, c10::ScalarType dtype, int64_t h
 #ifdef MODELPOOL_CUDA_KERNELS
   static kernels::PerDeviceAnswer runs_on(kernels::PackedAttentionRunsOn);
   return device.is_cuda() && IsHalfPrecision(dtype) &&
-         kernels::CanPackedAttention(heads, head_dim, /*max_length=*/0) &&
-         IsAmpereOrLater(device) &&
+         kernels::CanPackedAttention(heads, head_dim) && IsAmpereOrLater(device) &&
          runs_on.For(device.has_index() ? device.index() : at::cuda::current_device());
 #else
   (void)device, (void)dtype, (void)heads, (void)head_dim;
@@ -165,24 +164,27 @@ bool CanPackedSelfAttention(c10::Device device, c10::ScalarType dtype, int64_t h
 #endif
 }
 
-at::Tensor PackedSelfAttention(const at::Tensor& qkv, const at::Tensor& starts, int64_t max_length,
-                               int64_t heads, double scale) {
+at::Tensor PackedSelfAttention(const at::Tensor& qkv, const at::Tensor& starts,
+                               const at::Tensor& row_ids, int64_t heads, double scale) {
 #ifdef MODELPOOL_CUDA_KERNELS
   const int64_t hidden = qkv.size(1) / 3;
+  const auto int32_on_device = [&](const at::Tensor& t) {
+    return t.scalar_type() == at::kInt && t.is_contiguous() && t.device() == qkv.device();
+  };
   TORCH_CHECK(qkv.dim() == 2 && qkv.is_contiguous() && qkv.size(1) == 3 * hidden &&
-                  hidden % heads == 0 && starts.scalar_type() == at::kInt &&
-                  starts.is_contiguous() && starts.device() == qkv.device(),
-              "the packed attention kernel takes contiguous [tokens, 3 * hidden] projections and "
-              "int32 row starts on their device");
+                  hidden % heads == 0 && int32_on_device(starts) && int32_on_device(row_ids) &&
+                  row_ids.numel() == qkv.size(0),
+              "the packed attention kernel takes contiguous [tokens, 3 * hidden] projections, "
+              "and int32 row starts and row ids on their device");
   at::Tensor out = at::empty({qkv.size(0), hidden}, qkv.options());
   const int error = kernels::PackedAttention(
       HalfTypeOf(qkv), qkv.const_data_ptr(), qkv.stride(0), starts.const_data_ptr<int32_t>(),
-      starts.numel() - 1, max_length, heads, hidden / heads, static_cast<float>(scale),
-      out.data_ptr(), at::cuda::getCurrentCUDAStream().stream());
+      row_ids.const_data_ptr<int32_t>(), qkv.size(0), heads, hidden / heads,
+      static_cast<float>(scale), out.data_ptr(), at::cuda::getCurrentCUDAStream().stream());
   TORCH_CHECK(error == 0, "the packed attention kernel failed to launch: CUDA error ", error);
   return out;
 #else
-  (void)qkv, (void)starts, (void)max_length, (void)heads, (void)scale;
+  (void)qkv, (void)starts, (void)row_ids, (void)heads, (void)scale;
   TORCH_CHECK(false, "the packed attention kernel was not built");
 #endif
 }

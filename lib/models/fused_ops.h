@@ -67,10 +67,10 @@ bool CanPackedSelfAttention(c10::Device device, c10::ScalarType dtype, int64_t h
 // The self-attention of packed rows on our kernel (Note [Packed short-row attention]): `qkv`
 // [tokens, 3 * heads * head_dim] is each token's queries, keys and values of every head, as the
 // fused projection gives them (contiguous); row b is tokens starts[b] to starts[b + 1] - 1
-// (`starts` int32 [rows + 1] on qkv's device), none longer than `max_length`. Returns [tokens,
-// heads * head_dim]. Only where CanPackedSelfAttention.
-at::Tensor PackedSelfAttention(const at::Tensor& qkv, const at::Tensor& starts, int64_t max_length,
-                               int64_t heads, double scale);
+// and row_ids[t] is token t's row (both int32 on qkv's device). Returns [tokens, heads *
+// head_dim]. Only where CanPackedSelfAttention.
+at::Tensor PackedSelfAttention(const at::Tensor& qkv, const at::Tensor& starts,
+                               const at::Tensor& row_ids, int64_t heads, double scale);
 
 }  // namespace modelpool
 

@@ -72,13 +72,19 @@ at::Tensor StartsOf(const Case& c) {
   return at::tensor(starts, at::kInt).to(at::kCUDA);
 }
 
-int64_t Longest(const Case& c) { return *std::max_element(c.lengths.begin(), c.lengths.end()); }
+at::Tensor RowIdsOf(const Case& c) {
+  std::vector<int32_t> row_ids;
+  for (size_t row = 0; row < c.lengths.size(); ++row) {
+    row_ids.insert(row_ids.end(), c.lengths[row], static_cast<int32_t>(row));
+  }
+  return at::tensor(row_ids, at::kInt).to(at::kCUDA);
+}
 
 // Through PackedSelfAttention, as the BERT encoder calls it.
 double WrapperError(const Case& c) {
   const at::Tensor qkv = at::randn({Tokens(c), 3 * c.heads * kHeadDim},
                                    at::TensorOptions().device(at::kCUDA).dtype(c.dtype));
-  const at::Tensor out = PackedSelfAttention(qkv, StartsOf(c), Longest(c), c.heads,
+  const at::Tensor out = PackedSelfAttention(qkv, StartsOf(c), RowIdsOf(c), c.heads,
                                              1.0 / std::sqrt(static_cast<double>(kHeadDim)));
   return ErrorAgainstFloat32(c, qkv, out);
 }
@@ -92,10 +98,10 @@ double TailUntouchedError(const Case& c) {
   at::Tensor qkv = at::randn({tokens + tail, 3 * hidden}, options);
   qkv.narrow(0, tokens, tail).fill_(std::numeric_limits<float>::quiet_NaN());
   at::Tensor out = at::full({tokens + tail, hidden}, 7.0, options);
-  const at::Tensor starts = StartsOf(c);
+  const at::Tensor starts = StartsOf(c), row_ids = RowIdsOf(c);
   const int error = kernels::PackedAttention(
       HalfTypeOf(qkv), qkv.const_data_ptr(), qkv.stride(0), starts.const_data_ptr<int32_t>(),
-      static_cast<int64_t>(c.lengths.size()), Longest(c), c.heads, kHeadDim,
+      row_ids.const_data_ptr<int32_t>(), tokens, c.heads, kHeadDim,
       static_cast<float>(1.0 / std::sqrt(static_cast<double>(kHeadDim))), out.data_ptr(),
       at::cuda::getCurrentCUDAStream().stream());
   if (error != 0 || !out.narrow(0, tokens, tail).eq(7.0).all().item<bool>()) return 1e9;
@@ -115,8 +121,10 @@ TEST_CASE("Packed attention on the GPU matches float32 attention of each row ove
       {at::kHalf, 1, {1}},
       {at::kHalf, 2, {64}},
       {at::kBFloat16, 2, {65}},
-      // Rows that end inside, at and past a tile, next to each other.
+      // Rows that end inside, at and past a tile, next to each other; several rows in one
+      // tile, and rows across two tiles' boundary.
       {at::kHalf, 3, {7, 63, 64, 65, 128, 129, 2}},
+      {at::kBFloat16, 2, {3, 5, 70, 1, 1, 60, 130, 8, 8, 8, 8, 8, 8, 8, 8, 8, 40}},
       {at::kBFloat16, 16, {200, 1, 513, 77, 31}},
       // The longest rows BERT takes, and longer.
       {at::kHalf, 16, {512, 512, 3}},
@@ -136,16 +144,15 @@ TEST_CASE("Packed attention on the GPU matches float32 attention of each row ove
 }
 
 TEST_CASE("Packed attention takes heads of 64 only, and launches nothing for other shapes") {
-  CHECK(kernels::CanPackedAttention(16, 64, 512));
-  CHECK_FALSE(kernels::CanPackedAttention(16, 32, 512));
-  CHECK_FALSE(kernels::CanPackedAttention(16, 128, 512));
-  CHECK_FALSE(kernels::CanPackedAttention(0, 64, 512));
-  CHECK_FALSE(kernels::CanPackedAttention(16, 64, -1));
-  CHECK(kernels::PackedAttention(kernels::HalfType::kFloat16, nullptr, 96, nullptr, 1, 10, 1, 32,
-                                 1.f, nullptr, nullptr) == -1);
-  // No rows, or rows with no tokens: nothing to do, and no launch.
-  CHECK(kernels::PackedAttention(kernels::HalfType::kFloat16, nullptr, 192, nullptr, 0, 10, 1, 64,
-                                 1.f, nullptr, nullptr) == 0);
+  CHECK(kernels::CanPackedAttention(16, 64));
+  CHECK_FALSE(kernels::CanPackedAttention(16, 32));
+  CHECK_FALSE(kernels::CanPackedAttention(16, 128));
+  CHECK_FALSE(kernels::CanPackedAttention(0, 64));
+  CHECK(kernels::PackedAttention(kernels::HalfType::kFloat16, nullptr, 96, nullptr, nullptr, 10, 1,
+                                 32, 1.f, nullptr, nullptr) == -1);
+  // No tokens: nothing to do, and no launch.
+  CHECK(kernels::PackedAttention(kernels::HalfType::kFloat16, nullptr, 192, nullptr, nullptr, 0, 1,
+                                 64, 1.f, nullptr, nullptr) == 0);
 }
 
 }  // namespace

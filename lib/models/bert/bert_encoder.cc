@@ -44,11 +44,9 @@ namespace {
 // All three CUDA kernels for packed rows take them with their cumulative lengths (Note
 // [Packed batches]): no padding, no mask.
 // - kPackedVarlen: our kernel for short rows (Note [Packed short-row attention]), where it
-//   runs: float16 or bfloat16, heads of 64 (bert-base and -large, e5, bge), Ampere or later.
-//   The default: bert-large's embeddings of the bench corpus were 2-3% faster end to end than
-//   on flash attention (771-780k against 753-759k tokens/s, H200, `tools/gpu_steps.sh
-//   ab_embed`), and no slower on the batches of the longest rows (flash attention for batches
-//   whose longest row is over 256 or 384 tokens gave the same throughput).
+//   runs: float16 or bfloat16, heads of 64 (bert-base and -large, e5, bge), Ampere or later,
+//   for batches whose rows are at most kPackedLongest tokens; flash attention for the others.
+//   The default.
 // - kFlashVarlen: flash attention, for the other head sizes (multiples of 8 up to 256) in
 //   half precision, PyTorch 2. MODELPOOL_BERT_ATTENTION=flash picks it where ours would run.
 // - kEfficientVarlen: the memory-efficient kernel; MODELPOOL_BERT_ATTENTION=efficient picks
@@ -58,6 +56,12 @@ namespace {
 //   an additive bias.
 // - kMath: the CPU, libtorch 1.13 (which has neither of libtorch's kernels), and head sizes no
 //   kernel takes: matrix products and softmax over padded rows.
+// Batches whose longest row is longer take flash attention even where kPackedVarlen was
+// chosen: on rows of one length (benchmarks/attention_bench.cc, H200, bert-large's heads) ours
+// took 0.06-0.44 of flash attention's time up to 64 tokens, 0.76-0.94 at 96 to 192, and 1.19,
+// 1.28 and 1.36 times it at 256, 384 and 512, where flash attention's larger tiles pay.
+constexpr int64_t kPackedLongest = 192;
+
 enum class AttentionKernel {
   kPackedVarlen,
   kFlashVarlen,
@@ -151,9 +155,12 @@ class BertEncoder : public Encoder {
   std::vector<Layer> layers;
 
  private:
-  // The attention context, [tokens, hidden], of the packed `qkv` ([tokens, 3 * hidden]);
-  // `starts` is batch.starts in int32 for the kernels over packed rows.
-  at::Tensor Attention(const at::Tensor& qkv, const PackedRows& batch, const at::Tensor& starts,
+  // A batch's row starts and row ids in int32, as the kernels over packed rows take them.
+  struct PackedIndex {
+    at::Tensor starts, row_ids;
+  };
+  // The attention context, [tokens, hidden], of the packed `qkv` ([tokens, 3 * hidden]).
+  at::Tensor Attention(const at::Tensor& qkv, const PackedRows& batch, const PackedIndex& index,
                        const at::Tensor& padding_bias) const;
   at::Tensor Activation(const at::Tensor& x) const;
   // Each token's row of the position embeddings.
@@ -193,10 +200,14 @@ at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
                        .narrow(3, 0, length)
                        .masked_fill_(is_padding, -std::numeric_limits<float>::infinity());
   }
-  const at::Tensor starts = varlen ? batch.starts.to(at::kInt) : at::Tensor();
+  PackedIndex index;  // made once a batch, not once a layer
+  if (varlen) index.starts = batch.starts.to(at::kInt);
+  if (kernel_ == AttentionKernel::kPackedVarlen && batch.max_length <= kPackedLongest) {
+    index.row_ids = batch.row_ids.to(at::kInt);
+  }
   for (const Layer& layer : layers) {
     const at::Tensor qkv = at::linear(x, layer.qkv_weight, layer.qkv_bias);
-    const at::Tensor context = Attention(qkv, batch, starts, padding_bias);
+    const at::Tensor context = Attention(qkv, batch, index, padding_bias);
     x = AddNorm(at::linear(context, layer.attention_out_weight, layer.attention_out_bias), x,
                 layer.attention_norm_weight, layer.attention_norm_bias);
     x = AddNorm(at::linear(Intermediate(x, layer), layer.out_weight, layer.out_bias), x,
@@ -238,18 +249,18 @@ at::Tensor BertEncoder::AddNorm(at::Tensor y, const at::Tensor& residual, const 
 }
 
 at::Tensor BertEncoder::Attention(const at::Tensor& qkv, const PackedRows& batch,
-                                  const at::Tensor& starts, const at::Tensor& padding_bias) const {
+                                  const PackedIndex& index, const at::Tensor& padding_bias) const {
   const int64_t hidden = config_.hidden_size, heads = config_.num_attention_heads;
   const int64_t head_dim = hidden / heads;
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
 #if TORCH_VERSION_MAJOR >= 2
-  if (kernel_ == AttentionKernel::kPackedVarlen) {
-    return PackedSelfAttention(qkv, starts, batch.max_length, heads, scale);
+  if (index.row_ids.defined()) {
+    return PackedSelfAttention(qkv, index.starts, index.row_ids, heads, scale);
   }
-  if (kernel_ == AttentionKernel::kFlashVarlen) {
+  if (kernel_ == AttentionKernel::kFlashVarlen || kernel_ == AttentionKernel::kPackedVarlen) {
     const at::Tensor packed = qkv.view({batch.tokens, 3, heads, head_dim});
-    return FlashAttention(packed.select(1, 0), packed.select(1, 1), packed.select(1, 2), starts,
-                          batch.max_length, starts, batch.max_length, scale)
+    return FlashAttention(packed.select(1, 0), packed.select(1, 1), packed.select(1, 2),
+                          index.starts, batch.max_length, index.starts, batch.max_length, scale)
         .view({batch.tokens, hidden});
   }
   if (kernel_ == AttentionKernel::kEfficientVarlen) {
@@ -257,7 +268,7 @@ at::Tensor BertEncoder::Attention(const at::Tensor& qkv, const PackedRows& batch
     const at::Tensor packed = qkv.view({1, batch.tokens, 3, heads, head_dim});
     return std::get<0>(at::_efficient_attention_forward(
                            packed.select(2, 0), packed.select(2, 1), packed.select(2, 2),
-                           /*bias=*/std::nullopt, starts, starts, batch.max_length,
+                           /*bias=*/std::nullopt, index.starts, index.starts, batch.max_length,
                            batch.max_length, /*dropout_p=*/0.0, /*custom_mask_type=*/0,
                            /*compute_log_sumexp=*/false, scale))
         .view({batch.tokens, hidden});

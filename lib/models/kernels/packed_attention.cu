@@ -13,32 +13,31 @@ namespace modelpool::kernels {
 namespace {
 
 // Note [Packed short-row attention]
-// An embedding batch is many short rows packed end to end: in the bench corpus, half the
-// texts are under 80 tokens and the token-weighted mean length is about 200. Flash attention
-// takes such rows in tiles of 128 queries by 128 keys (head size 64), so a row of 70 tokens
-// costs as much as one of 128, and a block of 4 warps holds each SM's share of the work for
-// longer than the short rows need.
+// An embedding batch is many rows packed end to end, most of them short: in the bench corpus
+// half the texts are under 80 tokens, and search queries or sentences are under 32. Flash
+// attention takes each row in tiles of 128 queries by 128 keys (head size 64): a row of 16
+// tokens costs as much as one of 128.
 //
-// Here a block takes 64 queries of one row and head, 16 per warp, and walks the row's keys 64
-// at a time: the scores of its 16 queries and 64 keys on the tensor cores (mma m16n8k16, the
-// queries' fragments loaded once and kept in registers), the softmax kept online in float32
-// (each row's running maximum and sum, in base 2 with the scale folded in), the probabilities
-// rounded to the input type and multiplied by the values on the tensor cores again. The next
-// keys and values are copied into shared memory (cp.async) while the current ones are used.
-// Keys and values past the row's end are zeros and their scores -inf, so no other row's
-// tokens and no stale shared memory reach a result. Shared memory rows are 128 bytes, so the
-// 16-byte chunks of each row are permuted by its low 3 bits (XOR), and the 8 rows one
-// ldmatrix reads at one column fall in 8 different bank groups.
+// Here a block takes 64 consecutive tokens of the packed batch as queries, for one head,
+// whatever rows they belong to, 16 per warp, and walks the keys of those rows (one range of
+// tokens, rows being contiguous) 64 at a time: the scores of its 16 queries and 64 keys on the
+// tensor cores (mma m16n8k16), each score whose key is outside its query's row set to -inf,
+// the softmax kept online in float32 (each query's running maximum and sum, in base 2 with the
+// scale folded in), the probabilities rounded to the input type and multiplied by the values on
+// the tensor cores again. A warp whose queries' rows have no key in a step skips it. The next
+// keys and values are copied into shared memory (cp.async) while the current ones are used;
+// those past the range are zeros, so neither stale shared memory nor tokens past the batch
+// reach a result. Shared memory rows are 128 bytes, so the 16-byte chunks of each row are
+// permuted by its low 3 bits (XOR), and the 8 rows one ldmatrix reads at one column fall in 8
+// different bank groups.
 //
-// Grid: (rows, query tiles of the longest row, heads); a block whose queries start past its
-// row's end returns at once (rows are sorted by length before they are cut into batches, so
-// such blocks are few).
-//
-// Measured (H200, bert-large fp16, the bench corpus, `tools/gpu_steps.sh ab_embed` and
-// `profile_embed`): attention went from 16% of the kernel time on flash attention to 14.6%,
-// and the embeddings from 753-759k to 771-780k tokens/s. Attention still runs far from the
-// tensor cores' speed (about 110 TFLOP/s of useful work by our count); where the rest of its
-// time goes was not profiled further.
+// Measured on rows of one length (benchmarks/attention_bench.cc, H200, float16, 16 heads of 64,
+// 16,384 tokens a call): 44.5-44.7 us a call for rows of 8 to 64 tokens, about 3 TB/s of
+// projections read and context written, against flash attention's 725 us at 8 tokens and 102
+// us at 64; 61-83 us against 65-109 us for rows of 96 to 192; from 256 tokens on, flash
+// attention is faster (190.7 against 139.8 us at 512), and the BERT encoder calls it there.
+// A first version, one row a block with its tiles aligned to the row's start, took 102 us at
+// 16 tokens and 161 at 512.
 
 constexpr int kHeadDim = 64;
 constexpr int kTile = 64;  // queries a block; keys a step
@@ -47,7 +46,6 @@ constexpr int kThreads = 32 * kWarps;
 constexpr int kChunks = kHeadDim / 8;             // 16-byte chunks of a row
 constexpr int kTileBytes = kTile * kHeadDim * 2;  // one tile of queries, keys or values
 constexpr int kSharedBytes = 5 * kTileBytes;      // queries, then keys and values twice
-constexpr int kMaxQueryTiles = 65535;             // the grid's y limit
 // Blocks an SM holds at once: at most 128 registers a thread (3 blocks of 152 registers were
 // about 1% slower on bert-large's embeddings).
 constexpr int kBlocksPerSm = 4;
@@ -69,126 +67,143 @@ __device__ __forceinline__ void WaitCopiesButOne() { asm volatile("cp.async.wait
 template <typename T>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     PackedAttentionKernel(const T* __restrict__ qkv, int64_t token_stride, int hidden,
-                          const int32_t* __restrict__ starts, float scale_log2,
-                          T* __restrict__ out) {
-  const int row = blockIdx.x, head = blockIdx.z;
-  const int start = starts[row];
-  const int length = starts[row + 1] - start;
-  const int first_query = blockIdx.y * kTile;
-  if (first_query >= length) return;
+                          const int32_t* __restrict__ starts, const int32_t* __restrict__ row_ids,
+                          int tokens, float scale_log2, T* __restrict__ out) {
+  const int head = blockIdx.y;
+  const int first_query = blockIdx.x * kTile;
+  const int last_query = min(first_query + kTile, tokens) - 1;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // The keys of every row the block's queries are in: rows are contiguous, so one range.
+  const int block_begin = starts[row_ids[first_query]];
+  const int block_end = starts[row_ids[last_query] + 1];
+  // The same for the warp's 16 queries (none where they are all past the last token), and for
+  // this lane's two, lane / 4 and lane / 4 + 8 of them.
+  const int warp_first = first_query + warp * 16;
+  const bool warp_has_queries = warp_first <= last_query;
+  const int warp_begin = warp_has_queries ? starts[row_ids[warp_first]] : 0;
+  const int warp_end = warp_has_queries ? starts[row_ids[min(warp_first + 15, last_query)] + 1] : 0;
+  int query_begin[2], query_end[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int query = warp_first + lane / 4 + 8 * half;
+    const int row = query <= last_query ? row_ids[query] : -1;
+    query_begin[half] = row >= 0 ? starts[row] : 0;
+    query_end[half] = row >= 0 ? starts[row + 1] : 0;
+  }
 
   __shared__ __align__(128) uint8_t shared[kSharedBytes];
   const uint32_t queries = static_cast<uint32_t>(__cvta_generic_to_shared(shared));
   const auto keys = [&](int buffer) { return queries + (1 + buffer) * kTileBytes; };
   const auto values = [&](int buffer) { return queries + (3 + buffer) * kTileBytes; };
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const T* base = qkv + static_cast<int64_t>(start) * token_stride + head * kHeadDim;
-  // Tokens first ... first + 63 of the row, part 0 (queries), 1 (keys) or 2 (values).
-  const auto load = [&](uint32_t tile, int part, int first) {
+  const T* base = qkv + head * kHeadDim;
+  // Tokens first ... first + 63 (those before `end`), part 0 (queries), 1 (keys) or 2 (values).
+  const auto load = [&](uint32_t tile, int part, int first, int end) {
 #pragma unroll
     for (int i = 0; i < kTile * kChunks / kThreads; ++i) {
       const int index = static_cast<int>(threadIdx.x) + i * kThreads;
       const int r = index / kChunks, chunk = index % kChunks;
-      const bool valid = first + r < length;
+      const bool valid = first + r < end;
       const T* source = valid ? base + (first + r) * token_stride + part * hidden + chunk * 8 : qkv;
       CopyAsync(tile + Swizzled(r, chunk), source, valid);
     }
   };
-  load(queries, 0, first_query);
-  load(keys(0), 1, 0);
-  load(values(0), 2, 0);
+  load(queries, 0, first_query, last_query + 1);
+  load(keys(0), 1, block_begin, block_end);
+  load(values(0), 2, block_begin, block_end);
   CommitCopies();
 
-  uint32_t q[kHeadDim / 16][4];   // the warp's 16 queries as A fragments, 16 dimensions each
   float o[kHeadDim / 8][4] = {};  // outputs, 8 dimensions each, unnormalized
-  // This lane's two query rows (lane / 4 and lane / 4 + 8 of the warp's): the running maximum
-  // of the scores (unscaled) and the sum of exp2(scale_log2 * (score - maximum)).
+  // The lane's two queries' running maximum of the scores (unscaled; -inf until a key of
+  // their row is seen) and sum of exp2(scale_log2 * (score - maximum)).
   float maximum[2] = {-INFINITY, -INFINITY}, sum[2] = {0.f, 0.f};
-  const int key_tiles = (length + kTile - 1) / kTile;
+  const int key_tiles = (block_end - block_begin + kTile - 1) / kTile;
   for (int tile = 0; tile < key_tiles; ++tile) {
     const int buffer = tile & 1;
+    const int tile_begin = block_begin + tile * kTile;
     if (tile + 1 < key_tiles) {
-      load(keys(buffer ^ 1), 1, (tile + 1) * kTile);
-      load(values(buffer ^ 1), 2, (tile + 1) * kTile);
+      load(keys(buffer ^ 1), 1, tile_begin + kTile, block_end);
+      load(values(buffer ^ 1), 2, tile_begin + kTile, block_end);
     }
     CommitCopies();  // possibly empty: the wait below then always leaves the newest group
     WaitCopiesButOne();
     __syncthreads();
-    // Scores: s[n] holds keys 8n ... 8n + 7 of this tile (C fragments). The queries' A
-    // fragments are read again each step rather than held: the registers they would take
-    // keep a fourth block on each SM.
-    float s[kTile / 8][4] = {};
+    // A warp whose rows have no key here skips the step (it still copies and waits).
+    if (warp_has_queries && tile_begin < warp_end && tile_begin + kTile > warp_begin) {
+      // Scores: s[n] holds keys 8n ... 8n + 7 of this tile (C fragments). The queries' A
+      // fragments are read again each step rather than held: the registers they would take
+      // would cost the fourth block on each SM.
+      float s[kTile / 8][4] = {};
 #pragma unroll
-    for (int k = 0; k < kHeadDim / 16; ++k) {
-      uint32_t q[4];
-      LoadMatrices(queries + Swizzled(warp * 16 + lane % 16, 2 * k + lane / 16), q);
+      for (int k = 0; k < kHeadDim / 16; ++k) {
+        uint32_t q[4];
+        LoadMatrices(queries + Swizzled(warp * 16 + lane % 16, 2 * k + lane / 16), q);
 #pragma unroll
-      for (int n = 0; n < kTile / 16; ++n) {
-        uint32_t b[4];
-        LoadMatrices(
-            keys(buffer) + Swizzled(16 * n + lane % 8 + (lane / 16) * 8, 2 * k + (lane / 8) % 2),
-            b);
-        Mma<T>(s[2 * n], q[0], q[1], q[2], q[3], b[0], b[1]);
-        Mma<T>(s[2 * n + 1], q[0], q[1], q[2], q[3], b[2], b[3]);
+        for (int n = 0; n < kTile / 16; ++n) {
+          uint32_t b[4];
+          LoadMatrices(
+              keys(buffer) + Swizzled(16 * n + lane % 8 + (lane / 16) * 8, 2 * k + (lane / 8) % 2),
+              b);
+          Mma<T>(s[2 * n], q[0], q[1], q[2], q[3], b[0], b[1]);
+          Mma<T>(s[2 * n + 1], q[0], q[1], q[2], q[3], b[2], b[3]);
+        }
       }
-    }
-    const int past_end =
-        length - tile * kTile;  // keys of this tile at or after it are not the row's
-    if (past_end < kTile) {
+      // Only the keys of each query's own row count.
 #pragma unroll
       for (int n = 0; n < kTile / 8; ++n) {
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-          if (8 * n + 2 * (lane % 4) + j % 2 >= past_end) s[n][j] = -INFINITY;
+          const int key = tile_begin + 8 * n + 2 * (lane % 4) + j % 2;
+          if (key < query_begin[j / 2] || key >= query_end[j / 2]) s[n][j] = -INFINITY;
         }
       }
-    }
-    // The online softmax. Every tile holds at least one of the row's keys, so each maximum is
-    // finite from the first tile on.
+      // The online softmax. A query none of whose keys has been seen keeps a maximum of -inf,
+      // and its probabilities come out 0.
 #pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      float tile_maximum = -INFINITY;
+      for (int half = 0; half < 2; ++half) {
+        float tile_maximum = -INFINITY;
 #pragma unroll
-      for (int n = 0; n < kTile / 8; ++n) {
-        tile_maximum = fmaxf(tile_maximum, fmaxf(s[n][2 * half], s[n][2 * half + 1]));
-      }
-      tile_maximum = fmaxf(tile_maximum, __shfl_xor_sync(0xffffffffu, tile_maximum, 1));
-      tile_maximum = fmaxf(tile_maximum, __shfl_xor_sync(0xffffffffu, tile_maximum, 2));
-      const float new_maximum = fmaxf(maximum[half], tile_maximum);
-      const float rescale = exp2f((maximum[half] - new_maximum) * scale_log2);
-      maximum[half] = new_maximum;
-      sum[half] *= rescale;
+        for (int n = 0; n < kTile / 8; ++n) {
+          tile_maximum = fmaxf(tile_maximum, fmaxf(s[n][2 * half], s[n][2 * half + 1]));
+        }
+        tile_maximum = fmaxf(tile_maximum, __shfl_xor_sync(0xffffffffu, tile_maximum, 1));
+        tile_maximum = fmaxf(tile_maximum, __shfl_xor_sync(0xffffffffu, tile_maximum, 2));
+        const float new_maximum = fmaxf(maximum[half], tile_maximum);
+        const float finite = new_maximum == -INFINITY ? 0.f : new_maximum;
+        const float rescale = exp2f((maximum[half] - finite) * scale_log2);
+        maximum[half] = new_maximum;
+        sum[half] *= rescale;
 #pragma unroll
-      for (int d = 0; d < kHeadDim / 8; ++d) {
-        o[d][2 * half] *= rescale;
-        o[d][2 * half + 1] *= rescale;
-      }
-      const float offset = new_maximum * scale_log2;
+        for (int d = 0; d < kHeadDim / 8; ++d) {
+          o[d][2 * half] *= rescale;
+          o[d][2 * half + 1] *= rescale;
+        }
+        const float offset = finite * scale_log2;
 #pragma unroll
-      for (int n = 0; n < kTile / 8; ++n) {
+        for (int n = 0; n < kTile / 8; ++n) {
 #pragma unroll
-        for (int j = 2 * half; j < 2 * half + 2; ++j) {
-          s[n][j] = exp2f(fmaf(s[n][j], scale_log2, -offset));
-          sum[half] += s[n][j];
+          for (int j = 2 * half; j < 2 * half + 2; ++j) {
+            s[n][j] = exp2f(fmaf(s[n][j], scale_log2, -offset));
+            sum[half] += s[n][j];
+          }
         }
       }
-    }
-    // Outputs += probabilities · values: keys 16j ... 16j + 15 are the A fragment of the scores'
-    // C fragments 2j and 2j + 1.
+      // Outputs += probabilities · values: keys 16j ... 16j + 15 are the A fragment of the
+      // scores' C fragments 2j and 2j + 1.
 #pragma unroll
-    for (int j = 0; j < kTile / 16; ++j) {
-      const uint32_t a0 = PackPair<T>(s[2 * j][0], s[2 * j][1]);
-      const uint32_t a1 = PackPair<T>(s[2 * j][2], s[2 * j][3]);
-      const uint32_t a2 = PackPair<T>(s[2 * j + 1][0], s[2 * j + 1][1]);
-      const uint32_t a3 = PackPair<T>(s[2 * j + 1][2], s[2 * j + 1][3]);
+      for (int j = 0; j < kTile / 16; ++j) {
+        const uint32_t a0 = PackPair<T>(s[2 * j][0], s[2 * j][1]);
+        const uint32_t a1 = PackPair<T>(s[2 * j][2], s[2 * j][3]);
+        const uint32_t a2 = PackPair<T>(s[2 * j + 1][0], s[2 * j + 1][1]);
+        const uint32_t a3 = PackPair<T>(s[2 * j + 1][2], s[2 * j + 1][3]);
 #pragma unroll
-      for (int d = 0; d < kHeadDim / 16; ++d) {
-        uint32_t b[4];
-        LoadMatricesTransposed(
-            values(buffer) + Swizzled(16 * j + lane % 8 + ((lane / 8) % 2) * 8, 2 * d + lane / 16),
-            b);
-        Mma<T>(o[2 * d], a0, a1, a2, a3, b[0], b[1]);
-        Mma<T>(o[2 * d + 1], a0, a1, a2, a3, b[2], b[3]);
+        for (int d = 0; d < kHeadDim / 16; ++d) {
+          uint32_t b[4];
+          LoadMatricesTransposed(values(buffer) + Swizzled(16 * j + lane % 8 + ((lane / 8) % 2) * 8,
+                                                           2 * d + lane / 16),
+                                 b);
+          Mma<T>(o[2 * d], a0, a1, a2, a3, b[0], b[1]);
+          Mma<T>(o[2 * d + 1], a0, a1, a2, a3, b[2], b[3]);
+        }
       }
     }
     __syncthreads();  // before the next step's copies overwrite the other buffers
@@ -199,11 +214,10 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     float total = sum[half];
     total += __shfl_xor_sync(0xffffffffu, total, 1);
     total += __shfl_xor_sync(0xffffffffu, total, 2);
-    const int query = first_query + warp * 16 + lane / 4 + 8 * half;
-    if (query >= length) continue;
+    const int query = warp_first + lane / 4 + 8 * half;
+    if (query > last_query) continue;
     const float inverse = 1.f / total;
-    T* destination =
-        out + static_cast<int64_t>(start + query) * hidden + head * kHeadDim + 2 * (lane % 4);
+    T* destination = out + static_cast<int64_t>(query) * hidden + head * kHeadDim + 2 * (lane % 4);
 #pragma unroll
     for (int d = 0; d < kHeadDim / 8; ++d) {
       *reinterpret_cast<uint32_t*>(destination + 8 * d) =
@@ -214,9 +228,8 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
 
 }  // namespace
 
-bool CanPackedAttention(int64_t heads, int64_t head_dim, int64_t max_length) {
-  return head_dim == kHeadDim && heads >= 1 && heads <= 65535 && max_length >= 0 &&
-         max_length <= int64_t{kMaxQueryTiles} * kTile;
+bool CanPackedAttention(int64_t heads, int64_t head_dim) {
+  return head_dim == kHeadDim && heads >= 1 && heads <= 65535;
 }
 
 std::optional<bool> PackedAttentionRunsOn(int device) {
@@ -241,25 +254,24 @@ std::optional<bool> PackedAttentionRunsOn(int device) {
 }
 
 int PackedAttention(HalfType type, const void* qkv, int64_t token_stride, const int32_t* starts,
-                    int64_t rows, int64_t max_length, int64_t heads, int64_t head_dim, float scale,
-                    void* out, void* stream) {
-  if (!CanPackedAttention(heads, head_dim, max_length)) return -1;
-  if (rows > 0x7fffffff) return -1;
-  if (rows == 0 || max_length == 0) return 0;
-  const dim3 grid(static_cast<unsigned>(rows),
-                  static_cast<unsigned>((max_length + kTile - 1) / kTile),
+                    const int32_t* row_ids, int64_t tokens, int64_t heads, int64_t head_dim,
+                    float scale, void* out, void* stream) {
+  if (!CanPackedAttention(heads, head_dim) || tokens > 0x7fffffff) return -1;
+  if (tokens == 0) return 0;
+  const dim3 grid(static_cast<unsigned>((tokens + kTile - 1) / kTile),
                   static_cast<unsigned>(heads));
   const float scale_log2 = scale * 1.4426950408889634f;
   const int hidden = static_cast<int>(heads * head_dim);
+  const int count = static_cast<int>(tokens);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (type == HalfType::kFloat16) {
-    PackedAttentionKernel<__half><<<grid, kThreads, 0, s>>>(static_cast<const __half*>(qkv),
-                                                            token_stride, hidden, starts,
-                                                            scale_log2, static_cast<__half*>(out));
+    PackedAttentionKernel<__half>
+        <<<grid, kThreads, 0, s>>>(static_cast<const __half*>(qkv), token_stride, hidden, starts,
+                                   row_ids, count, scale_log2, static_cast<__half*>(out));
   } else {
-    PackedAttentionKernel<__nv_bfloat16>
-        <<<grid, kThreads, 0, s>>>(static_cast<const __nv_bfloat16*>(qkv), token_stride, hidden,
-                                   starts, scale_log2, static_cast<__nv_bfloat16*>(out));
+    PackedAttentionKernel<__nv_bfloat16><<<grid, kThreads, 0, s>>>(
+        static_cast<const __nv_bfloat16*>(qkv), token_stride, hidden, starts, row_ids, count,
+        scale_log2, static_cast<__nv_bfloat16*>(out));
   }
   return static_cast<int>(cudaGetLastError());
 }

@@ -13,19 +13,19 @@ namespace modelpool::kernels {
 // PackedAttention()
 //
 // An encoder's self-attention over packed rows (Note [Packed short-row attention]): row b is
-// tokens starts[b] to starts[b + 1] - 1 (int32, rows + 1 entries, on the device, none longer
-// than `max_length`), and its tokens attend to each other only, with no mask. Token t's query,
-// key and value of head h are the head_dim elements at qkv + t * token_stride + h * head_dim,
-// then + hidden, then + 2 * hidden (hidden = heads * head_dim: the fused projection's output);
-// out (tokens x hidden, contiguous) gets softmax(scale * q · k) · v in `type`, the scores and
-// their sums in float32, the probabilities rounded to `type` for the second product. qkv and
-// out start at 16-byte boundaries and token_stride is a multiple of 8. Returns -1, launching
-// nothing, unless CanPackedAttention; otherwise the launch's cudaError_t as an int
-// (0: launched).
-bool CanPackedAttention(int64_t heads, int64_t head_dim, int64_t max_length);
+// tokens starts[b] to starts[b + 1] - 1, and row_ids[t] is token t's row (int32, on the
+// device; `starts` ends at `tokens`), and a row's tokens attend to each other only, with no
+// mask. Token t's query, key and value of head h are the head_dim elements at qkv + t *
+// token_stride + h * head_dim, then + hidden, then + 2 * hidden (hidden = heads * head_dim: the
+// fused projection's output); out (tokens x hidden, contiguous) gets softmax(scale * q · k) · v
+// in `type`, the scores and their sums in float32, the probabilities rounded to `type` for the
+// second product. qkv and out start at 16-byte boundaries and token_stride is a multiple of 8.
+// Returns -1, launching nothing, unless CanPackedAttention and `tokens` fits in an int32;
+// otherwise the launch's cudaError_t as an int (0: launched, or no tokens).
+bool CanPackedAttention(int64_t heads, int64_t head_dim);
 int PackedAttention(HalfType type, const void* qkv, int64_t token_stride, const int32_t* starts,
-                    int64_t rows, int64_t max_length, int64_t heads, int64_t head_dim, float scale,
-                    void* out, void* stream);
+                    const int32_t* row_ids, int64_t tokens, int64_t heads, int64_t head_dim,
+                    float scale, void* out, void* stream);
 
 // Whether the kernel runs on `device`: compute capability 8.0 or later, in a build with code
 // for it; nullopt where CUDA could not tell.
