@@ -167,15 +167,18 @@ bool CanPackedSelfAttention(c10::Device device, c10::ScalarType dtype, int64_t h
 at::Tensor PackedSelfAttention(const at::Tensor& qkv, const at::Tensor& starts,
                                const at::Tensor& row_ids, int64_t heads, double scale) {
 #ifdef MODELPOOL_CUDA_KERNELS
-  const int64_t hidden = qkv.size(1) / 3;
   const auto int32_on_device = [&](const at::Tensor& t) {
     return t.scalar_type() == at::kInt && t.is_contiguous() && t.device() == qkv.device();
   };
-  TORCH_CHECK(qkv.dim() == 2 && qkv.is_contiguous() && qkv.size(1) == 3 * hidden &&
-                  hidden % heads == 0 && int32_on_device(starts) && int32_on_device(row_ids) &&
+  TORCH_CHECK(heads > 0 && qkv.dim() == 2 && qkv.is_cuda() && IsHalfPrecision(qkv.scalar_type()) &&
+                  qkv.is_contiguous() && qkv.size(1) % (3 * heads) == 0 &&
+                  reinterpret_cast<uintptr_t>(qkv.const_data_ptr()) % 16 == 0 &&
+                  int32_on_device(starts) && starts.numel() >= 2 && int32_on_device(row_ids) &&
                   row_ids.numel() == qkv.size(0),
-              "the packed attention kernel takes contiguous [tokens, 3 * hidden] projections, "
-              "and int32 row starts and row ids on their device");
+              "the packed attention kernel takes contiguous, 16-byte aligned float16 or bfloat16 "
+              "[tokens, 3 * hidden] projections on a GPU, and int32 row starts and row ids on "
+              "their device");
+  const int64_t hidden = qkv.size(1) / 3;
   at::Tensor out = at::empty({qkv.size(0), hidden}, qkv.options());
   const int error = kernels::PackedAttention(
       HalfTypeOf(qkv), qkv.const_data_ptr(), qkv.stride(0), starts.const_data_ptr<int32_t>(),

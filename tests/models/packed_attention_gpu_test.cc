@@ -150,9 +150,38 @@ TEST_CASE("Packed attention takes heads of 64 only, and launches nothing for oth
   CHECK_FALSE(kernels::CanPackedAttention(0, 64));
   CHECK(kernels::PackedAttention(kernels::HalfType::kFloat16, nullptr, 96, nullptr, nullptr, 10, 1,
                                  32, 1.f, nullptr, nullptr) == -1);
+  // Negative token counts, and scales that would not keep masked scores at -inf.
+  for (const float scale : {0.f, -0.125f, std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::infinity()}) {
+    CHECK(kernels::PackedAttention(kernels::HalfType::kFloat16, nullptr, 192, nullptr, nullptr, 10,
+                                   1, 64, scale, nullptr, nullptr) == -1);
+  }
+  CHECK(kernels::PackedAttention(kernels::HalfType::kFloat16, nullptr, 192, nullptr, nullptr, -1, 1,
+                                 64, 1.f, nullptr, nullptr) == -1);
   // No tokens: nothing to do, and no launch.
   CHECK(kernels::PackedAttention(kernels::HalfType::kFloat16, nullptr, 192, nullptr, nullptr, 0, 1,
                                  64, 1.f, nullptr, nullptr) == 0);
+}
+
+TEST_CASE("PackedSelfAttention refuses tensors the kernel cannot take, with an error") {
+  if (!torch::cuda::is_available()) {
+    WARN("no CUDA device: nothing to call");
+    return;
+  }
+  const Case c{at::kHalf, 2, {5, 3}};
+  const at::TensorOptions options = at::TensorOptions().device(at::kCUDA).dtype(at::kHalf);
+  const at::Tensor qkv = at::randn({Tokens(c), 3 * c.heads * kHeadDim}, options);
+  const at::Tensor starts = StartsOf(c), row_ids = RowIdsOf(c);
+  CHECK_NOTHROW(PackedSelfAttention(qkv, starts, row_ids, c.heads, 0.125));
+  CHECK_THROWS(PackedSelfAttention(qkv, starts, row_ids, 0, 0.125));        // no heads
+  CHECK_THROWS(PackedSelfAttention(qkv.cpu(), starts, row_ids, 2, 0.125));  // not on the GPU
+  CHECK_THROWS(PackedSelfAttention(qkv.to(at::kFloat), starts, row_ids, 2, 0.125));
+  CHECK_THROWS(PackedSelfAttention(qkv, starts.to(at::kLong), row_ids, 2, 0.125));
+  CHECK_THROWS(PackedSelfAttention(qkv, starts.narrow(0, 0, 1), row_ids, 2, 0.125));
+  CHECK_THROWS(PackedSelfAttention(qkv, starts, row_ids.narrow(0, 0, 4), 2, 0.125));
+  // Contiguous, but 2 bytes past a 16-byte boundary.
+  const at::Tensor shifted = at::randn({qkv.numel() + 1}, options).narrow(0, 1, qkv.numel());
+  CHECK_THROWS(PackedSelfAttention(shifted.view(qkv.sizes()), starts, row_ids, 2, 0.125));
 }
 
 }  // namespace

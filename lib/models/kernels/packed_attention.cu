@@ -246,17 +246,26 @@ std::optional<bool> PackedAttentionRunsOn(int device) {
     return std::nullopt;
   }
   cudaFuncAttributes attributes{};
-  const bool has_image =
-      cudaFuncGetAttributes(&attributes, PackedAttentionKernel<__half>) == cudaSuccess;
+  const cudaError_t error = cudaFuncGetAttributes(&attributes, PackedAttentionKernel<__half>);
   (void)cudaGetLastError();
   (void)cudaSetDevice(current);
-  return has_image;
+  if (error == cudaSuccess) return true;
+  // Anything else (memory while loading the module, say) is not an answer to remember.
+  if (error == cudaErrorNoKernelImageForDevice || error == cudaErrorInvalidDeviceFunction) {
+    return false;
+  }
+  return std::nullopt;
 }
 
 int PackedAttention(HalfType type, const void* qkv, int64_t token_stride, const int32_t* starts,
                     const int32_t* row_ids, int64_t tokens, int64_t heads, int64_t head_dim,
                     float scale, void* out, void* stream) {
-  if (!CanPackedAttention(heads, head_dim) || tokens > 0x7fffffff) return -1;
+  // Token indexes plus a tile stay within int32; masked scores are -inf before scaling, so
+  // the scale must keep their order and stay finite.
+  if (!CanPackedAttention(heads, head_dim) || tokens < 0 || tokens > 0x7fffffff - kTile ||
+      !(scale > 0.f) || !std::isfinite(scale)) {
+    return -1;
+  }
   if (tokens == 0) return 0;
   const dim3 grid(static_cast<unsigned>((tokens + kTile - 1) / kTile),
                   static_cast<unsigned>(heads));

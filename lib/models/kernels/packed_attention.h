@@ -20,8 +20,10 @@ namespace modelpool::kernels {
 // fused projection's output); out (tokens x hidden, contiguous) gets softmax(scale * q · k) · v
 // in `type`, the scores and their sums in float32, the probabilities rounded to `type` for the
 // second product. qkv and out start at 16-byte boundaries and token_stride is a multiple of 8.
-// Returns -1, launching nothing, unless CanPackedAttention and `tokens` fits in an int32;
-// otherwise the launch's cudaError_t as an int (0: launched, or no tokens).
+// Rows share tiles of 64 tokens: a key of another row gets probability 0, but an infinite or
+// NaN value there still turns this row's output into NaN (0 · inf). Returns -1, launching
+// nothing, unless CanPackedAttention, 0 <= tokens <= 2^31 - 65 and scale is positive and
+// finite; otherwise the launch's cudaError_t as an int (0: launched, or no tokens).
 bool CanPackedAttention(int64_t heads, int64_t head_dim);
 int PackedAttention(HalfType type, const void* qkv, int64_t token_stride, const int32_t* starts,
                     const int32_t* row_ids, int64_t tokens, int64_t heads, int64_t head_dim,
