@@ -155,12 +155,15 @@ class BertEncoder : public Encoder {
   std::vector<Layer> layers;
 
  private:
-  // A batch's row starts and row ids in int32, as the kernels over packed rows take them.
-  struct PackedIndex {
+  // How one batch's attention runs: the encoder's kernel, or flash attention for rows over
+  // kPackedLongest, with the row starts and row ids in int32 that the packed kernels take.
+  struct BatchAttention {
+    AttentionKernel kernel;
     at::Tensor starts, row_ids;
   };
+  BatchAttention PlanAttention(const PackedRows& batch) const;
   // The attention context, [tokens, hidden], of the packed `qkv` ([tokens, 3 * hidden]).
-  at::Tensor Attention(const at::Tensor& qkv, const PackedRows& batch, const PackedIndex& index,
+  at::Tensor Attention(const at::Tensor& qkv, const PackedRows& batch, const BatchAttention& plan,
                        const at::Tensor& padding_bias) const;
   at::Tensor Activation(const at::Tensor& x) const;
   // Each token's row of the position embeddings.
@@ -185,10 +188,8 @@ at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
 
   // Padded kernels mask padding keys with one additive bias for every layer: [rows, 1, 1, L].
   at::Tensor padding_bias;
-  const bool varlen = kernel_ == AttentionKernel::kPackedVarlen ||
-                      kernel_ == AttentionKernel::kFlashVarlen ||
-                      kernel_ == AttentionKernel::kEfficientVarlen;
-  if (!varlen && batch.tokens != batch.rows * batch.max_length) {
+  const BatchAttention plan = PlanAttention(batch);  // once a batch, not once a layer
+  if (!plan.starts.defined() && batch.tokens != batch.rows * batch.max_length) {
     const int64_t length = batch.max_length;
     const at::Tensor is_padding = at::arange(length, batch.lengths.options())
                                       .unsqueeze(0)
@@ -200,20 +201,29 @@ at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
                        .narrow(3, 0, length)
                        .masked_fill_(is_padding, -std::numeric_limits<float>::infinity());
   }
-  PackedIndex index;  // made once a batch, not once a layer
-  if (varlen) index.starts = batch.starts.to(at::kInt);
-  if (kernel_ == AttentionKernel::kPackedVarlen && batch.max_length <= kPackedLongest) {
-    index.row_ids = batch.row_ids.to(at::kInt);
-  }
   for (const Layer& layer : layers) {
     const at::Tensor qkv = at::linear(x, layer.qkv_weight, layer.qkv_bias);
-    const at::Tensor context = Attention(qkv, batch, index, padding_bias);
+    const at::Tensor context = Attention(qkv, batch, plan, padding_bias);
     x = AddNorm(at::linear(context, layer.attention_out_weight, layer.attention_out_bias), x,
                 layer.attention_norm_weight, layer.attention_norm_bias);
     x = AddNorm(at::linear(Intermediate(x, layer), layer.out_weight, layer.out_bias), x,
                 layer.out_norm_weight, layer.out_norm_bias);
   }
   return x;
+}
+
+BertEncoder::BatchAttention BertEncoder::PlanAttention(const PackedRows& batch) const {
+  BatchAttention plan{kernel_};
+  if (kernel_ == AttentionKernel::kPackedVarlen && batch.max_length > kPackedLongest) {
+    plan.kernel = AttentionKernel::kFlashVarlen;
+  }
+  if (plan.kernel == AttentionKernel::kPackedVarlen ||
+      plan.kernel == AttentionKernel::kFlashVarlen ||
+      plan.kernel == AttentionKernel::kEfficientVarlen) {
+    plan.starts = batch.starts.to(at::kInt);
+  }
+  if (plan.kernel == AttentionKernel::kPackedVarlen) plan.row_ids = batch.row_ids.to(at::kInt);
+  return plan;
 }
 
 at::Tensor BertEncoder::Positions(const PackedRows& batch) const {
@@ -249,26 +259,27 @@ at::Tensor BertEncoder::AddNorm(at::Tensor y, const at::Tensor& residual, const 
 }
 
 at::Tensor BertEncoder::Attention(const at::Tensor& qkv, const PackedRows& batch,
-                                  const PackedIndex& index, const at::Tensor& padding_bias) const {
+                                  const BatchAttention& plan,
+                                  const at::Tensor& padding_bias) const {
   const int64_t hidden = config_.hidden_size, heads = config_.num_attention_heads;
   const int64_t head_dim = hidden / heads;
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
 #if TORCH_VERSION_MAJOR >= 2
-  if (index.row_ids.defined()) {
-    return PackedSelfAttention(qkv, index.starts, index.row_ids, heads, scale);
+  if (plan.kernel == AttentionKernel::kPackedVarlen) {
+    return PackedSelfAttention(qkv, plan.starts, plan.row_ids, heads, scale);
   }
-  if (kernel_ == AttentionKernel::kFlashVarlen || kernel_ == AttentionKernel::kPackedVarlen) {
+  if (plan.kernel == AttentionKernel::kFlashVarlen) {
     const at::Tensor packed = qkv.view({batch.tokens, 3, heads, head_dim});
     return FlashAttention(packed.select(1, 0), packed.select(1, 1), packed.select(1, 2),
-                          index.starts, batch.max_length, index.starts, batch.max_length, scale)
+                          plan.starts, batch.max_length, plan.starts, batch.max_length, scale)
         .view({batch.tokens, hidden});
   }
-  if (kernel_ == AttentionKernel::kEfficientVarlen) {
+  if (plan.kernel == AttentionKernel::kEfficientVarlen) {
     // One "batch" of all tokens, [1, tokens, heads, head_dim], split by the row starts.
     const at::Tensor packed = qkv.view({1, batch.tokens, 3, heads, head_dim});
     return std::get<0>(at::_efficient_attention_forward(
                            packed.select(2, 0), packed.select(2, 1), packed.select(2, 2),
-                           /*bias=*/std::nullopt, index.starts, index.starts, batch.max_length,
+                           /*bias=*/std::nullopt, plan.starts, plan.starts, batch.max_length,
                            batch.max_length, /*dropout_p=*/0.0, /*custom_mask_type=*/0,
                            /*compute_log_sumexp=*/false, scale))
         .view({batch.tokens, hidden});
@@ -289,7 +300,7 @@ at::Tensor BertEncoder::Attention(const at::Tensor& qkv, const PackedRows& batch
   const at::Tensor q = split[0], k = split[1], v = split[2];
   at::Tensor context;
 #if TORCH_VERSION_MAJOR >= 2
-  if (kernel_ == AttentionKernel::kEfficientPadded) {
+  if (plan.kernel == AttentionKernel::kEfficientPadded) {
     std::optional<at::Tensor> bias;
     if (padded) bias = padding_bias.expand({rows, heads, length, length});
     context = std::get<0>(
