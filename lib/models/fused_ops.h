@@ -60,7 +60,8 @@ std::optional<at::Tensor> SmallBatchLinearWhereFaster(
     kernels::SmallBatchActivation activation = kernels::SmallBatchActivation::kNone);
 
 // Whether PackedSelfAttention runs for `heads` heads of `head_dim` in `dtype` on `device`: our
-// kernels built, float16 or bfloat16, heads of 64, a GPU of compute capability 8.0 or later.
+// kernels built, float16 or bfloat16, heads of 32 or 64, a GPU of compute capability 8.0 or
+// later.
 bool CanPackedSelfAttention(c10::Device device, c10::ScalarType dtype, int64_t heads,
                             int64_t head_dim);
 

@@ -23,12 +23,11 @@
 namespace modelpool {
 namespace {
 
-constexpr int64_t kHeadDim = 64;
-
 struct Case {
   c10::ScalarType dtype;
   int64_t heads;
   std::vector<int64_t> lengths;  // one per row
+  int64_t head_dim = 64;
 };
 
 std::string Describe(const Case& c) {
@@ -36,8 +35,8 @@ std::string Describe(const Case& c) {
   for (size_t i = 0; i < std::min<size_t>(c.lengths.size(), 12); ++i) {
     lengths += std::to_string(c.lengths[i]) + " ";
   }
-  return std::string(c10::toString(c.dtype)) + ", " + std::to_string(c.heads) + " heads, " +
-         std::to_string(c.lengths.size()) + " rows: " + lengths;
+  return std::string(c10::toString(c.dtype)) + ", " + std::to_string(c.heads) + " heads of " +
+         std::to_string(c.head_dim) + ", " + std::to_string(c.lengths.size()) + " rows: " + lengths;
 }
 
 int64_t Tokens(const Case& c) {
@@ -49,9 +48,9 @@ int64_t Tokens(const Case& c) {
 // The Excess of `out` ([tokens, hidden]) over float32 attention of each row of `qkv` ([tokens,
 // 3 * hidden]) over its own tokens.
 double ErrorAgainstFloat32(const Case& c, const at::Tensor& qkv, const at::Tensor& out) {
-  const at::Tensor all = qkv.to(at::kFloat).cpu().view({-1, 3, c.heads, kHeadDim});
-  const at::Tensor got_all = out.to(at::kFloat).cpu().view({-1, c.heads, kHeadDim});
-  const double scale = 1.0 / std::sqrt(static_cast<double>(kHeadDim));
+  const at::Tensor all = qkv.to(at::kFloat).cpu().view({-1, 3, c.heads, c.head_dim});
+  const at::Tensor got_all = out.to(at::kFloat).cpu().view({-1, c.heads, c.head_dim});
+  const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
   double error = -1;
   int64_t start = 0;
   for (int64_t length : c.lengths) {
@@ -82,10 +81,10 @@ at::Tensor RowIdsOf(const Case& c) {
 
 // Through PackedSelfAttention, as the BERT encoder calls it.
 double WrapperError(const Case& c) {
-  const at::Tensor qkv = at::randn({Tokens(c), 3 * c.heads * kHeadDim},
+  const at::Tensor qkv = at::randn({Tokens(c), 3 * c.heads * c.head_dim},
                                    at::TensorOptions().device(at::kCUDA).dtype(c.dtype));
   const at::Tensor out = PackedSelfAttention(qkv, StartsOf(c), RowIdsOf(c), c.heads,
-                                             1.0 / std::sqrt(static_cast<double>(kHeadDim)));
+                                             1.0 / std::sqrt(static_cast<double>(c.head_dim)));
   return ErrorAgainstFloat32(c, qkv, out);
 }
 
@@ -93,7 +92,7 @@ double WrapperError(const Case& c) {
 // tokens (NaN in the input, a marker in the output) is neither read nor written. Returns the
 // Excess, or 1e9 where the tail was touched or the launch failed.
 double TailUntouchedError(const Case& c) {
-  const int64_t tokens = Tokens(c), hidden = c.heads * kHeadDim, tail = 70;
+  const int64_t tokens = Tokens(c), hidden = c.heads * c.head_dim, tail = 70;
   const at::TensorOptions options = at::TensorOptions().device(at::kCUDA).dtype(c.dtype);
   at::Tensor qkv = at::randn({tokens + tail, 3 * hidden}, options);
   qkv.narrow(0, tokens, tail).fill_(std::numeric_limits<float>::quiet_NaN());
@@ -101,8 +100,8 @@ double TailUntouchedError(const Case& c) {
   const at::Tensor starts = StartsOf(c), row_ids = RowIdsOf(c);
   const int error = kernels::PackedAttention(
       HalfTypeOf(qkv), qkv.const_data_ptr(), qkv.stride(0), starts.const_data_ptr<int32_t>(),
-      row_ids.const_data_ptr<int32_t>(), tokens, c.heads, kHeadDim,
-      static_cast<float>(1.0 / std::sqrt(static_cast<double>(kHeadDim))), out.data_ptr(),
+      row_ids.const_data_ptr<int32_t>(), tokens, c.heads, c.head_dim,
+      static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim))), out.data_ptr(),
       at::cuda::getCurrentCUDAStream().stream());
   if (error != 0 || !out.narrow(0, tokens, tail).eq(7.0).all().item<bool>()) return 1e9;
   return ErrorAgainstFloat32(c, qkv.narrow(0, 0, tokens), out.narrow(0, 0, tokens));
@@ -130,6 +129,11 @@ TEST_CASE("Packed attention on the GPU matches float32 attention of each row ove
       {at::kHalf, 16, {512, 512, 3}},
       {at::kBFloat16, 4, {1500, 9}},
       {at::kHalf, 2, many},
+      // Heads of 32 (MiniLM, bge-small), the same shapes.
+      {at::kHalf, 12, {1}, 32},
+      {at::kBFloat16, 3, {7, 63, 64, 65, 128, 129, 2}, 32},
+      {at::kHalf, 12, {200, 1, 513, 77, 31}, 32},
+      {at::kBFloat16, 2, many, 32},
   };
   std::vector<double> wrapper_errors, tail_errors;
   for (const Case& c : cases) {
@@ -143,24 +147,26 @@ TEST_CASE("Packed attention on the GPU matches float32 attention of each row ove
   }
 }
 
-TEST_CASE("Packed attention takes heads of 64 only, and launches nothing for other shapes") {
+TEST_CASE("Packed attention takes heads of 32 and 64 only, and launches nothing for others") {
   CHECK(kernels::CanPackedAttention(16, 64));
-  CHECK_FALSE(kernels::CanPackedAttention(16, 32));
+  CHECK(kernels::CanPackedAttention(12, 32));
+  CHECK_FALSE(kernels::CanPackedAttention(16, 16));
+  CHECK_FALSE(kernels::CanPackedAttention(16, 48));
   CHECK_FALSE(kernels::CanPackedAttention(16, 128));
   CHECK_FALSE(kernels::CanPackedAttention(0, 64));
-  CHECK(kernels::PackedAttention(kernels::HalfType::kFloat16, nullptr, 96, nullptr, nullptr, 10, 1,
-                                 32, 1.f, nullptr, nullptr) == -1);
+  const auto launch = [](int64_t token_stride, int64_t tokens, int64_t head_dim, float scale) {
+    return kernels::PackedAttention(kernels::HalfType::kFloat16, nullptr, token_stride, nullptr,
+                                    nullptr, tokens, 1, head_dim, scale, nullptr, nullptr);
+  };
+  CHECK(launch(96, 10, 96, 1.f) == -1);
   // Negative token counts, and scales that would not keep masked scores at -inf.
   for (const float scale : {0.f, -0.125f, std::numeric_limits<float>::quiet_NaN(),
                             std::numeric_limits<float>::infinity()}) {
-    CHECK(kernels::PackedAttention(kernels::HalfType::kFloat16, nullptr, 192, nullptr, nullptr, 10,
-                                   1, 64, scale, nullptr, nullptr) == -1);
+    CHECK(launch(192, 10, 64, scale) == -1);
   }
-  CHECK(kernels::PackedAttention(kernels::HalfType::kFloat16, nullptr, 192, nullptr, nullptr, -1, 1,
-                                 64, 1.f, nullptr, nullptr) == -1);
+  CHECK(launch(192, -1, 64, 1.f) == -1);
   // No tokens: nothing to do, and no launch.
-  CHECK(kernels::PackedAttention(kernels::HalfType::kFloat16, nullptr, 192, nullptr, nullptr, 0, 1,
-                                 64, 1.f, nullptr, nullptr) == 0);
+  CHECK(launch(192, 0, 64, 1.f) == 0);
 }
 
 TEST_CASE("PackedSelfAttention refuses tensors the kernel cannot take, with an error") {
@@ -170,7 +176,7 @@ TEST_CASE("PackedSelfAttention refuses tensors the kernel cannot take, with an e
   }
   const Case c{at::kHalf, 2, {5, 3}};
   const at::TensorOptions options = at::TensorOptions().device(at::kCUDA).dtype(at::kHalf);
-  const at::Tensor qkv = at::randn({Tokens(c), 3 * c.heads * kHeadDim}, options);
+  const at::Tensor qkv = at::randn({Tokens(c), 3 * c.heads * c.head_dim}, options);
   const at::Tensor starts = StartsOf(c), row_ids = RowIdsOf(c);
   CHECK_NOTHROW(PackedSelfAttention(qkv, starts, row_ids, c.heads, 0.125));
   CHECK_THROWS(PackedSelfAttention(qkv, starts, row_ids, 0, 0.125));        // no heads

@@ -44,9 +44,9 @@ namespace {
 // All three CUDA kernels for packed rows take them with their cumulative lengths (Note
 // [Packed batches]): no padding, no mask.
 // - kPackedVarlen: our kernel for short rows (Note [Packed short-row attention]), where it
-//   runs: float16 or bfloat16, heads of 64 (bert-base and -large, e5, bge), Ampere or later,
-//   for batches whose rows are at most kPackedLongest tokens; flash attention for the others.
-//   The default.
+//   runs: float16 or bfloat16, heads of 64 (bert-base and -large, e5, bge) or 32 (MiniLM,
+//   bge-small, e5-small), Ampere or later; with heads of 64, only for batches whose rows are
+//   at most kPackedLongest tokens, flash attention for the others. The default.
 // - kFlashVarlen: flash attention, for the other head sizes (multiples of 8 up to 256) in
 //   half precision, PyTorch 2. MODELPOOL_BERT_ATTENTION=flash picks it where ours would run.
 // - kEfficientVarlen: the memory-efficient kernel; MODELPOOL_BERT_ATTENTION=efficient picks
@@ -56,10 +56,13 @@ namespace {
 //   an additive bias.
 // - kMath: the CPU, libtorch 1.13 (which has neither of libtorch's kernels), and head sizes no
 //   kernel takes: matrix products and softmax over padded rows.
-// Batches whose longest row is longer take flash attention even where kPackedVarlen was
-// chosen: on rows of one length (benchmarks/attention_bench.cc, H200, bert-large's heads) ours
-// took 0.06-0.44 of flash attention's time up to 64 tokens, 0.76-0.94 at 96 to 192, and 1.19,
-// 1.28 and 1.36 times it at 256, 384 and 512, where flash attention's larger tiles pay.
+// With heads of 64, batches whose longest row is longer take flash attention even where
+// kPackedVarlen was chosen. On rows of one length (benchmarks/attention_bench.cc, H200,
+// bert-large's heads) ours took 0.06-0.41 of flash attention's time up to 64 tokens, 0.60-0.84
+// at 96 to 192, and 1.01, 1.08 and 1.11 times it at 256, 384 and 512, where flash attention's
+// larger tiles pay (0.79 at 260, where they do not); on bert-large's embeddings of the bench
+// corpus, batches over 192 tokens on flash attention were 0.8% faster than all on ours. With
+// heads of 32, ours took 0.05-0.95 of flash attention's time at every length up to 512.
 constexpr int64_t kPackedLongest = 192;
 
 enum class AttentionKernel {
@@ -156,7 +159,8 @@ class BertEncoder : public Encoder {
 
  private:
   // How one batch's attention runs: the encoder's kernel, or flash attention for rows over
-  // kPackedLongest, with the row starts and row ids in int32 that the packed kernels take.
+  // kPackedLongest (heads of 64), with the row starts and row ids in int32 that the packed
+  // kernels take.
   struct BatchAttention {
     AttentionKernel kernel;
     at::Tensor starts, row_ids;
@@ -214,7 +218,9 @@ at::Tensor BertEncoder::Forward(const PackedRows& batch) const {
 
 BertEncoder::BatchAttention BertEncoder::PlanAttention(const PackedRows& batch) const {
   BatchAttention plan{kernel_};
-  if (kernel_ == AttentionKernel::kPackedVarlen && batch.max_length > kPackedLongest) {
+  const int64_t head_dim = config_.hidden_size / config_.num_attention_heads;
+  if (kernel_ == AttentionKernel::kPackedVarlen && head_dim == 64 &&
+      batch.max_length > kPackedLongest) {
     plan.kernel = AttentionKernel::kFlashVarlen;
   }
   if (plan.kernel == AttentionKernel::kPackedVarlen ||

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <optional>
+#include <type_traits>
 
 #include "lib/models/kernels/packed_attention.h"
 #include "lib/models/kernels/tensor_cores.cuh"
@@ -24,34 +25,47 @@ namespace {
 // tensor cores (mma m16n8k16), each score whose key is outside its query's row set to -inf,
 // the softmax kept online in float32 (each query's running maximum and sum, in base 2 with the
 // scale folded in), the probabilities rounded to the input type and multiplied by the values on
-// the tensor cores again. A warp whose queries' rows have no key in a step skips it. The next
-// keys and values are copied into shared memory (cp.async) while the current ones are used;
-// those past the range are zeros, so neither stale shared memory nor tokens past the batch
-// reach a result. Shared memory rows are 128 bytes, so the 16-byte chunks of each row are
-// permuted by its low 3 bits (XOR), and the 8 rows one ldmatrix reads at one column fall in 8
-// different bank groups.
+// the tensor cores again. A warp whose queries' rows have no key in a step skips it, and one
+// whose queries are all in one row masks nothing in a step of keys all inside it (most steps
+// of long rows; 6-14% of the kernel's time at 96 to 512 tokens, the same tiles before and after).
+// The next keys and values are copied into shared memory (cp.async) while the current ones are
+// used; those past the range are zeros, so neither stale shared memory nor tokens past the batch
+// reach a result. The 16-byte chunks of shared memory rows are permuted (Swizzled) so that the 8
+// rows one ldmatrix reads at one column fall in 8 different bank groups. Heads of 64 and of 32
+// (MiniLM) are two instances of one template.
 //
-// Measured on rows of one length (benchmarks/attention_bench.cc, H200, float16, 16 heads of 64,
-// 16,384 tokens a call): 44.5-44.7 us a call for rows of 8 to 64 tokens, about 3 TB/s of
-// projections read and context written, against flash attention's 725 us at 8 tokens and 102
-// us at 64; 61-83 us against 65-109 us for rows of 96 to 192; from 256 tokens on, flash
-// attention is faster (190.7 against 139.8 us at 512), and the BERT encoder calls it there.
+// Measured on rows of one length (benchmarks/attention_bench.cc, H200, float16, 16,384 tokens a
+// call), 16 heads of 64: 41.5-42.1 us a call for rows of 8, 16, 32 and 64 tokens, about 3.2
+// TB/s of projections read and context written, against flash attention's 731 us at 8 tokens
+// and 102 us at 64; 54-68 us against 64-114 us for rows of 96 to 192; from 256 tokens on,
+// flash attention is as fast or faster (163.9 against 147.4 us at 512) except where a row
+// takes a tile of keys more than it needs (126.5 against 159.4 at 260), and the BERT encoder
+// calls it for batches over 192 tokens. 12 heads of 32: 22.6-24.3 us at 8, 16, 32 and 64 against
+// 64-442, and faster than flash attention at every length up to 512 (80.0 against 83.9 us).
 // A first version, one row a block with its tiles aligned to the row's start, took 102 us at
-// 16 tokens and 161 at 512.
+// 16 tokens and 161 at 512. Tiles of whole rows planned on the host (as many short rows as fit
+// in 64 tokens, long rows from their start) were 0-8% slower from 96 tokens on, faster only
+// at 48 (45.9 against 53.1 us), and 0.3% faster end to end on bert-large: not worth a plan.
 
-constexpr int kHeadDim = 64;
 constexpr int kTile = 64;  // queries a block; keys a step
 constexpr int kWarps = kTile / 16;
 constexpr int kThreads = 32 * kWarps;
-constexpr int kChunks = kHeadDim / 8;             // 16-byte chunks of a row
-constexpr int kTileBytes = kTile * kHeadDim * 2;  // one tile of queries, keys or values
-constexpr int kSharedBytes = 5 * kTileBytes;      // queries, then keys and values twice
 // Blocks an SM holds at once: at most 128 registers a thread (3 blocks of 152 registers were
 // about 1% slower on bert-large's embeddings).
 constexpr int kBlocksPerSm = 4;
 
+// Where 16-byte chunk `chunk` of row `row` of a tile lies: rows of kHeadDim elements, the
+// chunks of each 128 bytes permuted so that one column of 8 consecutive rows (what ldmatrix
+// reads at once) falls in 8 different bank groups. Rows of 64 elements fill 128 bytes: chunk
+// ^ row; rows of 32 take two to 128 bytes: chunk ^ (row / 2), the row's parity picking the
+// half.
+template <int kHeadDim>
 __device__ __forceinline__ uint32_t Swizzled(int row, int chunk) {
-  return static_cast<uint32_t>(row * (kHeadDim * 2) + ((chunk ^ (row & 7)) * 16));
+  constexpr int kChunks = kHeadDim / 8;
+  constexpr int kRowsPerLine = kChunks >= 8 ? 1 : 8 / kChunks;
+  constexpr int kMask = (kChunks >= 8 ? 8 : kChunks) - 1;
+  return static_cast<uint32_t>(row * (kHeadDim * 2) +
+                               ((chunk ^ ((row / kRowsPerLine) & kMask)) * 16));
 }
 
 // 16 bytes from `source` to shared `destination`, or 16 zero bytes where !valid (then
@@ -64,11 +78,14 @@ __device__ __forceinline__ void CommitCopies() { asm volatile("cp.async.commit_g
 // Waits until at most one group of copies is still under way.
 __device__ __forceinline__ void WaitCopiesButOne() { asm volatile("cp.async.wait_group 1;"); }
 
-template <typename T>
+template <typename T, int kHeadDim>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     PackedAttentionKernel(const T* __restrict__ qkv, int64_t token_stride, int hidden,
                           const int32_t* __restrict__ starts, const int32_t* __restrict__ row_ids,
                           int tokens, float scale_log2, T* __restrict__ out) {
+  constexpr int kChunks = kHeadDim / 8;             // 16-byte chunks of a row
+  constexpr int kTileBytes = kTile * kHeadDim * 2;  // one tile of queries, keys or values
+  constexpr int kSharedBytes = 5 * kTileBytes;      // queries, then keys and values twice
   const int head = blockIdx.y;
   const int first_query = blockIdx.x * kTile;
   const int last_query = min(first_query + kTile, tokens) - 1;
@@ -81,7 +98,11 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   const int warp_first = first_query + warp * 16;
   const bool warp_has_queries = warp_first <= last_query;
   const int warp_begin = warp_has_queries ? starts[row_ids[warp_first]] : 0;
-  const int warp_end = warp_has_queries ? starts[row_ids[min(warp_first + 15, last_query)] + 1] : 0;
+  const int warp_last_row = warp_has_queries ? row_ids[min(warp_first + 15, last_query)] : 0;
+  const int warp_end = warp_has_queries ? starts[warp_last_row + 1] : 0;
+  // Whether the warp's queries are all in one row: then a step of keys all inside that row
+  // needs no mask (most steps of long rows).
+  const bool warp_one_row = warp_has_queries && row_ids[warp_first] == warp_last_row;
   int query_begin[2], query_end[2];
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -104,7 +125,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
       const int r = index / kChunks, chunk = index % kChunks;
       const bool valid = first + r < end;
       const T* source = valid ? base + (first + r) * token_stride + part * hidden + chunk * 8 : qkv;
-      CopyAsync(tile + Swizzled(r, chunk), source, valid);
+      CopyAsync(tile + Swizzled<kHeadDim>(r, chunk), source, valid);
     }
   };
   load(queries, 0, first_query, last_query + 1);
@@ -136,24 +157,26 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
 #pragma unroll
       for (int k = 0; k < kHeadDim / 16; ++k) {
         uint32_t q[4];
-        LoadMatrices(queries + Swizzled(warp * 16 + lane % 16, 2 * k + lane / 16), q);
+        LoadMatrices(queries + Swizzled<kHeadDim>(warp * 16 + lane % 16, 2 * k + lane / 16), q);
 #pragma unroll
         for (int n = 0; n < kTile / 16; ++n) {
           uint32_t b[4];
-          LoadMatrices(
-              keys(buffer) + Swizzled(16 * n + lane % 8 + (lane / 16) * 8, 2 * k + (lane / 8) % 2),
-              b);
+          LoadMatrices(keys(buffer) + Swizzled<kHeadDim>(16 * n + lane % 8 + (lane / 16) * 8,
+                                                         2 * k + (lane / 8) % 2),
+                       b);
           Mma<T>(s[2 * n], q[0], q[1], q[2], q[3], b[0], b[1]);
           Mma<T>(s[2 * n + 1], q[0], q[1], q[2], q[3], b[2], b[3]);
         }
       }
       // Only the keys of each query's own row count.
+      if (!warp_one_row || tile_begin < warp_begin || tile_begin + kTile > warp_end) {
 #pragma unroll
-      for (int n = 0; n < kTile / 8; ++n) {
+        for (int n = 0; n < kTile / 8; ++n) {
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const int key = tile_begin + 8 * n + 2 * (lane % 4) + j % 2;
-          if (key < query_begin[j / 2] || key >= query_end[j / 2]) s[n][j] = -INFINITY;
+          for (int j = 0; j < 4; ++j) {
+            const int key = tile_begin + 8 * n + 2 * (lane % 4) + j % 2;
+            if (key < query_begin[j / 2] || key >= query_end[j / 2]) s[n][j] = -INFINITY;
+          }
         }
       }
       // The online softmax. A query none of whose keys has been seen keeps a maximum of -inf,
@@ -198,9 +221,10 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
 #pragma unroll
         for (int d = 0; d < kHeadDim / 16; ++d) {
           uint32_t b[4];
-          LoadMatricesTransposed(values(buffer) + Swizzled(16 * j + lane % 8 + ((lane / 8) % 2) * 8,
-                                                           2 * d + lane / 16),
-                                 b);
+          LoadMatricesTransposed(
+              values(buffer) +
+                  Swizzled<kHeadDim>(16 * j + lane % 8 + ((lane / 8) % 2) * 8, 2 * d + lane / 16),
+              b);
           Mma<T>(o[2 * d], a0, a1, a2, a3, b[0], b[1]);
           Mma<T>(o[2 * d + 1], a0, a1, a2, a3, b[2], b[3]);
         }
@@ -229,7 +253,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
 }  // namespace
 
 bool CanPackedAttention(int64_t heads, int64_t head_dim) {
-  return head_dim == kHeadDim && heads >= 1 && heads <= 65535;
+  return (head_dim == 32 || head_dim == 64) && heads >= 1 && heads <= 65535;
 }
 
 std::optional<bool> PackedAttentionRunsOn(int device) {
@@ -246,7 +270,7 @@ std::optional<bool> PackedAttentionRunsOn(int device) {
     return std::nullopt;
   }
   cudaFuncAttributes attributes{};
-  const cudaError_t error = cudaFuncGetAttributes(&attributes, PackedAttentionKernel<__half>);
+  const cudaError_t error = cudaFuncGetAttributes(&attributes, PackedAttentionKernel<__half, 64>);
   (void)cudaGetLastError();
   (void)cudaSetDevice(current);
   if (error == cudaSuccess) return true;
@@ -269,18 +293,22 @@ int PackedAttention(HalfType type, const void* qkv, int64_t token_stride, const 
   if (tokens == 0) return 0;
   const dim3 grid(static_cast<unsigned>((tokens + kTile - 1) / kTile),
                   static_cast<unsigned>(heads));
+  const int count = static_cast<int>(tokens);
   const float scale_log2 = scale * 1.4426950408889634f;
   const int hidden = static_cast<int>(heads * head_dim);
-  const int count = static_cast<int>(tokens);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const auto launch = [&](auto kernel, auto* typed) {
+    using Element = std::remove_const_t<std::remove_pointer_t<decltype(typed)>>;
+    kernel<<<grid, kThreads, 0, s>>>(static_cast<const Element*>(qkv), token_stride, hidden, starts,
+                                     row_ids, count, scale_log2, static_cast<Element*>(out));
+  };
   if (type == HalfType::kFloat16) {
-    PackedAttentionKernel<__half>
-        <<<grid, kThreads, 0, s>>>(static_cast<const __half*>(qkv), token_stride, hidden, starts,
-                                   row_ids, count, scale_log2, static_cast<__half*>(out));
+    head_dim == 64 ? launch(PackedAttentionKernel<__half, 64>, static_cast<__half*>(nullptr))
+                   : launch(PackedAttentionKernel<__half, 32>, static_cast<__half*>(nullptr));
   } else {
-    PackedAttentionKernel<__nv_bfloat16><<<grid, kThreads, 0, s>>>(
-        static_cast<const __nv_bfloat16*>(qkv), token_stride, hidden, starts, row_ids, count,
-        scale_log2, static_cast<__nv_bfloat16*>(out));
+    using Bf16 = __nv_bfloat16;
+    head_dim == 64 ? launch(PackedAttentionKernel<Bf16, 64>, static_cast<Bf16*>(nullptr))
+                   : launch(PackedAttentionKernel<Bf16, 32>, static_cast<Bf16*>(nullptr));
   }
   return static_cast<int>(cudaGetLastError());
 }

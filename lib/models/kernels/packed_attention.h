@@ -12,7 +12,8 @@ namespace modelpool::kernels {
 
 // PackedAttention()
 //
-// An encoder's self-attention over packed rows (Note [Packed short-row attention]): row b is
+// An encoder's self-attention over packed rows (Note [Packed short-row attention]), heads of
+// 32 or 64 (CanPackedAttention): row b is
 // tokens starts[b] to starts[b + 1] - 1, and row_ids[t] is token t's row (int32, on the
 // device; `starts` ends at `tokens`), and a row's tokens attend to each other only, with no
 // mask. Token t's query, key and value of head h are the head_dim elements at qkv + t *
