@@ -142,17 +142,26 @@ step_parity_ablate() {
 step_parity_embed() { $build/benchmarks/embed_parity; }
 # bert-large (random weights, heads of 64) on its attention kernels in float16 against
 # sentence-transformers in float32, 2,000 texts of the corpus (tools/compare_embeddings.py).
+# Vectors in float16 on our attention kernel and on flash attention against
+# sentence-transformers' in float32, for bert-large and (where bench_embed_minilm made it) the
+# MiniLM shape.
 step_parity_embed_large() {
   step_bert_large
   head -2000 $corpus/corpus.txt >/tmp/parity_texts.txt
-  local vectors=()
-  for kernel in packed flash; do
-    MODELPOOL_BERT_ATTENTION=$kernel $build/examples/embed/modelpool-embed --model $models/bert-large \
-      --input /tmp/parity_texts.txt --output /tmp/vectors_$kernel.npy --device cuda:0 \
-      --dtype float16 2>&1 | tail -1
-    vectors+=(/tmp/vectors_$kernel.npy)
+  local failed=0
+  for model in bert-large minilm-l6; do
+    [ -d $models/$model ] || continue
+    local vectors=()
+    for kernel in packed flash; do
+      MODELPOOL_BERT_ATTENTION=$kernel $build/examples/embed/modelpool-embed --model $models/$model \
+        --input /tmp/parity_texts.txt --output /tmp/vectors_$kernel.npy --device cuda:0 \
+        --dtype float16 2>&1 | tail -1
+      vectors+=(/tmp/vectors_$kernel.npy)
+    done
+    echo "== $model"
+    python3 tools/compare_embeddings.py $models/$model /tmp/parity_texts.txt "${vectors[@]}" || failed=1
   done
-  python3 tools/compare_embeddings.py $models/bert-large /tmp/parity_texts.txt "${vectors[@]}"
+  return $failed
 }
 step_bert_large() {
   step_corpus
@@ -163,6 +172,17 @@ step_bench_embed() {
   step_bert_large
   $build/benchmarks/embed_bench --model $models/bert-large --corpus $corpus/corpus.txt --repeat 3 \
     --peer "python3 .device/bench/peers/st_embed.py $models/bert-large $corpus/corpus.txt --batch-sizes 128 --no-pool"
+}
+# all-MiniLM-L6-v2's shape (12 heads of 32, 6 layers), strings to vectors, against
+# sentence-transformers, then with attention on flash attention.
+step_bench_embed_minilm() {
+  step_corpus
+  [ -d $models/minilm-l6 ] ||
+    python3 .device/bench/peers/make_random_models.py $corpus $models --only minilm-l6
+  $build/benchmarks/embed_bench --model $models/minilm-l6 --corpus $corpus/corpus.txt --repeat 3 \
+    --peer "python3 .device/bench/peers/st_embed.py $models/minilm-l6 $corpus/corpus.txt --batch-sizes 128 --no-pool"
+  MODELPOOL_BERT_ATTENTION=flash $build/benchmarks/embed_bench --model $models/minilm-l6 \
+    --corpus $corpus/corpus.txt --repeat 3 | grep modelpool_embed
 }
 step_sweep_embed() {
   step_bert_large
