@@ -269,6 +269,7 @@ std::optional<bool> PackedAttentionRunsOn(int device) {
     (void)cudaGetLastError();
     return std::nullopt;
   }
+  // One instance answers for all four: they are built for the same architectures.
   cudaFuncAttributes attributes{};
   const cudaError_t error = cudaFuncGetAttributes(&attributes, PackedAttentionKernel<__half, 64>);
   (void)cudaGetLastError();
